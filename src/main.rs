@@ -1,1 +1,87 @@
-fn main() {}
+//! The `relevo` command: the daemon (`run`) and the CLI around it (`check`, `demo`, ...).
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use relevo::config;
+
+#[derive(Parser)]
+#[command(name = "relevo", version, about = "Sub-second failover of virtual IPs (VRRP v2/v3, IPv4/IPv6)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (logs to stderr; RELEVO_LOG=debug for more).
+    Run {
+        /// Configuration file.
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file: prints a summary and exits 0, or the errors and exits 1.
+    Check {
+        /// Configuration file.
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Live failover demo in network namespaces (needs root and iproute2).
+    Demo,
+    /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
+    #[command(hide = true)]
+    Probe(relevo::lab::probe::ProbeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => exit_code(config::check_command(&config)),
+        Command::Run { config } => {
+            init_logging();
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            report(relevo::daemon::run(cfg))
+        }
+        Command::Demo => {
+            let exe = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("relevo demo: cannot find its own executable: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            report(relevo::lab::demo::run(&exe))
+        }
+        Command::Probe(args) => report(relevo::lab::probe::run(args)),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELEVO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("relevo: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

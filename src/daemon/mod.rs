@@ -1,4 +1,635 @@
 //! The daemon: the only layer that performs I/O. One single-threaded mio loop owns every
-//! socket, timer, signal and child process and feeds what happens into the engine.
+//! socket, timer, signal and child process and feeds what happens into the engine, then
+//! performs the actions the engine returns.
 pub mod hooks;
+pub mod instance;
+pub mod interfaces;
 pub mod netlink;
+pub mod packet_socket;
+pub mod signals;
+pub mod timer;
+pub mod vrrp_socket;
+
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::engine::hook_queue::HookQueue;
+use crate::engine::vrrp::{Action, Input};
+use hooks::{HookDone, HookRunner};
+use instance::InstanceRt;
+use interfaces::Interfaces;
+use netlink::{NetEvent, Netlink, RELEVO_ADDR_PROTO};
+use packet_socket::PacketSocket;
+use signals::{SignalAction, Signals};
+use timer::{DeadlineHeap, LoopTimer, TimerOwner};
+use vrrp_socket::{Family, VrrpSocket};
+
+const TOKEN_TIMER: Token = Token(0);
+const TOKEN_SIGNALS: Token = Token(1);
+const TOKEN_NETLINK_EVENTS: Token = Token(2);
+const TOKEN_NETLINK_REQUESTS: Token = Token(3);
+const SOCKET_TOKEN_BASE: usize = 16;
+const HOOK_TOKEN_BASE: usize = 1 << 20;
+/// Largest datagram read from a VRRP socket (an IPv4 header plus the largest advert fits).
+const RECV_BUFFER: usize = 2048;
+/// Extra time granted after the last stop hook's own timeout before exiting anyway.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(3);
+
+/// A VRRP socket and the instances whose adverts it carries.
+struct SocketSlot {
+    socket: VrrpSocket,
+    instances: Vec<usize>,
+}
+
+/// Everything the event loop owns.
+pub struct Daemon {
+    poll: Poll,
+    timer: LoopTimer,
+    deadlines: DeadlineHeap,
+    signals: Signals,
+    netlink: Netlink,
+    interfaces: Interfaces,
+    packet: PacketSocket,
+    /// VRRP sockets by token index (token = SOCKET_TOKEN_BASE + index).
+    sockets: Vec<Option<SocketSlot>>,
+    socket_index: HashMap<(u32, Family), usize>,
+    instances: Vec<InstanceRt>,
+    hook_queue: HookQueue,
+    hooks: HookRunner,
+    node_name: String,
+    /// Set once a shutdown signal arrived: the instant by which the daemon exits regardless.
+    shutdown_deadline: Option<Instant>,
+    actions: Vec<Action>,
+    rx_buf: Vec<u8>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let mut daemon = Daemon::new(config)?;
+    daemon.start()?;
+    daemon.run_loop()
+}
+
+impl Daemon {
+    fn new(config: Config) -> anyhow::Result<Self> {
+        // Block the handled signals before anything else (no thread exists yet).
+        let signals = Signals::install().context("installing the signal handler (signalfd)")?;
+        let poll = Poll::new().context("creating the event loop (epoll)")?;
+        let timer = LoopTimer::new().context("creating the loop timer (timerfd)")?;
+        let mut netlink = Netlink::open().context("opening the rtnetlink sockets")?;
+        let links = netlink.dump_links().context("listing network interfaces")?;
+        let addrs = netlink.dump_addrs().context("listing interface addresses")?;
+        let mut interfaces = Interfaces::default();
+        interfaces.reset(links, addrs);
+        let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
+        let instances = config
+            .vrrp
+            .iter()
+            .map(|c| InstanceRt::new(c.clone()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Daemon {
+            poll,
+            timer,
+            deadlines: DeadlineHeap::default(),
+            signals,
+            netlink,
+            interfaces,
+            packet,
+            sockets: Vec::new(),
+            socket_index: HashMap::new(),
+            instances,
+            hook_queue: HookQueue::new(),
+            hooks: HookRunner::new(HOOK_TOKEN_BASE),
+            node_name: config.node.name.clone(),
+            shutdown_deadline: None,
+            actions: Vec::new(),
+            rx_buf: vec![0; RECV_BUFFER],
+        })
+    }
+
+    fn register_fd(&self, fd: RawFd, token: Token) -> anyhow::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .with_context(|| format!("registering fd {fd} with the event loop"))
+    }
+
+    /// Registers the fixed sources, cleans VIPs a crashed run left behind and starts every
+    /// instance.
+    fn start(&mut self) -> anyhow::Result<()> {
+        self.register_fd(self.timer.raw_fd(), TOKEN_TIMER)?;
+        self.register_fd(self.signals.raw_fd(), TOKEN_SIGNALS)?;
+        self.netlink
+            .register(
+                self.poll.registry(),
+                TOKEN_NETLINK_EVENTS,
+                TOKEN_NETLINK_REQUESTS,
+            )
+            .context("registering the netlink sockets")?;
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            self.bind_interface(i);
+            self.remove_stale_vips(i);
+            let inst = &mut self.instances[i];
+            info!(
+                instance = %inst.cfg.name,
+                interface = %inst.cfg.interface,
+                vrid = inst.cfg.vrid,
+                priority = inst.cfg.priority,
+                "starting VRRP instance"
+            );
+            let link_up = inst.link_up;
+            if inst.ifindex.is_none() {
+                warn!(
+                    instance = %inst.cfg.name,
+                    "interface {} does not exist (yet): the instance stays in FAULT until it appears",
+                    inst.cfg.interface
+                );
+            }
+            let source = self.source_address(i);
+            self.feed(i, Input::PrimaryAddress(source), now);
+            self.feed(i, Input::Startup { link_up }, now);
+        }
+        Ok(())
+    }
+
+    fn run_loop(&mut self) -> anyhow::Result<()> {
+        let mut events = Events::with_capacity(256);
+        let mut signal_actions = Vec::new();
+        let mut net_events = Vec::new();
+        let mut hook_done = Vec::new();
+        loop {
+            let now = Instant::now();
+            self.fire_due_timers(now, &mut hook_done);
+            if self.shutdown_complete(Instant::now()) {
+                break;
+            }
+            let next = self.deadlines.peek();
+            self.timer
+                .arm(next, Instant::now())
+                .context("arming the loop timer")?;
+            match self.poll.poll(&mut events, None) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("waiting for events (epoll_wait)"),
+            }
+            for event in events.iter() {
+                let now = Instant::now();
+                match event.token() {
+                    TOKEN_TIMER => self.timer.acknowledge(),
+                    TOKEN_SIGNALS => {
+                        if let Err(e) = self.signals.read(&mut signal_actions) {
+                            warn!("reading signals failed: {e}");
+                        }
+                        for action in signal_actions.drain(..) {
+                            self.on_signal(action, now);
+                        }
+                    }
+                    TOKEN_NETLINK_EVENTS | TOKEN_NETLINK_REQUESTS => {
+                        if let Err(e) = self.netlink.read_events(&mut net_events) {
+                            warn!("reading netlink failed: {e}");
+                        }
+                        for ev in std::mem::take(&mut net_events) {
+                            self.on_net_event(ev, now);
+                        }
+                    }
+                    t if self.hooks.owns(t) => {
+                        self.hooks
+                            .handle_event(self.poll.registry(), event, now, &mut hook_done);
+                        self.on_hooks_done(&mut hook_done, now);
+                    }
+                    Token(t) if t >= SOCKET_TOKEN_BASE => self.on_socket_readable(t - SOCKET_TOKEN_BASE, now),
+                    Token(t) => debug!("event for unknown token {t}"),
+                }
+            }
+        }
+        self.log_counters();
+        info!("stopped");
+        Ok(())
+    }
+
+    fn fire_due_timers(&mut self, now: Instant, hook_done: &mut Vec<HookDone>) {
+        while let Some(owner) = self.deadlines.pop_due(now) {
+            match owner {
+                TimerOwner::Instance(i) => {
+                    let mut actions = std::mem::take(&mut self.actions);
+                    self.instances[i].engine.handle_timeout(now, &mut actions);
+                    self.perform(i, &mut actions, now);
+                    self.actions = actions;
+                    self.reschedule(i);
+                }
+                TimerOwner::Hooks => {
+                    self.hooks.handle_timeout(now, hook_done);
+                    self.on_hooks_done(hook_done, now);
+                }
+                TimerOwner::Daemon => {}
+            }
+        }
+    }
+
+    /// Feeds one input to instance `i` and performs what it asks for.
+    fn feed(&mut self, i: usize, input: Input, now: Instant) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.instances[i].engine.handle(input, now, &mut actions);
+        self.perform(i, &mut actions, now);
+        self.actions = actions;
+        self.reschedule(i);
+    }
+
+    fn reschedule(&mut self, i: usize) {
+        let next = self.instances[i].engine.next_deadline();
+        self.deadlines.schedule(TimerOwner::Instance(i), next);
+    }
+
+    /// Carries out the engine's actions for instance `i`, in order.
+    fn perform(&mut self, i: usize, actions: &mut Vec<Action>, now: Instant) {
+        for action in actions.drain(..) {
+            match action {
+                Action::SendAdvert { priority } => self.send_advert(i, priority),
+                Action::AddVips => self.add_vips(i),
+                Action::RemoveVips => self.remove_vips(i),
+                Action::Announce => self.announce(i),
+                Action::Transition { from, to, reason } => {
+                    let inst = &self.instances[i];
+                    info!(instance = %inst.cfg.name, "{} -> {} ({reason})", from.as_str(), to.as_str());
+                    if let Some(req) = inst.hook_request(i, from, to, &reason.to_string(), &self.node_name) {
+                        self.hook_queue.push(req);
+                        self.pump_hooks(now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_advert(&mut self, i: usize, priority: u8) {
+        let Some(slot_idx) = self.slot_of(i) else {
+            return;
+        };
+        let source = self.source_address(i);
+        let inst = &mut self.instances[i];
+        let Some(src) = source else {
+            inst.count_tx_error("no_source_address");
+            if inst.warn_once("no_source_address") {
+                warn!(
+                    instance = %inst.cfg.name,
+                    "cannot send adverts: interface {} has no usable source address",
+                    inst.cfg.interface
+                );
+            }
+            return;
+        };
+        let Some(slot) = self.sockets.get(slot_idx).and_then(|s| s.as_ref()) else {
+            return;
+        };
+        if let Err(e) = inst.send_advert(&slot.socket, src, priority) {
+            inst.count_tx_error("send_failed");
+            if inst.warn_once("send_failed") {
+                warn!(instance = %inst.cfg.name, "sending an advert failed: {e}");
+            }
+        }
+    }
+
+    fn add_vips(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        let Some(ifindex) = inst.ifindex else {
+            return;
+        };
+        for vip in inst.cfg.vips.clone() {
+            match self.netlink.add_address(ifindex, vip.addr, vip.prefix_len) {
+                Ok(_) => {
+                    inst.vips_added = true;
+                }
+                Err(e) => warn!(instance = %inst.cfg.name, "adding VIP {vip} failed: {e}"),
+            }
+        }
+    }
+
+    fn remove_vips(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        if !inst.vips_added {
+            return;
+        }
+        inst.vips_added = false;
+        let Some(ifindex) = inst.ifindex else {
+            return;
+        };
+        for vip in inst.cfg.vips.clone() {
+            if let Err(e) = self.netlink.del_address(ifindex, vip.addr, vip.prefix_len) {
+                warn!(instance = %inst.cfg.name, "removing VIP {vip} failed: {e}");
+            }
+        }
+    }
+
+    fn announce(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        let Some(ifindex) = inst.ifindex else {
+            return;
+        };
+        let Some(mac) = self.interfaces.get(ifindex).and_then(|f| f.link.mac) else {
+            return;
+        };
+        if let Err(e) = inst.announce(&self.packet, ifindex, mac) {
+            inst.count_tx_error("announce_failed");
+            if inst.warn_once("announce_failed") {
+                warn!(instance = %inst.cfg.name, "sending gratuitous ARP/NA failed: {e}");
+            }
+        }
+    }
+
+    /// VIPs Relevo added in an earlier run that crashed (stamped with our IFA_PROTO) are
+    /// removed before the instance starts; VIPs someone else configured are left alone.
+    fn remove_stale_vips(&mut self, i: usize) {
+        let inst = &self.instances[i];
+        let Some(ifindex) = inst.ifindex else {
+            return;
+        };
+        let stale: Vec<_> = self
+            .interfaces
+            .present_vips(ifindex, &inst.vip_addrs)
+            .map(|a| (a.addr, a.prefix_len, a.proto))
+            .collect();
+        for (addr, prefix_len, proto) in stale {
+            if proto == RELEVO_ADDR_PROTO {
+                info!(instance = %inst.cfg.name, "removing VIP {addr}/{prefix_len} left by an earlier run");
+                if let Err(e) = self.netlink.del_address(ifindex, addr, prefix_len) {
+                    warn!(instance = %inst.cfg.name, "removing stale VIP {addr} failed: {e}");
+                }
+            } else {
+                warn!(
+                    instance = %inst.cfg.name,
+                    "VIP {addr} is already configured on {} and was not added by relevo: it is left alone",
+                    inst.cfg.interface
+                );
+            }
+        }
+    }
+
+    fn source_address(&self, i: usize) -> Option<std::net::IpAddr> {
+        let inst = &self.instances[i];
+        let ifindex = inst.ifindex?;
+        self.interfaces
+            .source_address(ifindex, inst.family == Family::V6, &inst.vip_addrs)
+    }
+
+    fn slot_of(&self, i: usize) -> Option<usize> {
+        let inst = &self.instances[i];
+        self.socket_index.get(&(inst.ifindex?, inst.family)).copied()
+    }
+
+    /// Looks up the instance's interface and makes sure its socket exists.
+    fn bind_interface(&mut self, i: usize) {
+        let name = self.instances[i].cfg.interface.clone();
+        let (ifindex, up) = match self.interfaces.by_name(&name) {
+            Some(iface) => (Some(iface.link.ifindex), iface.link.up),
+            None => (None, false),
+        };
+        let inst = &mut self.instances[i];
+        inst.ifindex = ifindex;
+        inst.link_up = up;
+        if let Some(ifindex) = ifindex {
+            self.ensure_socket(ifindex, &name, self.instances[i].family);
+        }
+    }
+
+    fn ensure_socket(&mut self, ifindex: u32, ifname: &str, family: Family) {
+        let members: Vec<usize> = (0..self.instances.len())
+            .filter(|&j| {
+                let inst = &self.instances[j];
+                inst.cfg.interface == ifname && inst.family == family
+            })
+            .collect();
+        if let Some(&idx) = self.socket_index.get(&(ifindex, family)) {
+            if let Some(slot) = self.sockets[idx].as_mut() {
+                slot.instances = members;
+            }
+            return;
+        }
+        let multicast = members
+            .iter()
+            .any(|&j| self.instances[j].cfg.unicast_peers.is_empty());
+        let socket = match VrrpSocket::open(family, ifname, ifindex, multicast) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("opening the VRRP socket on {ifname} ({family:?}) failed: {e}");
+                return;
+            }
+        };
+        let idx = self
+            .sockets
+            .iter()
+            .position(|s| s.is_none())
+            .unwrap_or(self.sockets.len());
+        if idx == self.sockets.len() {
+            self.sockets.push(None);
+        }
+        if let Err(e) = self.register_fd(socket.raw_fd(), Token(SOCKET_TOKEN_BASE + idx)) {
+            warn!("{e:#}");
+            return;
+        }
+        self.sockets[idx] = Some(SocketSlot {
+            socket,
+            instances: members,
+        });
+        self.socket_index.insert((ifindex, family), idx);
+    }
+
+    fn close_sockets_of(&mut self, ifindex: u32) {
+        for family in [Family::V4, Family::V6] {
+            if let Some(idx) = self.socket_index.remove(&(ifindex, family)) {
+                if let Some(slot) = self.sockets[idx].take() {
+                    let fd = slot.socket.raw_fd();
+                    let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                }
+            }
+        }
+    }
+
+    fn on_socket_readable(&mut self, idx: usize, now: Instant) {
+        let mut buf = std::mem::take(&mut self.rx_buf);
+        loop {
+            let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) else {
+                break;
+            };
+            let datagram = match slot.socket.recv(&mut buf) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) => {
+                    debug!("receiving on VRRP socket failed: {e}");
+                    break;
+                }
+            };
+            let family = slot.socket.family();
+            let members = slot.instances.clone();
+            let len = datagram.len.min(buf.len());
+            match instance::demux(&mut self.instances, &members, family, &buf[..len], datagram.v6_meta) {
+                Ok(Some((i, advert))) => self.feed(i, Input::Advert(advert), now),
+                Ok(None) => {}
+                Err(reason) => debug!("dropped a VRRP packet: {reason}"),
+            }
+        }
+        self.rx_buf = buf;
+    }
+
+    fn on_net_event(&mut self, event: NetEvent, now: Instant) {
+        self.interfaces.apply(&event);
+        match &event {
+            NetEvent::Link(link) => {
+                let name = link.name.clone();
+                for i in 0..self.instances.len() {
+                    if self.instances[i].cfg.interface != name {
+                        continue;
+                    }
+                    let was_up = self.instances[i].link_up;
+                    let old_index = self.instances[i].ifindex;
+                    if old_index.is_some() && old_index != Some(link.ifindex) {
+                        if let Some(old) = old_index {
+                            self.close_sockets_of(old);
+                        }
+                    }
+                    self.bind_interface(i);
+                    self.refresh_source(i, now);
+                    match (was_up, self.instances[i].link_up) {
+                        (false, true) => self.feed(i, Input::LinkUp, now),
+                        (true, false) => self.feed(i, Input::LinkDown, now),
+                        _ => {}
+                    }
+                }
+            }
+            NetEvent::LinkRemoved { ifindex, .. } => {
+                let ifindex = *ifindex;
+                self.close_sockets_of(ifindex);
+                for i in 0..self.instances.len() {
+                    if self.instances[i].ifindex == Some(ifindex) {
+                        let was_up = self.instances[i].link_up;
+                        self.instances[i].ifindex = None;
+                        self.instances[i].link_up = false;
+                        self.instances[i].vips_added = false;
+                        if was_up {
+                            self.feed(i, Input::LinkDown, now);
+                        }
+                    }
+                }
+            }
+            NetEvent::AddrAdded(a) | NetEvent::AddrRemoved(a) => {
+                let ifindex = a.ifindex;
+                for i in 0..self.instances.len() {
+                    if self.instances[i].ifindex == Some(ifindex) {
+                        self.refresh_source(i, now);
+                    }
+                }
+            }
+            NetEvent::RequestFailed { what, errno, .. } => {
+                warn!("netlink request failed: {what}: {}", std::io::Error::from_raw_os_error(*errno));
+            }
+            NetEvent::Overrun => {
+                warn!("netlink event queue overran: re-reading interfaces and addresses");
+                self.redump(now);
+            }
+        }
+    }
+
+    fn redump(&mut self, now: Instant) {
+        let links = self.netlink.dump_links();
+        let addrs = self.netlink.dump_addrs();
+        match (links, addrs) {
+            (Ok(links), Ok(addrs)) => {
+                let links_copy = links.clone();
+                self.interfaces.reset(links, addrs);
+                for link in links_copy {
+                    self.on_net_event(NetEvent::Link(link), now);
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => warn!("re-reading interfaces failed: {e}"),
+        }
+    }
+
+    fn refresh_source(&mut self, i: usize, now: Instant) {
+        let source = self.source_address(i);
+        if self.instances[i].source != source {
+            self.instances[i].source = source;
+            self.feed(i, Input::PrimaryAddress(source), now);
+        }
+    }
+
+    fn on_signal(&mut self, action: SignalAction, now: Instant) {
+        match action {
+            SignalAction::Reload => {
+                warn!("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+            }
+            SignalAction::Shutdown(sig) => {
+                if self.shutdown_deadline.is_some() {
+                    return;
+                }
+                info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
+                let longest_hook = self
+                    .instances
+                    .iter()
+                    .map(|i| i.cfg.hook_timeout)
+                    .max()
+                    .unwrap_or_default();
+                let deadline = now + longest_hook * 2 + SHUTDOWN_SLACK;
+                self.shutdown_deadline = Some(deadline);
+                self.deadlines.schedule(TimerOwner::Daemon, Some(deadline));
+                for i in 0..self.instances.len() {
+                    self.feed(i, Input::Shutdown, now);
+                }
+            }
+        }
+    }
+
+    fn shutdown_complete(&self, now: Instant) -> bool {
+        match self.shutdown_deadline {
+            None => false,
+            Some(deadline) => {
+                let hooks_idle = self.hook_queue.is_idle() && self.hooks.running() == 0;
+                if now >= deadline && !hooks_idle {
+                    warn!("exiting with hooks still running after the shutdown deadline");
+                }
+                hooks_idle || now >= deadline
+            }
+        }
+    }
+
+    fn pump_hooks(&mut self, now: Instant) {
+        while let Some(req) = self.hook_queue.next_ready() {
+            if let Some(done) = self.hooks.start(self.poll.registry(), req, now) {
+                self.finish_hook(done);
+            }
+        }
+        let next = self.hooks.next_deadline();
+        self.deadlines.schedule(TimerOwner::Hooks, next);
+    }
+
+    fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
+        for d in done.drain(..) {
+            self.finish_hook(d);
+        }
+        self.pump_hooks(now);
+    }
+
+    fn finish_hook(&mut self, done: HookDone) {
+        let name = self
+            .instances
+            .get(done.owner)
+            .map(|i| i.cfg.name.as_str())
+            .unwrap_or("?");
+        info!("hook {name}/{} finished: {:?}", done.event, done.outcome);
+        self.hook_queue.finished(done.owner);
+    }
+
+    fn log_counters(&self) {
+        for inst in &self.instances {
+            let c = inst.counters_summary();
+            if !c.is_empty() {
+                info!(instance = %inst.cfg.name, "packet counters: {c}");
+            }
+        }
+    }
+}

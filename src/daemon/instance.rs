@@ -1,0 +1,281 @@
+//! One configured VRRP instance at run time: its config, its engine state machine, where it
+//! lives (interface, source address), what it added, its packet counters, and the glue that
+//! turns engine actions into frames (adverts, gratuitous ARP / unsolicited NA) and hook
+//! requests. Also the demultiplexer that hands a received datagram to the right instance.
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::net::IpAddr;
+
+use crate::config::VrrpConfig;
+use crate::engine::announce::AnnounceParams;
+use crate::engine::hook_queue::HookRequest;
+use crate::engine::vrrp::{AdvertIn, Instance, Params, State};
+use crate::wire::arp::emit_garp;
+use crate::wire::nd::emit_unsolicited_na;
+use crate::wire::vrrp::{
+    check_ttl, parse_advert, parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth, VRRP_MCAST_V4,
+    VRRP_MCAST_V6,
+};
+use crate::wire::VrrpVersion;
+
+use super::packet_socket::PacketSocket;
+use super::vrrp_socket::{Family, VrrpSocket};
+
+/// Largest frame Relevo builds (an advert with 255 IPv6 addresses is ~4 KiB).
+const TX_BUFFER: usize = 8192;
+
+pub struct InstanceRt {
+    pub cfg: VrrpConfig,
+    pub engine: Instance,
+    pub family: Family,
+    /// The interface's index while it exists.
+    pub ifindex: Option<u32>,
+    /// Last known link state (administratively up and carrier).
+    pub link_up: bool,
+    /// Whether our VIPs are (believed to be) on the interface because we added them.
+    pub vips_added: bool,
+    /// The VIP addresses alone, in config order (what adverts list).
+    pub vip_addrs: Vec<IpAddr>,
+    /// Source address last given to the engine.
+    pub source: Option<IpAddr>,
+    auth: V2Auth,
+    counters: BTreeMap<&'static str, u64>,
+    warned: HashSet<&'static str>,
+    tx: Vec<u8>,
+}
+
+impl InstanceRt {
+    pub fn new(cfg: VrrpConfig) -> anyhow::Result<Self> {
+        let family = match cfg.vips.first().map(|v| v.addr) {
+            Some(IpAddr::V6(_)) => Family::V6,
+            _ => Family::V4,
+        };
+        let params = Params {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority: cfg.priority,
+            advert_interval_cs: cfg.advert_interval_cs(),
+            preempt: cfg.preempt,
+            preempt_delay: cfg.preempt_delay,
+            announce: AnnounceParams {
+                repeat: cfg.announce.repeat,
+                interval: cfg.announce.interval,
+                delay: cfg.announce.delay,
+                refresh: cfg.announce.refresh,
+            },
+        };
+        let auth = match &cfg.auth_pass {
+            Some(p) => V2Auth::from_password(p),
+            None => V2Auth::None,
+        };
+        Ok(InstanceRt {
+            vip_addrs: cfg.vips.iter().map(|v| v.addr).collect(),
+            engine: Instance::new(params),
+            family,
+            ifindex: None,
+            link_up: false,
+            vips_added: false,
+            source: None,
+            auth,
+            counters: BTreeMap::new(),
+            warned: HashSet::new(),
+            tx: vec![0; TX_BUFFER],
+            cfg,
+        })
+    }
+
+    /// Counts a dropped received packet.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        *self.counters.entry(reason.as_str()).or_default() += 1;
+    }
+
+    /// Counts a failure to transmit.
+    pub fn count_tx_error(&mut self, what: &'static str) {
+        *self.counters.entry(what).or_default() += 1;
+    }
+
+    /// True the first time `what` is reported for this instance (to log it once).
+    pub fn warn_once(&mut self, what: &'static str) -> bool {
+        self.warned.insert(what)
+    }
+
+    pub fn counters_summary(&self) -> String {
+        self.counters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Builds and sends one advert from `src` (to the multicast group or every unicast peer).
+    pub fn send_advert(&mut self, socket: &VrrpSocket, src: IpAddr, priority: u8) -> io::Result<()> {
+        let repr = AdvertRepr {
+            version: self.cfg.version,
+            vrid: self.cfg.vrid,
+            priority,
+            interval_cs: self.cfg.advert_interval_cs(),
+            auth: self.auth,
+            addrs: &self.vip_addrs,
+        };
+        let group = match self.family {
+            Family::V4 => IpAddr::V4(VRRP_MCAST_V4),
+            Family::V6 => IpAddr::V6(VRRP_MCAST_V6),
+        };
+        let peers: &[IpAddr] = if self.cfg.unicast_peers.is_empty() {
+            std::slice::from_ref(&group)
+        } else {
+            &self.cfg.unicast_peers
+        };
+        let mut result = Ok(());
+        for &dst in peers {
+            let len = repr
+                .emit(src, dst, self.cfg.v3_ipv4_checksum, &mut self.tx)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            if let Err(e) = socket.send(src, dst, &self.tx[..len]) {
+                result = Err(e);
+            }
+        }
+        if result.is_ok() {
+            *self.counters.entry("adverts_sent").or_default() += 1;
+        }
+        result
+    }
+
+    /// Sends one gratuitous ARP (IPv4) or unsolicited NA (IPv6) per VIP.
+    pub fn announce(&mut self, packet: &PacketSocket, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+        let router = self.family == Family::V6 && ipv6_forwarding(&self.cfg.interface);
+        let mut result = Ok(());
+        for addr in &self.vip_addrs {
+            let len = match addr {
+                IpAddr::V4(ip) => emit_garp(mac, *ip, &mut self.tx),
+                IpAddr::V6(ip) => emit_unsolicited_na(mac, *ip, router, &mut self.tx),
+            }
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            if let Err(e) = packet.send(ifindex, &self.tx[..len]) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// The hook to run for a transition, if the operator configured one.
+    pub fn hook_request(
+        &self,
+        owner: usize,
+        from: State,
+        to: State,
+        reason: &str,
+        node: &str,
+    ) -> Option<HookRequest> {
+        let (event, argv) = match to {
+            State::Master => ("master", &self.cfg.hooks.master),
+            State::Backup => ("backup", &self.cfg.hooks.backup),
+            State::Fault => ("fault", &self.cfg.hooks.fault),
+            State::Initialize if from != State::Initialize => ("stop", &self.cfg.hooks.stop),
+            State::Initialize => return None,
+        };
+        let argv = argv.clone()?;
+        let vips = self
+            .cfg
+            .vips
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let env = vec![
+            ("RELEVO_EVENT".to_string(), event.to_string()),
+            ("RELEVO_NAME".to_string(), self.cfg.name.clone()),
+            ("RELEVO_STATE".to_string(), to.as_str().to_string()),
+            ("RELEVO_PREV_STATE".to_string(), from.as_str().to_string()),
+            ("RELEVO_REASON".to_string(), reason.to_string()),
+            ("RELEVO_NODE".to_string(), node.to_string()),
+            ("RELEVO_VIPS".to_string(), vips),
+            ("RELEVO_INTERFACE".to_string(), self.cfg.interface.clone()),
+            ("RELEVO_VRID".to_string(), self.cfg.vrid.to_string()),
+        ];
+        Some(HookRequest {
+            owner,
+            event: event.to_string(),
+            argv,
+            env,
+            timeout: self.cfg.hook_timeout,
+        })
+    }
+}
+
+/// Whether IPv6 forwarding is on for `ifname`: unsolicited NAs then carry the Router flag, so
+/// hosts that use the VIP as their default gateway keep it in their router list.
+fn ipv6_forwarding(ifname: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+}
+
+/// Hands one received datagram to the instance it is for. Returns the instance and the
+/// validated advert, `Ok(None)` when an instance dropped (and counted) it, or the reason when
+/// no instance could even be identified.
+pub fn demux(
+    instances: &mut [InstanceRt],
+    members: &[usize],
+    family: Family,
+    bytes: &[u8],
+    v6_meta: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr, u8)>,
+) -> Result<Option<(usize, AdvertIn)>, DropReason> {
+    let (src, dst, ttl, payload) = match family {
+        Family::V4 => {
+            let m = parse_ipv4_datagram(bytes)?;
+            (IpAddr::V4(m.src), IpAddr::V4(m.dst), m.ttl, m.payload)
+        }
+        Family::V6 => {
+            let (s, d, h) = v6_meta.ok_or(DropReason::BadIpHeader)?;
+            (IpAddr::V6(s), IpAddr::V6(d), h, bytes)
+        }
+    };
+    let vrid = *payload.get(1).ok_or(DropReason::Truncated)?;
+    let i = members
+        .iter()
+        .copied()
+        .find(|&i| instances.get(i).map(|x| x.cfg.vrid) == Some(vrid))
+        .ok_or(DropReason::VridUnknown)?;
+    let inst = &mut instances[i];
+    match validate(inst, src, dst, ttl, payload) {
+        Ok(advert) => {
+            *inst.counters.entry("adverts_received").or_default() += 1;
+            Ok(Some((i, advert)))
+        }
+        Err(reason) => {
+            inst.count_drop(reason);
+            Ok(None)
+        }
+    }
+}
+
+fn validate(
+    inst: &InstanceRt,
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    payload: &[u8],
+) -> Result<AdvertIn, DropReason> {
+    check_ttl(ttl)?;
+    if !inst.cfg.unicast_peers.is_empty() && !inst.cfg.unicast_peers.contains(&src) {
+        return Err(DropReason::UnknownPeer);
+    }
+    let view = parse_advert(payload, src, dst, inst.cfg.v3_ipv4_checksum)?;
+    if view.version() != inst.cfg.version {
+        return Err(DropReason::VersionMismatch);
+    }
+    if inst.cfg.version == VrrpVersion::V2 {
+        if !inst.auth.matches(view.auth_type(), view.auth_data()) {
+            return Err(DropReason::AuthMismatch);
+        }
+        if view.interval_cs() != inst.cfg.advert_interval_cs() {
+            return Err(DropReason::IntervalMismatch);
+        }
+    }
+    Ok(AdvertIn {
+        src,
+        priority: view.priority(),
+        interval_cs: view.interval_cs(),
+    })
+}

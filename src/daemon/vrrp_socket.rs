@@ -1,0 +1,204 @@
+//! Raw IP protocol-112 sockets, one per (interface, address family): multicast membership on
+//! the interface, TTL/hop limit 255, DSCP CS6, and receive metadata (source, destination,
+//! TTL/hop limit) that the wire layer validates.
+use std::io;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn, SockaddrIn6,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::wire::vrrp::{IPPROTO_VRRP, VRRP_MCAST_V4, VRRP_MCAST_V6};
+
+/// DSCP CS6 (network control), as keepalived and FRR send adverts.
+const TOS_CS6: u32 = 0xc0;
+const RECV_BUFFER_BYTES: usize = 1 << 20;
+
+/// Address family of a socket or instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// One datagram as received, before any VRRP validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram {
+    /// Bytes written into the caller's buffer. IPv4: the whole IP datagram (header included,
+    /// as raw IPv4 sockets deliver it). IPv6: the VRRP message only.
+    pub len: usize,
+    /// IPv6 only (IPv4 carries these in the header): source, destination and hop limit.
+    pub v6_meta: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+}
+
+/// A raw VRRP socket bound to one interface.
+pub struct VrrpSocket {
+    socket: Socket,
+    family: Family,
+    ifindex: u32,
+}
+
+impl VrrpSocket {
+    /// Opens the socket for `family` on interface `ifname`/`ifindex`, joining the VRRP
+    /// multicast group there when `multicast` is set.
+    pub fn open(family: Family, ifname: &str, ifindex: u32, multicast: bool) -> io::Result<Self> {
+        let proto = Some(Protocol::from(i32::from(IPPROTO_VRRP)));
+        let socket = match family {
+            Family::V4 => Socket::new(Domain::IPV4, Type::RAW, proto)?,
+            Family::V6 => Socket::new(Domain::IPV6, Type::RAW, proto)?,
+        };
+        socket.set_nonblocking(true)?;
+        socket.bind_device(Some(ifname.as_bytes()))?;
+        // Best effort: a larger buffer absorbs bursts when many instances share an interface.
+        let _ = socket.set_recv_buffer_size(RECV_BUFFER_BYTES);
+        match family {
+            Family::V4 => {
+                socket.set_ttl_v4(255)?;
+                socket.set_multicast_ttl_v4(255)?;
+                socket.set_multicast_loop_v4(false)?;
+                socket.set_tos_v4(TOS_CS6)?;
+                if multicast {
+                    socket.join_multicast_v4_n(
+                        &VRRP_MCAST_V4,
+                        &socket2::InterfaceIndexOrAddress::Index(ifindex),
+                    )?;
+                }
+            }
+            Family::V6 => {
+                socket.set_unicast_hops_v6(255)?;
+                socket.set_multicast_hops_v6(255)?;
+                socket.set_multicast_loop_v6(false)?;
+                socket.set_multicast_if_v6(ifindex)?;
+                socket.set_tclass_v6(TOS_CS6)?;
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+                setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
+                if multicast {
+                    socket.join_multicast_v6(&VRRP_MCAST_V6, ifindex)?;
+                }
+            }
+        }
+        Ok(VrrpSocket {
+            socket,
+            family,
+            ifindex,
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Sends one VRRP message from `src` to `dst` out of this socket's interface.
+    pub fn send(&self, src: IpAddr, dst: IpAddr, msg: &[u8]) -> io::Result<()> {
+        let iov = [IoSlice::new(msg)];
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: self.ifindex as i32,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(src).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
+                let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+                sendmsg(self.raw_fd(), &iov, &cmsg, MsgFlags::MSG_DONTWAIT, Some(&to))?;
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                };
+                let scope = if needs_scope(&dst) { self.ifindex } else { 0 };
+                let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
+                let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
+                sendmsg(self.raw_fd(), &iov, &cmsg, MsgFlags::MSG_DONTWAIT, Some(&to))?;
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "advert source and destination are of different address families",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one datagram into `buf`; `Ok(None)` when nothing is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
+        match self.family {
+            Family::V4 => {
+                // SAFETY-free path: socket2 wants MaybeUninit; our buffer is initialised bytes.
+                let uninit = as_uninit(buf);
+                match self.socket.recv(uninit) {
+                    Ok(len) => Ok(Some(Datagram { len, v6_meta: None })),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            Family::V6 => self.recv_v6(buf),
+        }
+    }
+
+    fn recv_v6(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = match recvmsg::<SockaddrIn6>(
+            self.raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(msg) => msg,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = msg.bytes;
+        let src = msg.address.map(|a| a.ip());
+        let mut dst = None;
+        let mut hops = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                match c {
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr))
+                    }
+                    ControlMessageOwned::Ipv6HopLimit(h) => hops = u8::try_from(h).ok(),
+                    _ => {}
+                }
+            }
+        }
+        let v6_meta = match (src, dst, hops) {
+            (Some(s), Some(d), Some(h)) => Some((s, d, h)),
+            // Without the metadata the packet cannot be validated: report it with none so
+            // the caller counts it as a bad header instead of silently trusting it.
+            _ => None,
+        };
+        Ok(Some(Datagram { len, v6_meta }))
+    }
+}
+
+fn needs_scope(dst: &Ipv6Addr) -> bool {
+    dst.is_multicast() || (dst.segments()[0] & 0xffc0) == 0xfe80
+}
+
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: u8 and MaybeUninit<u8> have the same layout, and every u8 is a valid
+    // MaybeUninit<u8>; the callee only writes initialised bytes into it.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
