@@ -39,15 +39,20 @@ pub const OWNER_PRIORITY: u8 = 255;
 /// Configuration of one instance, as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
+    /// v3 (RFC 5798) or v2 (RFC 3768): decides the timer formulas and interval learning.
     pub version: VrrpVersion,
+    /// Virtual router id (not used by the state machine itself; kept for logs and status).
     pub vrid: u8,
     /// 1..=255 (0 is treated as 1); 255 = address owner.
     pub priority: u8,
     /// Own Advertisement_Interval in centiseconds. v3: 1..=4095; v2: a multiple of 100.
     /// 0 is treated as 1.
     pub advert_interval_cs: u16,
+    /// RFC Preempt_Mode: a Backup takes over from a lower-priority master.
     pub preempt: bool,
+    /// Hold-off after entering BACKUP from INIT/FAULT during which we do not preempt.
     pub preempt_delay: Duration,
+    /// Gratuitous ARP / unsolicited NA schedule while MASTER.
     pub announce: AnnounceParams,
 }
 
