@@ -1,1 +1,501 @@
-//! placeholder
+//! The VRRP instance state machine (RFC 5798 §6 for v3, RFC 3768 §6 for v2), sans-I/O.
+//!
+//! An [`Instance`] is fed [`Input`]s and timer expiries together with `now`, and answers with
+//! [`Action`]s pushed into the caller's `Vec` (no allocation of its own) plus
+//! [`Instance::next_deadline`]. It never reads a clock, touches a socket or draws randomness.
+//!
+//! Timers follow the RFCs exactly:
+//! - v3: `Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256` and
+//!   `Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time`, integer centiseconds;
+//!   a Backup learns `Master_Adver_Interval` from the adverts it accepts.
+//! - v2: `Skew_Time = (256 - Priority) / 256` seconds, kept exact to the microsecond, and
+//!   `Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time`; no interval learning.
+//!
+//! Decisions beyond the RFC text:
+//! - When the Master_Down timer of a Backup expires, the [`Reason`] says why: it is
+//!   [`Reason::PriorityZeroFromMaster`] if the last advert heard was a priority-0 resignation,
+//!   [`Reason::Preempt`] if it was a lower-priority advert we discarded because we preempt
+//!   (the lower master is alive and we take over), [`Reason::MasterDown`] otherwise.
+//! - `preempt_delay` (keepalived semantics): for `preempt_delay` after entering BACKUP from
+//!   INIT or FAULT, a lower-priority advert is accepted as if `preempt` were false.
+//! - Tie-break on equal priority compares the sender's address with our own primary address
+//!   numerically. If ours is unknown, or of the other family, we count as lowest and the peer
+//!   wins: yielding can never create a second master, claiming could.
+//! - A link coming back (FAULT --LinkUp-->) behaves like Startup; an address owner reports
+//!   [`Reason::AddressOwner`], anyone else [`Reason::LinkUp`].
+//! - A Master's advert timer re-arms at `previous deadline + interval` (no drift), unless
+//!   that is not in the future any more, then at `now + interval`.
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::engine::announce::{rearm, AnnounceParams, AnnounceSchedule};
+use crate::wire::VrrpVersion;
+
+/// Priority of the address owner (always MASTER when up).
+pub const OWNER_PRIORITY: u8 = 255;
+
+/// Configuration of one instance, as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// v3 (RFC 5798) or v2 (RFC 3768): decides the timer formulas and interval learning.
+    pub version: VrrpVersion,
+    /// Virtual router id (not used by the state machine itself; kept for logs and status).
+    pub vrid: u8,
+    /// 1..=255 (0 is treated as 1); 255 = address owner.
+    pub priority: u8,
+    /// Own Advertisement_Interval in centiseconds. v3: 1..=4095; v2: a multiple of 100.
+    /// 0 is treated as 1.
+    pub advert_interval_cs: u16,
+    /// RFC Preempt_Mode: a Backup takes over from a lower-priority master.
+    pub preempt: bool,
+    /// Hold-off after entering BACKUP from INIT/FAULT during which we do not preempt.
+    pub preempt_delay: Duration,
+    /// Gratuitous ARP / unsolicited NA schedule while MASTER.
+    pub announce: AnnounceParams,
+}
+
+/// RFC state of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl State {
+    /// Upper-case name used in logs, status and the hook environment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An advertisement already validated by the wire layer / daemon (checksum, TTL, VRID,
+/// version, auth) and not sent by ourselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvertIn {
+    /// Source address of the IP packet (the sender's primary address).
+    pub src: IpAddr,
+    pub priority: u8,
+    /// Advertised interval in centiseconds (v2: seconds converted to centiseconds).
+    pub interval_cs: u16,
+}
+
+/// Something that happened to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// RFC Startup event; `link_up: false` starts in FAULT.
+    Startup {
+        link_up: bool,
+    },
+    /// RFC Shutdown event (daemon stopping or instance removed).
+    Shutdown,
+    Advert(AdvertIn),
+    LinkDown,
+    LinkUp,
+    /// Our own primary address on the interface changed (used for the equal-priority tie-break).
+    PrimaryAddress(Option<IpAddr>),
+}
+
+/// What the daemon must do, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send one advert now with this priority (0 on shutdown), interval = own advert_interval.
+    SendAdvert {
+        priority: u8,
+    },
+    AddVips,
+    RemoveVips,
+    /// Send one gratuitous ARP / unsolicited NA per VIP now.
+    Announce,
+    Transition {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+}
+
+/// Why a transition happened (logs, status, hook env `RELEVO_REASON`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Startup,
+    AddressOwner,
+    MasterDown,
+    PriorityZeroFromMaster,
+    HigherPriority { peer: IpAddr, priority: u8 },
+    EqualPriorityHigherAddress { peer: IpAddr },
+    Preempt,
+    LinkDown,
+    LinkUp,
+    Shutdown,
+}
+
+impl Reason {
+    /// Stable machine-readable token (kebab-case), for scripts that switch on the reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Startup => "startup",
+            Reason::AddressOwner => "address-owner",
+            Reason::MasterDown => "master-down",
+            Reason::PriorityZeroFromMaster => "priority-zero",
+            Reason::HigherPriority { .. } => "higher-priority",
+            Reason::EqualPriorityHigherAddress { .. } => "equal-priority-higher-address",
+            Reason::Preempt => "preempt",
+            Reason::LinkDown => "link-down",
+            Reason::LinkUp => "link-up",
+            Reason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The peer that caused the transition, if any (hook env `RELEVO_PEER`).
+    pub fn peer(&self) -> Option<IpAddr> {
+        match self {
+            Reason::HigherPriority { peer, .. } | Reason::EqualPriorityHigherAddress { peer } => {
+                Some(*peer)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::AddressOwner => f.write_str("address owner (priority 255)"),
+            Reason::MasterDown => f.write_str("master down timer expired"),
+            Reason::PriorityZeroFromMaster => f.write_str("master resigned (priority 0)"),
+            Reason::HigherPriority { peer, priority } => {
+                write!(f, "higher priority {priority} from {peer}")
+            }
+            Reason::EqualPriorityHigherAddress { peer } => {
+                write!(f, "equal priority, higher address {peer}")
+            }
+            Reason::Preempt => f.write_str("preempting a lower-priority master"),
+            Reason::LinkDown => f.write_str("link down"),
+            Reason::LinkUp => f.write_str("link up"),
+            Reason::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
+/// What a Backup heard last before its Master_Down timer was (re)armed or left running;
+/// decides the [`Reason`] when the timer fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LastHeard {
+    /// Nothing since entering BACKUP, or an accepted advert.
+    Master,
+    /// The master resigned with priority 0.
+    Resignation,
+    /// A lower-priority advert we discarded because we preempt.
+    LowerPriority,
+}
+
+/// One VRRP virtual router instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    params: Params,
+    state: State,
+    primary: Option<IpAddr>,
+    master_adver_interval_cs: u16,
+    /// BACKUP: Master_Down_Timer; MASTER: Adver_Timer; otherwise `None`.
+    timer: Option<Instant>,
+    last_heard: LastHeard,
+    /// When BACKUP was entered from INIT or FAULT (start of the preempt hold-off).
+    started_backup_at: Option<Instant>,
+    /// Current master as last heard by a Backup (address, priority).
+    master: Option<(IpAddr, u8)>,
+    announce: AnnounceSchedule,
+}
+
+impl Instance {
+    /// A new instance in INIT; nothing happens until [`Input::Startup`].
+    pub fn new(params: Params) -> Self {
+        let params = Params {
+            priority: params.priority.max(1),
+            advert_interval_cs: params.advert_interval_cs.max(1),
+            ..params
+        };
+        Self {
+            master_adver_interval_cs: params.advert_interval_cs,
+            announce: AnnounceSchedule::new(params.announce),
+            params,
+            state: State::Initialize,
+            primary: None,
+            timer: None,
+            last_heard: LastHeard::Master,
+            started_backup_at: None,
+            master: None,
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Our primary address as last given by [`Input::PrimaryAddress`].
+    pub fn primary_address(&self) -> Option<IpAddr> {
+        self.primary
+    }
+
+    /// The master a Backup currently follows (address, priority), from the last accepted advert.
+    pub fn current_master(&self) -> Option<(IpAddr, u8)> {
+        self.master
+    }
+
+    /// Master_Adver_Interval in centiseconds (own interval unless learned, v3 only).
+    pub fn master_adver_interval_cs(&self) -> u16 {
+        self.master_adver_interval_cs
+    }
+
+    /// Own Advertisement_Interval.
+    pub fn advert_interval(&self) -> Duration {
+        centiseconds(u32::from(self.params.advert_interval_cs))
+    }
+
+    /// Current Skew_Time.
+    pub fn skew_time(&self) -> Duration {
+        let weight = 256 - u32::from(self.params.priority);
+        match self.params.version {
+            VrrpVersion::V3 => {
+                centiseconds(weight * u32::from(self.master_adver_interval_cs) / 256)
+            }
+            VrrpVersion::V2 => Duration::from_micros(u64::from(weight) * 1_000_000 / 256),
+        }
+    }
+
+    /// Current Master_Down_Interval.
+    pub fn master_down_interval(&self) -> Duration {
+        centiseconds(3 * u32::from(self.master_adver_interval_cs)) + self.skew_time()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.timer, self.announce.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Feeds one input. Timers are not fired here: call
+    /// [`handle_timeout`](Self::handle_timeout) first if a deadline has passed.
+    pub fn handle(&mut self, input: Input, now: Instant, out: &mut Vec<Action>) {
+        match (input, self.state) {
+            (Input::Startup { link_up: true }, State::Initialize) => {
+                self.start(now, Reason::Startup, out)
+            }
+            (Input::Startup { link_up: false }, State::Initialize) => self.enter_fault(out),
+            (Input::Shutdown, _) => self.shutdown(out),
+            (Input::Advert(advert), State::Backup) => self.backup_advert(advert, now),
+            (Input::Advert(advert), State::Master) => self.master_advert(advert, now, out),
+            (Input::LinkDown, State::Backup | State::Master) => self.enter_fault(out),
+            (Input::LinkUp, State::Fault) => self.start(now, Reason::LinkUp, out),
+            (Input::PrimaryAddress(address), _) => self.primary = address,
+            // Startup when started, adverts in INIT/FAULT, link events that change nothing.
+            _ => {}
+        }
+    }
+
+    /// Fires every deadline `<= now` in deadline order (announcements due together are
+    /// emitted together). Afterwards [`next_deadline`](Self::next_deadline) is `None` or
+    /// later than `now`.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        loop {
+            let timer = self.timer.filter(|t| *t <= now);
+            let announce = self.announce.next_deadline().filter(|t| *t <= now);
+            match (timer, announce) {
+                (Some(t), Some(a)) if a < t => self.emit_announcements(now, out),
+                (Some(t), _) => self.fire_timer(t, now, out),
+                (None, Some(_)) => self.emit_announcements(now, out),
+                (None, None) => return,
+            }
+        }
+    }
+
+    /// Startup (or link back): the address owner becomes MASTER, anyone else BACKUP.
+    fn start(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        if self.params.priority == OWNER_PRIORITY {
+            self.become_master(now, Reason::AddressOwner, out);
+            return;
+        }
+        self.master_adver_interval_cs = self.params.advert_interval_cs;
+        self.started_backup_at = Some(now);
+        self.enter_backup(now, reason, out);
+    }
+
+    fn enter_backup(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.timer = now.checked_add(self.master_down_interval());
+        self.last_heard = LastHeard::Master;
+        self.transition(State::Backup, reason, out);
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        out.push(Action::SendAdvert {
+            priority: self.params.priority,
+        });
+        out.push(Action::AddVips);
+        self.announce.start(now);
+        self.emit_announcements(now, out);
+        self.timer = now.checked_add(self.advert_interval());
+        self.master = None;
+        self.started_backup_at = None;
+        self.transition(State::Master, reason, out);
+    }
+
+    /// Master -> Backup on a better advert (RFC 5798 §6.4.3).
+    fn step_down(&mut self, advert: AdvertIn, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        out.push(Action::RemoveVips);
+        self.announce.stop();
+        self.follow(advert);
+        self.enter_backup(now, reason, out);
+    }
+
+    fn enter_fault(&mut self, out: &mut Vec<Action>) {
+        self.release_vips(out);
+        self.cancel_timers();
+        self.transition(State::Fault, Reason::LinkDown, out);
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Action>) {
+        if self.state == State::Initialize {
+            return;
+        }
+        if self.state == State::Master {
+            out.push(Action::SendAdvert { priority: 0 });
+        }
+        self.release_vips(out);
+        self.cancel_timers();
+        self.transition(State::Initialize, Reason::Shutdown, out);
+    }
+
+    fn release_vips(&mut self, out: &mut Vec<Action>) {
+        if self.state == State::Master {
+            out.push(Action::RemoveVips);
+        }
+    }
+
+    fn cancel_timers(&mut self) {
+        self.timer = None;
+        self.announce.stop();
+        self.master = None;
+        self.started_backup_at = None;
+    }
+
+    fn transition(&mut self, to: State, reason: Reason, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        out.push(Action::Transition { from, to, reason });
+    }
+
+    /// RFC 5798 §6.4.2 "If an ADVERTISEMENT is received" in BACKUP.
+    fn backup_advert(&mut self, advert: AdvertIn, now: Instant) {
+        if advert.priority == 0 {
+            self.timer = now.checked_add(self.skew_time());
+            self.last_heard = LastHeard::Resignation;
+        } else if self.accepts_as_master(advert.priority, now) {
+            self.follow(advert);
+            self.timer = now.checked_add(self.master_down_interval());
+            self.last_heard = LastHeard::Master;
+        } else {
+            // Preempting: let the Master_Down timer run out and take over then.
+            self.last_heard = LastHeard::LowerPriority;
+        }
+    }
+
+    fn accepts_as_master(&self, priority: u8, now: Instant) -> bool {
+        let holding = self
+            .started_backup_at
+            .is_some_and(|since| now.saturating_duration_since(since) < self.params.preempt_delay);
+        !self.params.preempt || priority >= self.params.priority || holding
+    }
+
+    /// Adopt the sender as our master: remember it and (v3) learn its interval.
+    fn follow(&mut self, advert: AdvertIn) {
+        self.master = Some((advert.src, advert.priority));
+        if self.params.version == VrrpVersion::V3 {
+            self.master_adver_interval_cs = advert.interval_cs.max(1);
+        }
+    }
+
+    /// RFC 5798 §6.4.3 "If an ADVERTISEMENT is received" in MASTER.
+    fn master_advert(&mut self, advert: AdvertIn, now: Instant, out: &mut Vec<Action>) {
+        let own = self.params.priority;
+        if advert.priority == 0 {
+            out.push(Action::SendAdvert { priority: own });
+            self.timer = now.checked_add(self.advert_interval());
+        } else if advert.priority > own {
+            let reason = Reason::HigherPriority {
+                peer: advert.src,
+                priority: advert.priority,
+            };
+            self.step_down(advert, now, reason, out);
+        } else if advert.priority == own && self.peer_wins_tie(advert.src) {
+            let reason = Reason::EqualPriorityHigherAddress { peer: advert.src };
+            self.step_down(advert, now, reason, out);
+        }
+    }
+
+    /// Equal priority: the higher primary address wins; an unknown own address (or one of
+    /// the other family) counts as lowest.
+    fn peer_wins_tie(&self, peer: IpAddr) -> bool {
+        match self.primary.map(|own| compare_addresses(peer, own)) {
+            Some(Some(order)) => order == Ordering::Greater,
+            Some(None) | None => true,
+        }
+    }
+
+    fn fire_timer(&mut self, deadline: Instant, now: Instant, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup => {
+                let reason = match self.last_heard {
+                    LastHeard::Master => Reason::MasterDown,
+                    LastHeard::Resignation => Reason::PriorityZeroFromMaster,
+                    LastHeard::LowerPriority => Reason::Preempt,
+                };
+                self.become_master(now, reason, out);
+            }
+            State::Master => {
+                out.push(Action::SendAdvert {
+                    priority: self.params.priority,
+                });
+                self.timer = rearm(deadline, now, self.advert_interval());
+            }
+            State::Initialize | State::Fault => self.timer = None,
+        }
+    }
+
+    fn emit_announcements(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let due = self.announce.poll(now);
+        out.extend((0..due).map(|_| Action::Announce));
+    }
+}
+
+/// Numeric order of two addresses of the same family; `None` across families.
+fn compare_addresses(a: IpAddr, b: IpAddr) -> Option<Ordering> {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => Some(a.cmp(&b)),
+        (IpAddr::V6(a), IpAddr::V6(b)) => Some(a.cmp(&b)),
+        _ => None,
+    }
+}
+
+fn centiseconds(cs: u32) -> Duration {
+    Duration::from_millis(u64::from(cs) * 10)
+}
