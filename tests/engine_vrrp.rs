@@ -461,16 +461,55 @@ fn owner_keeps_master_against_equal_owner_with_lower_address() {
 fn shutdown_of_master_sends_priority_zero_and_releases() {
     let t0 = Instant::now();
     let (mut instance, t1) = master(params(100, 100), t0);
-    let out = feed(&mut instance, Input::Shutdown, t1 + ms(10));
+    let stop = t1 + ms(10);
+    let out = feed(&mut instance, Input::Shutdown, stop);
     assert_eq!(
         out,
         vec![
             Action::SendAdvert { priority: 0 },
-            Action::RemoveVips,
             transition(State::Master, State::Initialize, Reason::Shutdown),
         ]
     );
+    // The VIPs stay while the successor takes over, at most four advert intervals.
+    assert!(instance.is_releasing());
+    assert_eq!(instance.next_deadline(), Some(stop + ms(4000)));
+    assert!(tick(&mut instance, stop + ms(3999)).is_empty());
+    assert_eq!(
+        tick(&mut instance, stop + ms(4000)),
+        vec![Action::RemoveVips]
+    );
+    assert!(!instance.is_releasing());
     assert_eq!(instance.next_deadline(), None);
+}
+
+#[test]
+fn stopped_master_releases_vips_when_the_successor_speaks() {
+    let t0 = Instant::now();
+    let (mut instance, t1) = master(params(150, 100), t0);
+    feed(&mut instance, Input::Shutdown, t1);
+    // A priority-0 advert (another router resigning) is not a successor.
+    assert!(feed(&mut instance, advert(v4(20), 0, 100), t1 + ms(1)).is_empty());
+    assert!(instance.is_releasing());
+    let out = feed(&mut instance, advert(v4(20), 100, 100), t1 + ms(600));
+    assert_eq!(out, vec![Action::RemoveVips]);
+    assert_eq!(instance.next_deadline(), None);
+    assert_eq!(instance.state(), State::Initialize);
+}
+
+#[test]
+fn stopped_master_releases_vips_at_once_on_link_down_or_restart() {
+    let t0 = Instant::now();
+    let (mut instance, t1) = master(params(150, 100), t0);
+    feed(&mut instance, Input::Shutdown, t1);
+    assert_eq!(
+        feed(&mut instance, Input::LinkDown, t1),
+        vec![Action::RemoveVips]
+    );
+    let (mut instance, t1) = master(params(150, 100), t0);
+    feed(&mut instance, Input::Shutdown, t1);
+    let out = feed(&mut instance, Input::Startup { link_up: true }, t1);
+    assert_eq!(out[0], Action::RemoveVips);
+    assert_eq!(instance.state(), State::Backup);
 }
 
 #[test]
@@ -704,8 +743,13 @@ impl Checker {
             }
         }
         assert_eq!(self.state, instance.state());
-        assert_eq!(self.vips, instance.state() == State::Master);
-        if matches!(instance.state(), State::Initialize | State::Fault) {
+        assert_eq!(
+            self.vips,
+            instance.state() == State::Master || instance.is_releasing()
+        );
+        if instance.is_releasing() {
+            assert_eq!(instance.state(), State::Initialize);
+        } else if matches!(instance.state(), State::Initialize | State::Fault) {
             assert_eq!(instance.next_deadline(), None);
         } else {
             assert!(instance.next_deadline().is_some());

@@ -589,10 +589,11 @@ impl Daemon {
             None => false,
             Some(deadline) => {
                 let hooks_idle = self.hook_queue.is_idle() && self.hooks.running() == 0;
+                let released = self.instances.iter().all(|i| !i.engine.is_releasing());
                 if now >= deadline && !hooks_idle {
                     warn!("exiting with hooks still running after the shutdown deadline");
                 }
-                hooks_idle || now >= deadline
+                (hooks_idle && released) || now >= deadline
             }
         }
     }

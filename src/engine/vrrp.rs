@@ -219,6 +219,9 @@ pub struct Instance {
     /// Current master as last heard by a Backup (address, priority).
     master: Option<(IpAddr, u8)>,
     announce: AnnounceSchedule,
+    /// Graceful hand-over after a Shutdown as MASTER: the VIPs stay (so clients keep being
+    /// answered) until a new master's advert is heard or this instant passes.
+    release_deadline: Option<Instant>,
 }
 
 impl Instance {
@@ -239,6 +242,7 @@ impl Instance {
             last_heard: LastHeard::Master,
             started_backup_at: None,
             master: None,
+            release_deadline: None,
         }
     }
 
@@ -288,10 +292,19 @@ impl Instance {
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.timer, self.announce.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timer,
+            self.announce.next_deadline(),
+            self.release_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// True while a stopped master still holds its VIPs, waiting for its successor.
+    pub fn is_releasing(&self) -> bool {
+        self.release_deadline.is_some()
     }
 
     /// Feeds one input. Timers are not fired here: call
@@ -302,11 +315,15 @@ impl Instance {
                 self.start(now, Reason::Startup, out)
             }
             (Input::Startup { link_up: false }, State::Initialize) => self.enter_fault(out),
-            (Input::Shutdown, _) => self.shutdown(out),
+            (Input::Shutdown, _) => self.shutdown(now, out),
+            (Input::Advert(advert), State::Initialize) if advert.priority > 0 => {
+                self.finish_release(out)
+            }
             (Input::Advert(advert), State::Backup) => self.backup_advert(advert, now),
             (Input::Advert(advert), State::Master) => self.master_advert(advert, now, out),
             (Input::LinkDown, State::Backup | State::Master) => self.enter_fault(out),
             (Input::LinkUp, State::Fault) => self.start(now, Reason::LinkUp, out),
+            (Input::LinkDown, State::Initialize) => self.finish_release(out),
             (Input::PrimaryAddress(address), _) => self.primary = address,
             // Startup when started, adverts in INIT/FAULT, link events that change nothing.
             _ => {}
@@ -317,6 +334,9 @@ impl Instance {
     /// emitted together). Afterwards [`next_deadline`](Self::next_deadline) is `None` or
     /// later than `now`.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.release_deadline.is_some_and(|t| t <= now) {
+            self.finish_release(out);
+        }
         loop {
             let timer = self.timer.filter(|t| *t <= now);
             let announce = self.announce.next_deadline().filter(|t| *t <= now);
@@ -331,6 +351,7 @@ impl Instance {
 
     /// Startup (or link back): the address owner becomes MASTER, anyone else BACKUP.
     fn start(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.finish_release(out);
         if self.params.priority == OWNER_PRIORITY {
             self.become_master(now, Reason::AddressOwner, out);
             return;
@@ -368,21 +389,34 @@ impl Instance {
     }
 
     fn enter_fault(&mut self, out: &mut Vec<Action>) {
+        self.finish_release(out);
         self.release_vips(out);
         self.cancel_timers();
         self.transition(State::Fault, Reason::LinkDown, out);
     }
 
-    fn shutdown(&mut self, out: &mut Vec<Action>) {
+    /// Shutdown. A MASTER resigns with a priority-0 advert (its backups take over after
+    /// Skew_Time) but keeps its VIPs until the successor's first advert arrives, bounded by
+    /// four advert intervals (longer than any backup's Master_Down_Interval with our
+    /// interval), so clients are answered throughout the hand-over.
+    fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.state == State::Initialize {
             return;
         }
         if self.state == State::Master {
             out.push(Action::SendAdvert { priority: 0 });
+            self.release_deadline =
+                Some(now.checked_add(self.advert_interval() * 4).unwrap_or(now));
         }
-        self.release_vips(out);
         self.cancel_timers();
         self.transition(State::Initialize, Reason::Shutdown, out);
+    }
+
+    /// Ends a pending graceful hand-over: the VIPs go now.
+    fn finish_release(&mut self, out: &mut Vec<Action>) {
+        if self.release_deadline.take().is_some() {
+            out.push(Action::RemoveVips);
+        }
     }
 
     fn release_vips(&mut self, out: &mut Vec<Action>) {
