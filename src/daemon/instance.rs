@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 
-use crate::config::VrrpConfig;
+use crate::config::{Vip, VrrpConfig};
 use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::vrrp::{AdvertIn, Instance, Params, State};
@@ -32,8 +32,8 @@ pub struct InstanceRt {
     pub ifindex: Option<u32>,
     /// Last known link state (administratively up and carrier).
     pub link_up: bool,
-    /// Whether our VIPs are (believed to be) on the interface because we added them.
-    pub vips_added: bool,
+    /// The VIPs this instance added (ifindex, VIP): exactly what it removes later.
+    pub added: Vec<(u32, Vip)>,
     /// The VIP addresses alone, in config order (what adverts list).
     pub vip_addrs: Vec<IpAddr>,
     /// Source address last given to the engine.
@@ -74,7 +74,7 @@ impl InstanceRt {
             family,
             ifindex: None,
             link_up: false,
-            vips_added: false,
+            added: Vec::new(),
             source: None,
             auth,
             counters: BTreeMap::new(),

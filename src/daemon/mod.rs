@@ -296,31 +296,35 @@ impl Daemon {
         }
     }
 
+    /// Adds every VIP that is not already configured by someone else (an operator's address
+    /// is never re-stamped as ours, so it is never removed either).
     fn add_vips(&mut self, i: usize) {
         let inst = &mut self.instances[i];
         let Some(ifindex) = inst.ifindex else {
             return;
         };
         for vip in inst.cfg.vips.clone() {
-            match self.netlink.add_address(ifindex, vip.addr, vip.prefix_len) {
-                Ok(_) => {
-                    inst.vips_added = true;
+            let foreign = self
+                .interfaces
+                .present_vips(ifindex, std::slice::from_ref(&vip.addr))
+                .any(|a| a.proto != RELEVO_ADDR_PROTO);
+            if foreign {
+                if inst.warn_once("foreign_vip") {
+                    warn!(instance = %inst.cfg.name, "VIP {vip} is configured on {} by someone else: relevo leaves it alone", inst.cfg.interface);
                 }
+                continue;
+            }
+            match self.netlink.add_address(ifindex, vip.addr, vip.prefix_len) {
+                Ok(_) => inst.added.push((ifindex, vip)),
                 Err(e) => warn!(instance = %inst.cfg.name, "adding VIP {vip} failed: {e}"),
             }
         }
     }
 
+    /// Removes exactly the VIPs this instance added.
     fn remove_vips(&mut self, i: usize) {
         let inst = &mut self.instances[i];
-        if !inst.vips_added {
-            return;
-        }
-        inst.vips_added = false;
-        let Some(ifindex) = inst.ifindex else {
-            return;
-        };
-        for vip in inst.cfg.vips.clone() {
+        for (ifindex, vip) in std::mem::take(&mut inst.added) {
             if let Err(e) = self.netlink.del_address(ifindex, vip.addr, vip.prefix_len) {
                 warn!(instance = %inst.cfg.name, "removing VIP {vip} failed: {e}");
             }
@@ -510,7 +514,8 @@ impl Daemon {
                         let was_up = self.instances[i].link_up;
                         self.instances[i].ifindex = None;
                         self.instances[i].link_up = false;
-                        self.instances[i].vips_added = false;
+                        // The kernel removed the interface's addresses with it.
+                        self.instances[i].added.clear();
                         if was_up {
                             self.feed(i, Input::LinkDown, now);
                         }
