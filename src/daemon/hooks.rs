@@ -1,1 +1,866 @@
-//! placeholder
+//! Hook processes inside the daemon's single-threaded mio loop, never blocking it.
+//!
+//! [`HookRunner`] spawns each [`HookRequest`] directly (no shell) as the leader of its own
+//! process group, with stdin on `/dev/null` and stdout/stderr piped into the log line by line.
+//! Exit is watched through a pidfd registered with mio; the timeout sends SIGTERM to the whole
+//! group, then SIGKILL after [`TERM_GRACE`]. When the leader exits, whatever is left in its group
+//! is SIGKILLed before the leader is reaped (the unreaped leader pins the group id, so the signal
+//! can never reach a recycled group). Sequencing (one hook per owner at a time) is the job of
+//! [`crate::engine::hook_queue::HookQueue`]; this module only runs what it is given.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::unix::pipe::Receiver;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+pub use crate::engine::hook_queue::HookRequest;
+
+/// Time between the timeout's SIGTERM and the SIGKILL that follows if the group is still alive.
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+/// Longest line logged as one record; longer output is split into records of this size.
+pub const MAX_LINE: usize = 4096;
+/// PATH given to hooks when neither the daemon nor the request sets one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Variables of the daemon's own environment that hooks inherit; everything else is dropped.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+/// Bytes read from one pipe per loop turn before yielding to the rest of the loop.
+const READ_BUDGET: usize = 64 * 1024;
+/// Bytes read from each pipe when a hook completes, to log what is still buffered.
+const FINAL_DRAIN: usize = 1024 * 1024;
+/// Pause before re-reading a pipe whose read budget ran out. Strictly in the future, so a loop
+/// that fires every due timer before polling (`while let Some(t) = pop_due(now)`) still gets
+/// back to its other sources while a hook floods its output.
+const BACKLOG_YIELD: Duration = Duration::from_millis(1);
+/// How often a hook without a pidfd (kernel < 5.3) is checked for exit.
+const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Tokens per running hook: pidfd, stdout, stderr.
+const TOKENS_PER_HOOK: usize = 3;
+
+/// A finished hook: which owner and event it belonged to and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookDone {
+    pub owner: usize,
+    pub event: String,
+    pub outcome: HookOutcome,
+}
+
+/// How a hook ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookOutcome {
+    /// The hook exited by itself with this status code.
+    Exited(i32),
+    /// The hook was killed by this signal (not by the timeout: that is [`Self::TimedOut`]).
+    Signaled(i32),
+    /// The timeout fired; the process group was sent SIGTERM (and SIGKILL after the grace).
+    TimedOut,
+    /// The hook could not be started (missing, not executable, empty argv, ...).
+    SpawnFailed(String),
+    /// The hook's exit status could not be collected (someone else reaped it).
+    WaitFailed(String),
+}
+
+/// Which output pipe of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Splits a byte stream into log lines, holding at most [`MAX_LINE`] bytes of a partial line.
+#[derive(Debug, Default)]
+struct LineBuf {
+    partial: Vec<u8>,
+}
+
+impl LineBuf {
+    /// Feeds `bytes`, calling `emit` for every complete line (and every [`MAX_LINE`] chunk).
+    fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&str)) {
+        while !bytes.is_empty() {
+            let room = MAX_LINE - self.partial.len();
+            let window = &bytes[..bytes.len().min(room)];
+            match window.iter().position(|&b| b == b'\n') {
+                Some(newline) => {
+                    self.partial.extend_from_slice(&window[..newline]);
+                    self.emit_partial(emit);
+                    bytes = &bytes[newline + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(window);
+                    bytes = &bytes[window.len()..];
+                    if self.partial.len() >= MAX_LINE {
+                        self.emit_partial(emit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Emits a trailing line that had no newline (at end of stream).
+    fn flush(&mut self, emit: &mut impl FnMut(&str)) {
+        if !self.partial.is_empty() {
+            self.emit_partial(emit);
+        }
+    }
+
+    fn emit_partial(&mut self, emit: &mut impl FnMut(&str)) {
+        let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
+        emit(&String::from_utf8_lossy(line));
+        self.partial.clear();
+    }
+}
+
+/// One output pipe of a running hook.
+struct OutputPipe {
+    rx: Receiver,
+    lines: LineBuf,
+    stream: Stream,
+}
+
+/// What a bounded read of a pipe ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DrainEnd {
+    /// Nothing more to read for now.
+    WouldBlock,
+    /// The budget ran out with data possibly left: read again soon.
+    Budget,
+    /// All writers are gone (or the pipe failed): close it.
+    Closed,
+}
+
+impl OutputPipe {
+    /// Reads up to `budget` bytes, logging complete lines under `label`.
+    fn drain(&mut self, label: &str, budget: usize) -> DrainEnd {
+        let mut chunk = [0u8; 4096];
+        let mut total = 0;
+        let stream = self.stream;
+        let mut emit = |line: &str| log_line(label, stream, line);
+        while total < budget {
+            match self.rx.read(&mut chunk) {
+                Ok(0) => {
+                    self.lines.flush(&mut emit);
+                    return DrainEnd::Closed;
+                }
+                Ok(n) => {
+                    total += n;
+                    self.lines.feed(&chunk[..n], &mut emit);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return DrainEnd::WouldBlock,
+                Err(e) => {
+                    tracing::warn!("hook {label}: reading {stream:?}: {e}");
+                    self.lines.flush(&mut emit);
+                    return DrainEnd::Closed;
+                }
+            }
+        }
+        DrainEnd::Budget
+    }
+}
+
+fn log_line(label: &str, stream: Stream, line: &str) {
+    match stream {
+        Stream::Stdout => tracing::info!("hook {label}: {line}"),
+        Stream::Stderr => tracing::warn!("hook {label}: {line}"),
+    }
+}
+
+/// Where a running hook stands with respect to its timeout.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Within its time; SIGTERM is due at `deadline` (never, if the timeout overflows).
+    Running { deadline: Option<Instant> },
+    /// SIGTERM sent to the group; SIGKILL is due at `kill_at`.
+    Terminating { kill_at: Instant },
+    /// SIGKILL sent; waiting for the exit.
+    Killed,
+}
+
+/// A spawned hook whose leader has not been reaped yet.
+struct RunningHook {
+    owner: usize,
+    event: String,
+    /// `name/event`, the prefix of every log line of this hook.
+    label: String,
+    child: Child,
+    /// Pid of the leader, which is also the process group id.
+    pid: Pid,
+    /// Readable once the leader has exited; `None` if pidfds are unavailable (then polled).
+    pidfd: Option<OwnedFd>,
+    stdout: Option<OutputPipe>,
+    stderr: Option<OutputPipe>,
+    phase: Phase,
+    timed_out: bool,
+    /// Set when an output pipe still had data after its read budget: read again very soon.
+    backlog: bool,
+    /// Next check for a hook without pidfd.
+    poll_at: Option<Instant>,
+}
+
+impl RunningHook {
+    fn pipe_mut(&mut self, stream: Stream) -> &mut Option<OutputPipe> {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+
+    /// Reads what `stream` has (bounded), closing the pipe at end of stream.
+    fn read_output(&mut self, registry: Option<&Registry>, stream: Stream, budget: usize) {
+        let label = self.label.clone();
+        let slot = self.pipe_mut(stream);
+        let Some(pipe) = slot.as_mut() else {
+            return;
+        };
+        match pipe.drain(&label, budget) {
+            DrainEnd::WouldBlock => {}
+            DrainEnd::Budget => self.backlog = true,
+            DrainEnd::Closed => {
+                if let Some(mut pipe) = slot.take() {
+                    deregister(registry, &mut pipe.rx, &label);
+                }
+            }
+        }
+    }
+
+    fn read_all_output(&mut self, registry: Option<&Registry>, budget: usize) {
+        self.backlog = false;
+        self.read_output(registry, Stream::Stdout, budget);
+        self.read_output(registry, Stream::Stderr, budget);
+    }
+
+    /// Sends `signal` to the hook's process group and to the leader itself (in case it left
+    /// the group). Only called while the leader is unreaped, so the ids cannot be recycled.
+    fn signal_group(&self, signal: Signal) {
+        for result in [killpg(self.pid, signal), kill(self.pid, signal)] {
+            if let Err(e) = result {
+                if e != nix::errno::Errno::ESRCH {
+                    tracing::warn!(
+                        "hook {}: sending {signal} to group {}: {e}",
+                        self.label,
+                        self.pid
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies the timeout policy at `now`: SIGTERM at the deadline, SIGKILL after the grace.
+    fn escalate(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Running {
+                deadline: Some(deadline),
+            } if deadline <= now => {
+                tracing::warn!(
+                    "hook {}: timed out, sending SIGTERM to process group {}",
+                    self.label,
+                    self.pid
+                );
+                self.signal_group(Signal::SIGTERM);
+                self.timed_out = true;
+                self.phase = Phase::Terminating {
+                    kill_at: now + TERM_GRACE,
+                };
+            }
+            Phase::Terminating { kill_at } if kill_at <= now => {
+                tracing::warn!(
+                    "hook {}: still running {:?} after SIGTERM, sending SIGKILL to process group {}",
+                    self.label,
+                    TERM_GRACE,
+                    self.pid
+                );
+                self.signal_group(Signal::SIGKILL);
+                self.phase = Phase::Killed;
+            }
+            _ => {}
+        }
+    }
+
+    /// If the leader has exited: kills what is left of its group, reaps it and returns the
+    /// outcome. `None` while the leader runs. Never blocks.
+    fn try_finish(&mut self) -> Option<HookOutcome> {
+        let peek = waitid(
+            Id::Pid(self.pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        );
+        match peek {
+            Ok(WaitStatus::StillAlive) => return None,
+            // Leftovers in the group die before the leader is reaped (the zombie pins the id).
+            Ok(_) => self.signal_group(Signal::SIGKILL),
+            Err(e) => return Some(self.wait_failed(&e.to_string())),
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(self.outcome(status)),
+            Ok(None) => None,
+            Err(e) => Some(self.wait_failed(&e.to_string())),
+        }
+    }
+
+    fn wait_failed(&self, error: &str) -> HookOutcome {
+        tracing::warn!(
+            "hook {}: cannot collect exit status of pid {}: {error}",
+            self.label,
+            self.pid
+        );
+        HookOutcome::WaitFailed(format!("waiting for pid {}: {error}", self.pid))
+    }
+
+    fn outcome(&self, status: ExitStatus) -> HookOutcome {
+        if self.timed_out {
+            HookOutcome::TimedOut
+        } else if let Some(code) = status.code() {
+            HookOutcome::Exited(code)
+        } else if let Some(signal) = status.signal() {
+            HookOutcome::Signaled(signal)
+        } else {
+            HookOutcome::WaitFailed(format!("unrecognised wait status {status}"))
+        }
+    }
+
+    /// Earliest instant at which [`HookRunner::handle_timeout`] has work for this hook.
+    fn next_deadline(&self, now_hint: Option<Instant>) -> Option<Instant> {
+        let phase = match self.phase {
+            Phase::Running { deadline } => deadline,
+            Phase::Terminating { kill_at } => Some(kill_at),
+            Phase::Killed => None,
+        };
+        let backlog = match (self.backlog, now_hint) {
+            (true, Some(now)) => Some(now + BACKLOG_YIELD),
+            _ => None,
+        };
+        [phase, self.poll_at, backlog].into_iter().flatten().min()
+    }
+
+    /// Logs what is still buffered and closes every fd. Deregisters when a registry is at hand;
+    /// otherwise closing the fds (we hold the only references) removes them from epoll.
+    fn close(mut self, registry: Option<&Registry>) {
+        self.read_all_output(registry, FINAL_DRAIN);
+        let label = self.label.clone();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(mut pipe) = self.pipe_mut(stream).take() {
+                pipe.lines
+                    .flush(&mut |line: &str| log_line(&label, stream, line));
+                deregister(registry, &mut pipe.rx, &label);
+            }
+        }
+        if let Some(pidfd) = self.pidfd.take() {
+            deregister(registry, &mut SourceFd(&pidfd.as_raw_fd()), &label);
+        }
+    }
+}
+
+fn deregister(registry: Option<&Registry>, source: &mut impl mio::event::Source, label: &str) {
+    if let Some(registry) = registry {
+        if let Err(e) = registry.deregister(source) {
+            tracing::debug!("hook {label}: deregistering from the poll: {e}");
+        }
+    }
+}
+
+/// Runs hook processes for the daemon's mio loop. Tokens `>= token_base` belong to it.
+pub struct HookRunner {
+    token_base: usize,
+    /// Running hooks by slot; slot `s` uses tokens `token_base + 3s .. token_base + 3s + 2`.
+    slots: Vec<Option<RunningHook>>,
+    /// The minimal environment every hook starts from (before the request's own variables).
+    base_env: Vec<(OsString, OsString)>,
+    /// Instant of the last input, used to schedule a prompt re-read of busy pipes.
+    last_now: Option<Instant>,
+    /// False once pidfd_open proved unsupported (ENOSYS): exits are then polled.
+    use_pidfd: bool,
+}
+
+impl std::fmt::Debug for HookRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookRunner")
+            .field("token_base", &self.token_base)
+            .field("running", &self.running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HookRunner {
+    /// A runner whose mio tokens are all `>= token_base`. Captures the minimal environment
+    /// (PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ) from the daemon's own.
+    pub fn new(token_base: usize) -> Self {
+        Self {
+            token_base,
+            slots: Vec::new(),
+            base_env: minimal_env(std::env::vars_os()),
+            last_now: None,
+            use_pidfd: true,
+        }
+    }
+
+    /// True for tokens this runner registered (or may register): every token `>= token_base`.
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.token_base
+    }
+
+    /// Number of hooks whose leader has not been reaped yet.
+    pub fn running(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// Spawns `req`. Returns `Some(HookDone)` with [`HookOutcome::SpawnFailed`] at once if the
+    /// hook cannot be started; otherwise the completion arrives later through
+    /// [`handle_event`](Self::handle_event) or [`handle_timeout`](Self::handle_timeout).
+    pub fn start(
+        &mut self,
+        registry: &Registry,
+        req: HookRequest,
+        now: Instant,
+    ) -> Option<HookDone> {
+        self.last_now = Some(now);
+        let label = hook_label(&req);
+        let slot = self.free_slot();
+        let spawned = self
+            .slot_token(slot, TOKENS_PER_HOOK - 1)
+            .ok_or_else(|| "no free mio token left for hooks".to_string())
+            .and_then(|_| self.spawn(&req));
+        let child = match spawned {
+            Ok(child) => child,
+            Err(reason) => {
+                tracing::warn!("hook {label}: cannot start {:?}: {reason}", req.argv);
+                return Some(HookDone {
+                    owner: req.owner,
+                    event: req.event,
+                    outcome: HookOutcome::SpawnFailed(reason),
+                });
+            }
+        };
+        let hook = self.watch(registry, slot, child, req, label, now);
+        if let Some(entry) = self.slots.get_mut(slot) {
+            *entry = Some(hook);
+        }
+        None
+    }
+
+    /// Handles a readiness event for one of this runner's tokens; pushes completions to `done`.
+    pub fn handle_event(
+        &mut self,
+        registry: &Registry,
+        event: &mio::event::Event,
+        now: Instant,
+        done: &mut Vec<HookDone>,
+    ) {
+        self.last_now = Some(now);
+        let Some(offset) = event.token().0.checked_sub(self.token_base) else {
+            return;
+        };
+        let (slot, kind) = (offset / TOKENS_PER_HOOK, offset % TOKENS_PER_HOOK);
+        let Some(hook) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return; // stale event of a hook already completed
+        };
+        match kind {
+            1 => hook.read_output(Some(registry), Stream::Stdout, READ_BUDGET),
+            2 => hook.read_output(Some(registry), Stream::Stderr, READ_BUDGET),
+            _ => {}
+        }
+        // Exit is checked on every event: cheap, and robust to lost or reordered edges.
+        self.check_exit(Some(registry), slot, done);
+    }
+
+    /// Applies timeouts due at `now`, polls hooks without pidfd and re-reads busy pipes.
+    pub fn handle_timeout(&mut self, now: Instant, done: &mut Vec<HookDone>) {
+        self.last_now = Some(now);
+        for slot in 0..self.slots.len() {
+            let Some(hook) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            hook.escalate(now);
+            if hook.backlog {
+                hook.read_all_output(None, READ_BUDGET);
+            }
+            match hook.poll_at {
+                Some(at) if at <= now => hook.poll_at = Some(now + EXIT_POLL_INTERVAL),
+                _ => continue,
+            }
+            self.check_exit(None, slot, done);
+        }
+    }
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|hook| hook.next_deadline(self.last_now))
+            .min()
+    }
+
+    /// Sends SIGKILL to the process group of every running hook (e.g. at daemon shutdown).
+    /// Their completions are reported as usual once they are reaped.
+    pub fn kill_all(&mut self) {
+        for hook in self.slots.iter_mut().flatten() {
+            hook.signal_group(Signal::SIGKILL);
+            hook.phase = Phase::Killed;
+        }
+    }
+
+    /// If the hook in `slot` has exited: reaps it, closes its fds, frees the slot and reports.
+    fn check_exit(&mut self, registry: Option<&Registry>, slot: usize, done: &mut Vec<HookDone>) {
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let Some(outcome) = entry.as_mut().and_then(RunningHook::try_finish) else {
+            return;
+        };
+        let Some(hook) = entry.take() else {
+            return;
+        };
+        tracing::debug!("hook {}: finished: {outcome:?}", hook.label);
+        let (owner, event) = (hook.owner, hook.event.clone());
+        hook.close(registry);
+        done.push(HookDone {
+            owner,
+            event,
+            outcome,
+        });
+    }
+
+    fn free_slot(&mut self) -> usize {
+        match self.slots.iter().position(Option::is_none) {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn slot_token(&self, slot: usize, kind: usize) -> Option<Token> {
+        slot.checked_mul(TOKENS_PER_HOOK)
+            .and_then(|offset| offset.checked_add(kind))
+            .and_then(|offset| self.token_base.checked_add(offset))
+            .map(Token)
+    }
+
+    /// Spawns the leader of a new process group, without a shell.
+    fn spawn(&self, req: &HookRequest) -> Result<Child, String> {
+        let (program, args) = req
+            .argv
+            .split_first()
+            .ok_or_else(|| "empty command (argv)".to_string())?;
+        let mut command = Command::new(program);
+        // SAFETY: the closure only makes async-signal-safe calls (see `reset_signals`).
+        unsafe { command.pre_exec(reset_signals) };
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.base_env.iter().map(|(k, v)| (k, v)))
+            .envs(req.env.iter().map(|(k, v)| (k, v)))
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("spawning {program}: {e}"))
+    }
+
+    /// Registers the pidfd and output pipes of a freshly spawned hook. Registration failures
+    /// degrade (exit polling, output dropped) but never fail the hook that is already running.
+    fn watch(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        mut child: Child,
+        req: HookRequest,
+        label: String,
+        now: Instant,
+    ) -> RunningHook {
+        // std hands out the pid_t widened to u32; narrowing it back is exact.
+        let pid = Pid::from_raw(child.id() as i32);
+        let pidfd = self.register_pidfd(registry, slot, pid, &label);
+        let stdout = child.stdout.take().map(Receiver::from);
+        let stderr = child.stderr.take().map(Receiver::from);
+        let stdout = self.register_pipe(registry, slot, stdout, Stream::Stdout, &label);
+        let stderr = self.register_pipe(registry, slot, stderr, Stream::Stderr, &label);
+        let poll_at = pidfd.is_none().then(|| now + EXIT_POLL_INTERVAL);
+        tracing::debug!("hook {label}: started {:?} as pid {pid}", req.argv);
+        RunningHook {
+            owner: req.owner,
+            event: req.event,
+            label,
+            child,
+            pid,
+            pidfd,
+            stdout,
+            stderr,
+            phase: Phase::Running {
+                deadline: now.checked_add(req.timeout),
+            },
+            timed_out: false,
+            backlog: false,
+            poll_at,
+        }
+    }
+
+    fn register_pidfd(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        pid: Pid,
+        label: &str,
+    ) -> Option<OwnedFd> {
+        let token = self.slot_token(slot, 0)?;
+        if !self.use_pidfd {
+            return None;
+        }
+        let pidfd = match pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::warn!("hook {label}: pidfd_open({pid}): {e}; polling for its exit");
+                self.use_pidfd = e.raw_os_error() != Some(libc::ENOSYS);
+                return None;
+            }
+        };
+        match registry.register(&mut SourceFd(&pidfd.as_raw_fd()), token, Interest::READABLE) {
+            Ok(()) => Some(pidfd),
+            Err(e) => {
+                tracing::warn!("hook {label}: registering pidfd: {e}; polling for its exit");
+                None
+            }
+        }
+    }
+
+    fn register_pipe(
+        &self,
+        registry: &Registry,
+        slot: usize,
+        rx: Option<Receiver>,
+        stream: Stream,
+        label: &str,
+    ) -> Option<OutputPipe> {
+        let kind = match stream {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        };
+        let token = self.slot_token(slot, kind)?;
+        let mut rx = rx?;
+        let registered = rx
+            .set_nonblocking(true)
+            .and_then(|()| registry.register(&mut rx, token, Interest::READABLE));
+        match registered {
+            Ok(()) => Some(OutputPipe {
+                rx,
+                lines: LineBuf::default(),
+                stream,
+            }),
+            Err(e) => {
+                tracing::warn!("hook {label}: cannot watch {stream:?}, its output is dropped: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for HookRunner {
+    /// Hooks nobody watches any more cannot be timed out: kill their groups and reap what
+    /// already died (without blocking).
+    fn drop(&mut self) {
+        self.kill_all();
+        for hook in self.slots.iter_mut().flatten() {
+            let _ = hook.child.try_wait();
+        }
+    }
+}
+
+/// `name/event` for log lines: the instance name from `RELEVO_NAME`, else `#owner`.
+fn hook_label(req: &HookRequest) -> String {
+    let name = req
+        .env
+        .iter()
+        .find(|(key, _)| key == "RELEVO_NAME")
+        .map_or_else(|| format!("#{}", req.owner), |(_, value)| value.clone());
+    format!("{name}/{}", req.event)
+}
+
+/// The inherited subset of `vars`, plus a default PATH when it has none.
+fn minimal_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = vars
+        .filter(|(key, _)| INHERITED_ENV.iter().any(|k| key == k))
+        .collect();
+    if !env.iter().any(|(key, _)| key == "PATH") {
+        env.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    env
+}
+
+/// Runs in the forked child before exec: an empty signal mask and default dispositions, so a
+/// daemon blocking signals (signalfd) or ignoring them does not pass that on to hooks — a hook
+/// with SIGTERM blocked could not be stopped by its timeout's SIGTERM. std does not do this
+/// (measured: a blocked SIGTERM reaches the child's SigBlk).
+fn reset_signals() -> io::Result<()> {
+    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe and only touch the
+    // zero-initialised local set and this (single-threaded, about to exec) child.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        for signal in 1..32 {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                // Fails only for invalid signals; nothing to undo either way.
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens a pidfd (close-on-exec) for `pid`; readable once the process has exited.
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(chunks: &[&[u8]]) -> Vec<String> {
+        let mut buf = LineBuf::default();
+        let mut out = Vec::new();
+        let mut emit = |line: &str| out.push(line.to_string());
+        for chunk in chunks {
+            buf.feed(chunk, &mut emit);
+        }
+        buf.flush(&mut emit);
+        out
+    }
+
+    #[test]
+    fn lines_split_across_chunks_and_crlf() {
+        let out = lines_of(&[b"one\ntw", b"o\r\nthr", b"ee"]);
+        assert_eq!(out, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn empty_lines_are_kept_and_no_trailing_empty_line() {
+        assert_eq!(lines_of(&[b"a\n\nb\n"]), ["a", "", "b"]);
+        assert!(lines_of(&[b""]).is_empty());
+    }
+
+    #[test]
+    fn long_lines_are_split_at_the_cap() {
+        let long = vec![b'x'; MAX_LINE * 2 + 10];
+        let mut input = long.clone();
+        input.extend_from_slice(b"\nend\n");
+        let out = lines_of(&[&input[..100], &input[100..]]);
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0].len(), MAX_LINE);
+        assert_eq!(out[1].len(), MAX_LINE);
+        assert_eq!(out[2].len(), 10);
+        assert_eq!(out[3], "end");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        assert_eq!(lines_of(&[b"a\xffb\n"]), ["a\u{fffd}b"]);
+    }
+
+    #[test]
+    fn minimal_env_keeps_only_the_allowed_variables() {
+        let vars = [("PATH", "/x"), ("SECRET", "s"), ("LANG", "C.UTF-8")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let env = minimal_env(vars.into_iter());
+        assert_eq!(
+            env,
+            [
+                ("PATH".into(), "/x".into()),
+                ("LANG".into(), "C.UTF-8".into())
+            ]
+        );
+        let env = minimal_env(std::iter::empty());
+        assert_eq!(env, [("PATH".into(), DEFAULT_PATH.into())]);
+    }
+
+    /// Drives `runner` with its own poll until one hook completes (at most 10 s).
+    fn run_one(runner: &mut HookRunner, poll: &mut mio::Poll) -> HookDone {
+        let mut events = mio::Events::with_capacity(16);
+        let mut done = Vec::new();
+        let start = Instant::now();
+        while done.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "hook never completed"
+            );
+            let wait = runner
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            assert!(wait.is_some(), "a polled hook must always have a deadline");
+            poll.poll(&mut events, wait).unwrap();
+            let now = Instant::now();
+            for event in events.iter() {
+                runner.handle_event(poll.registry(), event, now, &mut done);
+            }
+            runner.handle_timeout(now, &mut done);
+        }
+        assert_eq!(runner.running(), 0);
+        done.remove(0)
+    }
+
+    fn request(argv: &[&str], timeout: Duration) -> HookRequest {
+        HookRequest {
+            owner: 1,
+            event: "backup".into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            env: vec![],
+            timeout,
+        }
+    }
+
+    #[test]
+    fn without_pidfd_exit_and_timeout_are_found_by_polling() {
+        let mut poll = mio::Poll::new().unwrap();
+        let mut runner = HookRunner::new(10);
+        runner.use_pidfd = false;
+        let req = request(
+            &["/bin/sh", "-c", "echo hi; exit 4"],
+            Duration::from_secs(5),
+        );
+        assert_eq!(runner.start(poll.registry(), req, Instant::now()), None);
+        assert_eq!(
+            run_one(&mut runner, &mut poll).outcome,
+            HookOutcome::Exited(4)
+        );
+        let req = request(&["/bin/sleep", "60"], Duration::from_millis(100));
+        assert_eq!(runner.start(poll.registry(), req, Instant::now()), None);
+        assert_eq!(
+            run_one(&mut runner, &mut poll).outcome,
+            HookOutcome::TimedOut
+        );
+    }
+
+    #[test]
+    fn label_uses_the_instance_name_when_known() {
+        let mut req = HookRequest {
+            owner: 4,
+            event: "master".into(),
+            argv: vec![],
+            env: vec![],
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(hook_label(&req), "#4/master");
+        req.env.push(("RELEVO_NAME".into(), "web".into()));
+        assert_eq!(hook_label(&req), "web/master");
+    }
+}

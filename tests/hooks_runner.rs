@@ -1,0 +1,413 @@
+//! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
+//! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
+//! leftovers killed when the leader exits, and HookQueue + HookRunner sequencing per owner.
+
+mod hooks_support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use hooks_support::*;
+use relevo::daemon::hooks::{HookDone, HookOutcome, HookRunner, DEFAULT_PATH, TERM_GRACE};
+use relevo::engine::hook_queue::HookQueue;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn relevo_env() -> Vec<(String, String)> {
+    [
+        ("RELEVO_EVENT", "master"),
+        ("RELEVO_NAME", "web"),
+        ("RELEVO_STATE", "master"),
+        ("RELEVO_PREV_STATE", "backup"),
+        ("RELEVO_REASON", "master-down timer expired"),
+        ("RELEVO_NODE", "n1"),
+        ("RELEVO_VIPS", "192.0.2.100/24 192.0.2.101/24"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[test]
+fn hook_gets_env_and_its_output_is_logged() {
+    let dir = TestDir::new("env");
+    let env_file = dir.path("env.txt");
+    let script = dir.script(
+        "hook",
+        "env > \"$1\"\necho \"hello $RELEVO_NAME\"\necho complaint >&2\nprintf 'no newline'",
+        0o755,
+    );
+    let mut req = request(
+        0,
+        "master",
+        &[path_str(&script), path_str(&env_file)],
+        5 * SECOND,
+    );
+    req.env = relevo_env();
+
+    let log = LogCapture::default();
+    let done = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(req.clone());
+        lp.run_until(1, 10 * SECOND)
+    });
+    assert_eq!(
+        done,
+        [HookDone {
+            owner: 0,
+            event: "master".into(),
+            outcome: HookOutcome::Exited(0)
+        }]
+    );
+
+    let env_text = fs::read_to_string(&env_file).unwrap();
+    let env: BTreeMap<&str, &str> = env_text.lines().filter_map(|l| l.split_once('=')).collect();
+    for (key, value) in &req.env {
+        assert_eq!(
+            env.get(key.as_str()),
+            Some(&value.as_str()),
+            "{key} in {env_text}"
+        );
+    }
+    let expected_path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
+    assert_eq!(env.get("PATH"), Some(&expected_path.as_str()));
+    assert_eq!(env.get("PWD"), Some(&"/"), "hooks run in /");
+    let allowed = [
+        "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PWD", "SHLVL", "_", "OLDPWD",
+    ];
+    for (key, _) in std::env::vars() {
+        if !allowed.contains(&key.as_str()) && !key.starts_with("RELEVO_") {
+            assert!(
+                !env.contains_key(key.as_str()),
+                "daemon variable {key} leaked to the hook"
+            );
+        }
+    }
+
+    let text = log.text();
+    let has = |level: &str, msg: &str| text.lines().any(|l| l.contains(level) && l.contains(msg));
+    assert!(
+        has("INFO", "hook web/master: hello web"),
+        "stdout not logged:\n{text}"
+    );
+    assert!(
+        has("WARN", "hook web/master: complaint"),
+        "stderr not logged:\n{text}"
+    );
+    assert!(
+        has("INFO", "hook web/master: no newline"),
+        "last partial line lost:\n{text}"
+    );
+}
+
+#[test]
+fn exit_status_and_signal_are_reported() {
+    let dir = TestDir::new("exit");
+    let exits = dir.script("exit3", "exit 3", 0o755);
+    let kills = dir.script("killself", "kill -KILL $$", 0o755);
+    let mut lp = TestLoop::new();
+    lp.start(request(1, "backup", &[path_str(&exits)], 5 * SECOND));
+    lp.start(request(2, "fault", &[path_str(&kills)], 5 * SECOND));
+    let mut done = lp.run_until(2, 10 * SECOND);
+    done.sort_by_key(|d| d.owner);
+    assert_eq!(
+        done,
+        [
+            HookDone {
+                owner: 1,
+                event: "backup".into(),
+                outcome: HookOutcome::Exited(3)
+            },
+            HookDone {
+                owner: 2,
+                event: "fault".into(),
+                outcome: HookOutcome::Signaled(9)
+            },
+        ]
+    );
+    assert_eq!(lp.runner.running(), 0);
+    assert_eq!(lp.runner.next_deadline(), None);
+}
+
+#[test]
+fn unstartable_hooks_fail_at_once() {
+    let dir = TestDir::new("spawnfail");
+    let missing = dir.path("does-not-exist");
+    let not_executable = dir.script("plain", "exit 0", 0o644);
+    let poll = mio::Poll::new().unwrap();
+    let mut runner = HookRunner::new(TOKEN_BASE);
+    for argv in [
+        vec![path_str(&missing)],
+        vec![path_str(&not_executable)],
+        vec![],
+    ] {
+        let started = Instant::now();
+        let done = runner.start(poll.registry(), request(5, "stop", &argv, SECOND), started);
+        assert!(
+            started.elapsed() < SECOND,
+            "start blocked for {:?}",
+            started.elapsed()
+        );
+        match done {
+            Some(HookDone {
+                owner: 5,
+                event,
+                outcome: HookOutcome::SpawnFailed(reason),
+            }) => {
+                assert_eq!(event, "stop");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{argv:?}: expected SpawnFailed, got {other:?}"),
+        }
+        assert_eq!(runner.running(), 0);
+        assert_eq!(runner.next_deadline(), None);
+    }
+}
+
+#[test]
+fn timeout_kills_the_whole_group_without_blocking_the_loop() {
+    let dir = TestDir::new("timeout");
+    let pid_file = dir.path("grandchild.pid");
+    let script = dir.script("slow", "sleep 60 &\necho $! > \"$1\"\nsleep 60", 0o755);
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(
+        3,
+        "master",
+        &[path_str(&script), path_str(&pid_file)],
+        Duration::from_millis(300),
+    ));
+    let done = lp.run_until(1, 10 * SECOND);
+    let elapsed = started.elapsed();
+
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    assert!(
+        elapsed >= Duration::from_millis(300),
+        "killed early, after {elapsed:?}"
+    );
+    assert!(
+        elapsed < TERM_GRACE,
+        "SIGTERM alone should have ended it, took {elapsed:?}"
+    );
+    let grandchild = read_pid(&pid_file);
+    assert!(
+        wait_dead(grandchild),
+        "grandchild {grandchild} survived the timeout"
+    );
+    assert!(
+        lp.iterations >= 10,
+        "loop turned only {} times",
+        lp.iterations
+    );
+    assert!(
+        lp.max_gap < Duration::from_millis(200),
+        "loop blocked for {:?}",
+        lp.max_gap
+    );
+}
+
+#[test]
+fn hook_ignoring_sigterm_is_killed_after_the_grace() {
+    let dir = TestDir::new("ignoreterm");
+    let pid_file = dir.path("grandchild.pid");
+    let script = dir.script(
+        "stubborn",
+        "trap '' TERM\nsleep 60 &\necho $! > \"$1\"\nsleep 60",
+        0o755,
+    );
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(
+        4,
+        "backup",
+        &[path_str(&script), path_str(&pid_file)],
+        Duration::from_millis(300),
+    ));
+    let done = lp.run_until(1, 15 * SECOND);
+    let elapsed = started.elapsed();
+
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    let earliest_kill = Duration::from_millis(300) + TERM_GRACE;
+    assert!(
+        elapsed >= earliest_kill,
+        "SIGKILL before the grace ended: {elapsed:?}"
+    );
+    assert!(elapsed < earliest_kill + 5 * SECOND, "took {elapsed:?}");
+    let grandchild = read_pid(&pid_file);
+    assert!(
+        wait_dead(grandchild),
+        "grandchild {grandchild} survived SIGKILL"
+    );
+    assert!(
+        lp.iterations >= 50,
+        "loop turned only {} times",
+        lp.iterations
+    );
+    assert!(
+        lp.max_gap < Duration::from_millis(200),
+        "loop blocked for {:?}",
+        lp.max_gap
+    );
+}
+
+#[test]
+fn leftovers_in_the_group_are_killed_when_the_hook_exits() {
+    let dir = TestDir::new("leftover");
+    let pid_file = dir.path("background.pid");
+    // The background sleep also keeps stdout/stderr open: completion must not wait for EOF.
+    let script = dir.script("bg", "sleep 60 &\necho $! > \"$1\"\nexit 0", 0o755);
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(
+        6,
+        "master",
+        &[path_str(&script), path_str(&pid_file)],
+        30 * SECOND,
+    ));
+    let done = lp.run_until(1, 10 * SECOND);
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    assert!(
+        started.elapsed() < TERM_GRACE,
+        "completion waited for the leftover"
+    );
+    let background = read_pid(&pid_file);
+    assert!(
+        wait_dead(background),
+        "background process {background} left running"
+    );
+}
+
+#[test]
+fn blocked_signals_of_the_daemon_are_not_inherited() {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    // A daemon using signalfd blocks SIGTERM; the hook must still die on the timeout's SIGTERM.
+    let mut term = SigSet::empty();
+    term.add(Signal::SIGTERM);
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&term), None).unwrap();
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(
+        7,
+        "fault",
+        &["/bin/sleep", "60"],
+        Duration::from_millis(200),
+    ));
+    let done = lp.run_until(1, 10 * SECOND);
+    pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&term), None).unwrap();
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    assert!(
+        started.elapsed() < TERM_GRACE,
+        "SIGTERM was blocked in the hook"
+    );
+}
+
+#[test]
+fn queue_and_runner_run_each_owner_sequentially_exactly_once() {
+    let dir = TestDir::new("sequence");
+    let journal = dir.path("journal");
+    let script = dir.script(
+        "step",
+        "echo \"$RELEVO_NAME $RELEVO_EVENT start\" >> \"$1\"\nsleep 0.05\necho \"$RELEVO_NAME $RELEVO_EVENT end\" >> \"$1\"",
+        0o755,
+    );
+    let events = ["backup", "master", "fault", "backup", "stop"];
+    let mut queue = HookQueue::new();
+    for (i, event) in events.iter().enumerate() {
+        for (owner, name) in [(0, "a"), (1, "b")] {
+            let tagged = format!("{event}{i}");
+            let mut req = request(
+                owner,
+                &tagged,
+                &[path_str(&script), path_str(&journal)],
+                5 * SECOND,
+            );
+            req.env = vec![
+                ("RELEVO_NAME".into(), name.into()),
+                ("RELEVO_EVENT".into(), tagged),
+            ];
+            queue.push(req);
+        }
+    }
+
+    let mut lp = TestLoop::new();
+    let mut completed = Vec::new();
+    let mut last = Instant::now();
+    let limit = Instant::now() + 30 * SECOND;
+    while !queue.is_idle() {
+        assert!(Instant::now() < limit, "sequence did not finish");
+        while let Some(req) = queue.next_ready() {
+            lp.start(req);
+        }
+        assert!(
+            lp.runner.running() <= 2,
+            "more than one hook per owner running"
+        );
+        let mut done = Vec::new();
+        lp.turn(&mut last, &mut done);
+        for d in done {
+            assert_eq!(d.outcome, HookOutcome::Exited(0));
+            queue.finished(d.owner);
+            completed.push((d.owner, d.event));
+        }
+    }
+
+    let text = fs::read_to_string(&journal).unwrap();
+    for (owner, name) in [(0usize, "a"), (1, "b")] {
+        let expected: Vec<String> = events
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| [format!("{name} {e}{i} start"), format!("{name} {e}{i} end")])
+            .collect();
+        let actual: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name} ")))
+            .collect();
+        assert_eq!(actual, expected, "owner {name} journal");
+        let order: Vec<String> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{e}{i}"))
+            .collect();
+        let reported: Vec<String> = completed
+            .iter()
+            .filter(|(o, _)| *o == owner)
+            .map(|(_, e)| e.clone())
+            .collect();
+        assert_eq!(reported, order, "owner {name} completions");
+    }
+}
+
+#[test]
+fn heavy_output_is_logged_completely_in_order_without_stalling_the_loop() {
+    let lines = 50_000;
+    let count = lines.to_string();
+    let log = LogCapture::default();
+    let (done, max_gap) = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(
+            8,
+            "master",
+            &["/usr/bin/seq", "1", &count],
+            30 * SECOND,
+        ));
+        let done = lp.run_until(1, 30 * SECOND);
+        (done, lp.max_gap)
+    });
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    let text = log.text();
+    let logged: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.split_once("hook #8/master: "))
+        .filter_map(|(_, n)| n.parse().ok())
+        .collect();
+    assert_eq!(
+        logged,
+        (1..=lines).collect::<Vec<_>>(),
+        "lines lost or reordered"
+    );
+    assert!(
+        max_gap < Duration::from_millis(500),
+        "loop blocked for {max_gap:?}"
+    );
+}
