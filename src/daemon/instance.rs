@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use crate::config::{Vip, VrrpConfig};
 use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
-use crate::engine::vrrp::{AdvertIn, Instance, Params, State};
+use crate::engine::vrrp::{AdvertIn, Instance, Params, Reason, State};
 use crate::wire::arp::emit_garp;
 use crate::wire::nd::emit_unsolicited_na;
 use crate::wire::vrrp::{
@@ -164,7 +164,7 @@ impl InstanceRt {
         owner: usize,
         from: State,
         to: State,
-        reason: &str,
+        reason: &Reason,
         node: &str,
     ) -> Option<HookRequest> {
         let (event, argv) = match to {
@@ -187,7 +187,11 @@ impl InstanceRt {
             ("RELEVO_NAME".to_string(), self.cfg.name.clone()),
             ("RELEVO_STATE".to_string(), to.as_str().to_string()),
             ("RELEVO_PREV_STATE".to_string(), from.as_str().to_string()),
-            ("RELEVO_REASON".to_string(), reason.to_string()),
+            ("RELEVO_REASON".to_string(), reason.code().to_string()),
+            (
+                "RELEVO_PEER".to_string(),
+                reason.peer().map(|p| p.to_string()).unwrap_or_default(),
+            ),
             ("RELEVO_NODE".to_string(), node.to_string()),
             ("RELEVO_VIPS".to_string(), vips),
             ("RELEVO_INTERFACE".to_string(), self.cfg.interface.clone()),

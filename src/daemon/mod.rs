@@ -259,7 +259,7 @@ impl Daemon {
                 Action::Transition { from, to, reason } => {
                     let inst = &self.instances[i];
                     info!(instance = %inst.cfg.name, "{} -> {} ({reason})", from.as_str(), to.as_str());
-                    if let Some(req) = inst.hook_request(i, from, to, &reason.to_string(), &self.node_name) {
+                    if let Some(req) = inst.hook_request(i, from, to, &reason, &self.node_name) {
                         self.hook_queue.push(req);
                         self.pump_hooks(now);
                     }
