@@ -175,7 +175,7 @@ mod tests {
         let err = ConfigError::at_offsets(
             Path::new("r.toml"),
             "[node]\n\tname = 5\n",
-            vec![(14, "bad".to_string())],
+            vec![(15, "bad".to_string())],
         );
         assert_eq!(
             err.to_string(),

@@ -5,7 +5,7 @@
 use super::reader::{Diags, Value};
 use super::types::Hooks;
 
-const KEYS: &[&str] = &["master", "backup", "fault", "stop"];
+pub(crate) const KEYS: &[&str] = &["master", "backup", "fault", "stop"];
 
 /// Reads the `hooks` table (inline `{ ... }` or a `[vrrp.hooks]` section).
 pub(crate) fn read_hooks(diags: &mut Diags, value: &Value<'_>) -> Hooks {

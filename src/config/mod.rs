@@ -100,3 +100,53 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         vrrp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAN_PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/man/relevo.toml.5"));
+
+    /// Every key the parser accepts or refuses specifically is documented in relevo.toml(5).
+    #[test]
+    fn man_page_documents_every_key() {
+        let keys = [node::KEYS, vrrp::KEYS, hooks::KEYS, TOP_KEYS].concat();
+        let later = vrrp::LATER.iter().chain(TOP_LATER).map(|later| later.key);
+        for key in keys.iter().copied().chain(later) {
+            let documented = MAN_PAGE.lines().any(|line| {
+                let line = line
+                    .replace("\\fB", " ")
+                    .replace("\\fR", " ")
+                    .replace("\\fI", " ");
+                line.split_whitespace()
+                    .any(|word| word.trim_matches(|c: char| "[]().,".contains(c)) == key)
+            });
+            assert!(documented, "`{key}` is not documented in man/relevo.toml.5");
+        }
+        for key in vrrp::KEYS.iter().chain(node::KEYS) {
+            assert!(
+                MAN_PAGE.contains(&format!(".TP\n.B {key}\n")),
+                "`{key}` has no .TP entry"
+            );
+        }
+    }
+
+    /// The configs shown in the man page's EXAMPLES are valid.
+    #[test]
+    fn man_page_examples_parse() {
+        let examples = MAN_PAGE.split(".SH EXAMPLES").nth(1).unwrap_or_default();
+        let blocks: Vec<String> = examples
+            .split(".nf\n")
+            .skip(1)
+            .filter_map(|block| block.split(".fi\n").next())
+            .filter(|block| block.starts_with('['))
+            .map(|block| block.replace("\\-", "-"))
+            .collect();
+        assert_eq!(blocks.len(), 2);
+        for block in blocks {
+            if let Err(error) = parse(&block, Path::new("man.toml")) {
+                panic!("{error}\n{block}");
+            }
+        }
+    }
+}

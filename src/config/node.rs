@@ -8,7 +8,7 @@ use super::types::NodeConfig;
 /// Default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/relevo/relevo.sock";
 
-const KEYS: &[&str] = &["name", "control_socket"];
+pub(crate) const KEYS: &[&str] = &["name", "control_socket"];
 
 /// Longest node or instance name.
 pub(crate) const MAX_NAME_LEN: usize = 64;

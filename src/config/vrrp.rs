@@ -10,10 +10,10 @@ use std::time::Duration;
 use super::hooks::read_hooks;
 use super::node::read_name;
 use super::reader::{Diags, Later, Table, Value};
-use super::types::{AnnounceConfig, Family, Hooks, Vip, VrrpConfig};
+use super::types::{AnnounceConfig, Family, Vip, VrrpConfig};
 use crate::wire::{V3Ipv4Checksum, VrrpVersion};
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "name",
     "interface",
     "vrid",
@@ -34,7 +34,7 @@ const KEYS: &[&str] = &[
     "garp_refresh",
 ];
 
-const LATER: &[Later] = &[
+pub(crate) const LATER: &[Later] = &[
     Later {
         key: "quorum_gated",
         message: "`quorum_gated` (quorum gating needs [cluster], which comes later); remove it",
@@ -148,7 +148,7 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
         hooks: table
             .get("hooks")
             .map(|v| read_hooks(diags, v))
-            .unwrap_or_else(Hooks::default),
+            .unwrap_or_default(),
         hook_timeout: duration_or(
             diags,
             table,
@@ -328,7 +328,8 @@ fn vip_address_problem(addr: &IpAddr) -> Option<String> {
         _ if addr.is_loopback() => "a loopback address",
         _ if addr.is_multicast() => "a multicast address",
         IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
-        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+        // fe80::/10 (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above our MSRV).
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
             return Some(
                 "IPv6 link-local VIPs are not supported in this release; use a global or unique-local address"
                     .to_string(),
