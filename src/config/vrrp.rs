@@ -45,6 +45,8 @@ pub(crate) const LATER: &[Later] = &[
     },
 ];
 
+const NO_INSTANCE: &str = "no [[vrrp]] instance is configured; add at least one";
+
 /// Linux `IFNAMSIZ` minus the terminating NUL.
 const MAX_INTERFACE_LEN: usize = 15;
 /// The advert's address count is one byte.
@@ -72,10 +74,7 @@ struct Instance {
 /// rules across instances.
 pub(crate) fn read_instances(diags: &mut Diags, value: Option<&Value<'_>>) -> Vec<VrrpConfig> {
     let Some(value) = value else {
-        diags.error(
-            &(0..0),
-            "no [[vrrp]] instance is configured; add at least one",
-        );
+        diags.error(&(0..0), NO_INSTANCE);
         return Vec::new();
     };
     let Some(items) = value.get_ref().as_array() else {
@@ -84,10 +83,7 @@ pub(crate) fn read_instances(diags: &mut Diags, value: Option<&Value<'_>>) -> Ve
         return Vec::new();
     };
     if items.is_empty() {
-        diags.error(
-            &value.span(),
-            "no [[vrrp]] instance is configured; add at least one",
-        );
+        diags.error(&value.span(), NO_INSTANCE);
     }
     let mut instances = Vec::new();
     for item in items {
