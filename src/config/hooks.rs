@@ -1,0 +1,91 @@
+//! `hooks` of a `[[vrrp]]` instance: per state change, either a program path (a string) or an
+//! argv array. Programs are executed without a shell, so the path must be absolute and a string
+//! cannot carry arguments.
+
+use super::reader::{Diags, Value};
+use super::types::Hooks;
+
+pub(crate) const KEYS: &[&str] = &["master", "backup", "fault", "stop"];
+
+/// Reads the `hooks` table (inline `{ ... }` or a `[vrrp.hooks]` section).
+pub(crate) fn read_hooks(diags: &mut Diags, value: &Value<'_>) -> Hooks {
+    let mut hooks = Hooks::default();
+    let Some(table) = diags.table("hooks", "`hooks`", value) else {
+        return hooks;
+    };
+    table.check_keys(diags, KEYS, &[]);
+    let mut read = |key: &str| {
+        table
+            .get(key)
+            .and_then(|value| read_command(diags, key, value))
+    };
+    hooks.master = read("master");
+    hooks.backup = read("backup");
+    hooks.fault = read("fault");
+    hooks.stop = read("stop");
+    hooks
+}
+
+/// One hook command as argv.
+fn read_command(diags: &mut Diags, key: &str, value: &Value<'_>) -> Option<Vec<String>> {
+    let label = format!("hooks.{key}");
+    if let Some(path) = value.get_ref().as_str() {
+        if path.contains(char::is_whitespace) && path.starts_with('/') {
+            let message = format!(
+                "`{label}` is a program path run without a shell; to pass arguments write an array, \
+                 e.g. [\"/path/to/hook\", \"arg\"]"
+            );
+            diags.error(&value.span(), message);
+            return None;
+        }
+        return check_argv(diags, &label, value, vec![path.to_string()]);
+    }
+    let items = diags.array(&label, value)?;
+    if items.is_empty() {
+        diags.error(
+            &value.span(),
+            format!("`{label}` must not be an empty array"),
+        );
+        return None;
+    }
+    let before = diags.count();
+    let argv: Vec<String> = items
+        .iter()
+        .filter_map(|item| diags.string(&label, item).map(str::to_string))
+        .collect();
+    if diags.count() != before {
+        return None;
+    }
+    check_argv(diags, &label, value, argv)
+}
+
+fn check_argv(
+    diags: &mut Diags,
+    label: &str,
+    value: &Value<'_>,
+    argv: Vec<String>,
+) -> Option<Vec<String>> {
+    let program = argv.first()?;
+    let problem = if !program.starts_with('/') {
+        Some(format!(
+            "program must be an absolute path, got \"{}\"",
+            program.escape_debug()
+        ))
+    } else if program.ends_with('/') {
+        Some(format!(
+            "program \"{}\" is a directory",
+            program.escape_debug()
+        ))
+    } else if argv.iter().any(|arg| arg.contains('\0')) {
+        Some("arguments must not contain NUL".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            diags.error(&value.span(), format!("`{label}`: {problem}"));
+            None
+        }
+        None => Some(argv),
+    }
+}

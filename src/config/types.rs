@@ -1,0 +1,259 @@
+//! The validated config as the daemon sees it: plain typed values with units, no spans. Every
+//! value here has passed the checks in `node.rs` and `vrrp.rs`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::wire::{V3Ipv4Checksum, VrrpVersion};
+
+/// A whole config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from (or the name given to [`super::parse`]).
+    pub path: PathBuf,
+    /// `[node]`.
+    pub node: NodeConfig,
+    /// `[[vrrp]]`, in file order.
+    pub vrrp: Vec<VrrpConfig>,
+}
+
+/// `[node]`: this node's identity and control socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Node name; defaults to the host name.
+    pub name: String,
+    /// Path of the control socket; default `/run/relevo/relevo.sock`.
+    pub control_socket: PathBuf,
+}
+
+/// One `[[vrrp]]` instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpConfig {
+    /// Unique instance name (`[A-Za-z0-9_.-]+`).
+    pub name: String,
+    /// Interface the adverts are sent on and the VIPs are added to.
+    pub interface: String,
+    /// Virtual router id, 1..=255.
+    pub vrid: u8,
+    /// 1..=255; 255 means this node owns the addresses.
+    pub priority: u8,
+    /// Protocol version (v2 is IPv4 only).
+    pub version: VrrpVersion,
+    /// Advertisement interval: a multiple of 10 ms in 10 ms..=40.95 s (v3), whole seconds 1..=255 (v2).
+    pub advert_interval: Duration,
+    /// Whether a higher-priority backup takes over from a lower-priority master.
+    pub preempt: bool,
+    /// How long a backup waits before preempting (0 = at once).
+    pub preempt_delay: Duration,
+    /// Virtual addresses, all of one family, at least one, no duplicates.
+    pub vips: Vec<Vip>,
+    /// Unicast peers of the same family as the VIPs; empty means multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// VRRPv3-over-IPv4 checksum mode (meaningless for v2 and IPv6; default pseudo-header).
+    pub v3_ipv4_checksum: V3Ipv4Checksum,
+    /// VRRPv2 simple-text password (1..=8 bytes); always `None` for v3.
+    pub auth_pass: Option<String>,
+    /// Hook commands run on state changes.
+    pub hooks: Hooks,
+    /// How long a hook may run before its process group is terminated.
+    pub hook_timeout: Duration,
+    /// Gratuitous ARP / unsolicited NA schedule.
+    pub announce: AnnounceConfig,
+}
+
+impl VrrpConfig {
+    /// Address family of the instance (the family of its VIPs).
+    pub fn family(&self) -> Family {
+        match self.vips.first() {
+            Some(vip) if vip.addr.is_ipv6() => Family::V6,
+            _ => Family::V4,
+        }
+    }
+
+    /// The advertisement interval in centiseconds, whatever the version (a v2 interval of 1 s
+    /// gives 100). The v3 wire field carries this value; the v2 field carries it divided by 100.
+    pub fn advert_interval_cs(&self) -> u16 {
+        u16::try_from(self.advert_interval.as_millis() / 10).unwrap_or(u16::MAX)
+    }
+}
+
+/// IP address family of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4: adverts to 224.0.0.18, gratuitous ARP.
+    V4,
+    /// IPv6: adverts to ff02::12, unsolicited neighbour advertisements.
+    V6,
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// A virtual IP with the prefix length it is added with; displays as `addr/len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length, 1..=32 (IPv4) or 1..=128 (IPv6).
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl FromStr for Vip {
+    type Err = String;
+
+    /// Parses `addr/len` or a bare `addr` (which gets /32 or /128).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr_text, len_text) = match text.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr_text
+            .parse()
+            .map_err(|_| format!("\"{addr_text}\" is not an IPv4 or IPv6 address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let Some(len_text) = len_text else {
+            return Ok(Vip {
+                addr,
+                prefix_len: max,
+            });
+        };
+        match len_text.parse::<u8>() {
+            Ok(prefix_len) if (1..=max).contains(&prefix_len) && !len_text.starts_with('+') => {
+                Ok(Vip { addr, prefix_len })
+            }
+            _ => Err(format!(
+                "prefix length \"/{len_text}\" must be between 1 and {max}"
+            )),
+        }
+    }
+}
+
+/// Hook commands (argv: absolute program path, then arguments) per state change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Run after becoming master.
+    pub master: Option<Vec<String>>,
+    /// Run after becoming backup.
+    pub backup: Option<Vec<String>>,
+    /// Run after entering fault (interface down, ...).
+    pub fault: Option<Vec<String>>,
+    /// Run when the instance stops (daemon shutdown or config removal).
+    pub stop: Option<Vec<String>>,
+}
+
+/// Gratuitous ARP / unsolicited neighbour advertisement schedule after becoming master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceConfig {
+    /// Packets per VIP in each burst (1..=100).
+    pub repeat: u32,
+    /// Spacing between packets inside a burst.
+    pub interval: Duration,
+    /// Delay of the second burst after becoming master; zero means no second burst.
+    pub delay: Duration,
+    /// Period of re-announcements while master; `None` means off.
+    pub refresh: Option<Duration>,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig {
+            repeat: 3,
+            interval: Duration::from_millis(10),
+            delay: Duration::from_secs(5),
+            refresh: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vip_parses_and_displays() {
+        let vip: Vip = "192.0.2.1/24".parse().unwrap();
+        assert_eq!(vip.to_string(), "192.0.2.1/24");
+        assert_eq!("192.0.2.1".parse::<Vip>().unwrap().prefix_len, 32);
+        assert_eq!(
+            "2001:db8::1".parse::<Vip>().unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        assert_eq!("2001:db8::1/64".parse::<Vip>().unwrap().prefix_len, 64);
+    }
+
+    #[test]
+    fn vip_refuses_bad_text() {
+        for bad in [
+            "",
+            "/24",
+            "192.0.2.1/",
+            "192.0.2.1/0",
+            "192.0.2.1/33",
+            "192.0.2.1/+8",
+            "2001:db8::1/129",
+            "x/8",
+            "192.0.2.1/24/1",
+            "192.0.2.1/ 24",
+        ] {
+            assert!(bad.parse::<Vip>().is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(
+            "192.0.2.1/33".parse::<Vip>().unwrap_err(),
+            "prefix length \"/33\" must be between 1 and 32"
+        );
+    }
+
+    #[test]
+    fn centiseconds() {
+        let mut config = sample();
+        assert_eq!(config.advert_interval_cs(), 100);
+        config.advert_interval = Duration::from_millis(40_950);
+        assert_eq!(config.advert_interval_cs(), 4095);
+        config.advert_interval = Duration::from_millis(10);
+        assert_eq!(config.advert_interval_cs(), 1);
+    }
+
+    #[test]
+    fn family_follows_the_vips() {
+        let mut config = sample();
+        assert_eq!(config.family(), Family::V4);
+        config.vips = vec!["2001:db8::1".parse().unwrap()];
+        assert_eq!(config.family(), Family::V6);
+        assert_eq!(Family::V6.to_string(), "IPv6");
+    }
+
+    fn sample() -> VrrpConfig {
+        VrrpConfig {
+            name: "a".into(),
+            interface: "eth0".into(),
+            vrid: 1,
+            priority: 100,
+            version: VrrpVersion::V3,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            vips: vec!["192.0.2.1/24".parse().unwrap()],
+            unicast_peers: vec![],
+            v3_ipv4_checksum: V3Ipv4Checksum::PseudoHeader,
+            auth_pass: None,
+            hooks: Hooks::default(),
+            hook_timeout: Duration::from_secs(30),
+            announce: AnnounceConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! `[[vrrp]]` instances: every key of one instance, the rules that tie its keys together
+//! (version vs. family vs. interval, checksum and auth applicability), and the rules across
+//! instances (unique names, unique interface + vrid + family, no VIP in two instances).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use super::hooks::read_hooks;
+use super::node::read_name;
+use super::reader::{Diags, Later, Table, Value};
+use super::types::{AnnounceConfig, Family, Vip, VrrpConfig};
+use crate::wire::{V3Ipv4Checksum, VrrpVersion};
+
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "interface",
+    "vrid",
+    "priority",
+    "version",
+    "advert_interval",
+    "preempt",
+    "preempt_delay",
+    "vips",
+    "unicast_peers",
+    "v3_ipv4_checksum",
+    "auth_pass",
+    "hooks",
+    "hook_timeout",
+    "garp_repeat",
+    "garp_interval",
+    "garp_delay",
+    "garp_refresh",
+];
+
+pub(crate) const LATER: &[Later] = &[
+    Later {
+        key: "quorum_gated",
+        message: "`quorum_gated` (quorum gating needs [cluster], which comes later); remove it",
+    },
+    Later {
+        key: "accept_mode",
+        message: "`accept_mode`; remove it",
+    },
+];
+
+const NO_INSTANCE: &str = "no [[vrrp]] instance is configured; add at least one";
+
+/// Linux `IFNAMSIZ` minus the terminating NUL.
+const MAX_INTERFACE_LEN: usize = 15;
+/// The advert's address count is one byte.
+const MAX_VIPS_V4: usize = 255;
+/// 40-byte IPv6 header + 8-byte VRRP header + 16 bytes per address within the 1280-byte IPv6 minimum MTU.
+const MAX_VIPS_V6: usize = (1280 - 40 - 8) / 16;
+/// VRRPv3 interval field: 12 bits of centiseconds.
+const MAX_V3_INTERVAL: Duration = Duration::from_millis(40_950);
+/// VRRPv2 interval field: 8 bits of seconds.
+const MAX_V2_INTERVAL: Duration = Duration::from_secs(255);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// An instance as read, with the spans the cross-instance checks point at.
+struct Instance {
+    config: VrrpConfig,
+    name_at: Option<Range<usize>>,
+    /// Span of `vrid`, set only when interface, vrid and VIPs are all valid.
+    router_at: Option<Range<usize>>,
+    /// Span of each entry of `config.vips`.
+    vip_at: Vec<Range<usize>>,
+}
+
+/// Reads the top-level `vrrp` value (an array of tables), checks every instance and the
+/// rules across instances.
+pub(crate) fn read_instances(diags: &mut Diags, value: Option<&Value<'_>>) -> Vec<VrrpConfig> {
+    let Some(value) = value else {
+        diags.error(&(0..0), NO_INSTANCE);
+        return Vec::new();
+    };
+    let Some(items) = value.get_ref().as_array() else {
+        let message = "`vrrp` must be an array of tables: write [[vrrp]] (double brackets) before each instance";
+        diags.error(&value.span(), message);
+        return Vec::new();
+    };
+    if items.is_empty() {
+        diags.error(&value.span(), NO_INSTANCE);
+    }
+    let mut instances = Vec::new();
+    for item in items {
+        if let Some(table) = diags.table("vrrp", "[[vrrp]]", item) {
+            instances.push(read_instance(diags, &table));
+        }
+    }
+    check_unique_names(diags, &instances);
+    check_unique_routers(diags, &instances);
+    check_unique_vips(diags, &instances);
+    instances
+        .into_iter()
+        .map(|instance| instance.config)
+        .collect()
+}
+
+fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
+    table.check_keys(diags, KEYS, LATER);
+    let name_value = table.required(diags, "name");
+    let name = name_value.and_then(|value| read_name(diags, "instance `name`", value));
+    let interface = table
+        .required(diags, "interface")
+        .and_then(|value| read_interface(diags, value));
+    let vrid_value = table.required(diags, "vrid");
+    let vrid = vrid_value.and_then(|value| diags.integer("vrid", value, 1..=255));
+    let version = match table.get("version") {
+        Some(value) => read_version(diags, value),
+        None => Some(VrrpVersion::V3),
+    };
+    let (vips, vip_at) = match table.required(diags, "vips") {
+        Some(value) => read_vips(diags, value),
+        None => (Vec::new(), Vec::new()),
+    };
+    let family = vips.first().map(|vip| family_of(&vip.addr));
+    check_version_family(diags, table, version, family);
+
+    let mut config = VrrpConfig {
+        name: name.clone().unwrap_or_default(),
+        interface: interface.clone().unwrap_or_default(),
+        vrid: vrid.and_then(|vrid| u8::try_from(vrid).ok()).unwrap_or(0),
+        priority: integer_or(diags, table, "priority", 1..=255, 100),
+        version: version.unwrap_or(VrrpVersion::V3),
+        advert_interval: read_advert_interval(diags, table, version),
+        preempt: table
+            .get("preempt")
+            .and_then(|v| diags.boolean("preempt", v))
+            .unwrap_or(true),
+        preempt_delay: duration_or(
+            diags,
+            table,
+            "preempt_delay",
+            Duration::ZERO..=HOUR,
+            Duration::ZERO,
+        ),
+        unicast_peers: Vec::new(),
+        v3_ipv4_checksum: read_checksum(diags, table, version, family),
+        auth_pass: read_auth_pass(diags, table, version),
+        hooks: table
+            .get("hooks")
+            .map(|v| read_hooks(diags, v))
+            .unwrap_or_default(),
+        hook_timeout: duration_or(
+            diags,
+            table,
+            "hook_timeout",
+            Duration::from_secs(1)..=HOUR,
+            Duration::from_secs(30),
+        ),
+        announce: read_announce(diags, table),
+        vips,
+    };
+    if let Some(value) = table.get("unicast_peers") {
+        config.unicast_peers = read_peers(diags, value, family, &config.vips);
+    }
+    let router_ok = interface.is_some() && vrid.is_some() && family.is_some();
+    Instance {
+        config,
+        name_at: name.and(name_value.map(|value| value.span())),
+        router_at: vrid_value.filter(|_| router_ok).map(|value| value.span()),
+        vip_at,
+    }
+}
+
+fn integer_or(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: u8,
+) -> u8 {
+    table
+        .get(key)
+        .and_then(|value| diags.integer(key, value, range))
+        .and_then(|number| u8::try_from(number).ok())
+        .unwrap_or(default)
+}
+
+fn duration_or(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    key: &str,
+    range: std::ops::RangeInclusive<Duration>,
+    default: Duration,
+) -> Duration {
+    table
+        .get(key)
+        .and_then(|value| diags.duration(key, value, *range.start(), *range.end()))
+        .unwrap_or(default)
+}
+
+fn family_of(addr: &IpAddr) -> Family {
+    if addr.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+fn read_interface(diags: &mut Diags, value: &Value<'_>) -> Option<String> {
+    let name = diags.string("interface", value)?;
+    let problem = if name.is_empty() {
+        Some("must not be empty".to_string())
+    } else if name.len() > MAX_INTERFACE_LEN {
+        Some(format!(
+            "\"{name}\" is longer than {MAX_INTERFACE_LEN} bytes (Linux IFNAMSIZ)"
+        ))
+    } else if name == "."
+        || name == ".."
+        || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
+        Some(format!(
+            "\"{}\" is not a valid Linux interface name",
+            name.escape_debug()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            diags.error(&value.span(), format!("`interface` {problem}"));
+            None
+        }
+        None => Some(name.to_string()),
+    }
+}
+
+fn read_version(diags: &mut Diags, value: &Value<'_>) -> Option<VrrpVersion> {
+    match diags.integer("version", value, 2..=3)? {
+        2 => Some(VrrpVersion::V2),
+        _ => Some(VrrpVersion::V3),
+    }
+}
+
+/// VRRPv2 exists only for IPv4.
+fn check_version_family(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    version: Option<VrrpVersion>,
+    family: Option<Family>,
+) {
+    if version == Some(VrrpVersion::V2) && family == Some(Family::V6) {
+        if let Some(value) = table.get("version") {
+            let message = "VRRPv2 (RFC 3768) is IPv4 only but the VIPs are IPv6; use version = 3";
+            diags.error(&value.span(), message);
+        }
+    }
+}
+
+/// The `vips` array and the span of each accepted VIP.
+fn read_vips(diags: &mut Diags, value: &Value<'_>) -> (Vec<Vip>, Vec<Range<usize>>) {
+    let mut vips: Vec<Vip> = Vec::new();
+    let mut spans = Vec::new();
+    let Some(items) = diags.array("vips", value) else {
+        return (vips, spans);
+    };
+    if items.is_empty() {
+        diags.error(&value.span(), "`vips` must list at least one address");
+    }
+    for item in items {
+        let Some(text) = diags.string("vips", item) else {
+            continue;
+        };
+        let vip = match text.parse::<Vip>() {
+            Ok(vip) => vip,
+            Err(why) => {
+                diags.error(
+                    &item.span(),
+                    format!("invalid VIP \"{}\": {why}", text.escape_debug()),
+                );
+                continue;
+            }
+        };
+        let problem = if let Some(first) = vips
+            .first()
+            .filter(|first| first.addr.is_ipv4() != vip.addr.is_ipv4())
+        {
+            Some(format!(
+                "{} is {} but {} is {}; one instance carries one address family (use a second instance)",
+                vip.addr,
+                family_of(&vip.addr),
+                first.addr,
+                family_of(&first.addr)
+            ))
+        } else if vips.iter().any(|seen| seen.addr == vip.addr) {
+            Some(format!("{} is listed twice", vip.addr))
+        } else {
+            vip_address_problem(&vip.addr)
+        };
+        match problem {
+            Some(problem) => {
+                diags.error(&item.span(), format!("invalid VIP \"{text}\": {problem}"))
+            }
+            None => {
+                vips.push(vip);
+                spans.push(item.span());
+            }
+        }
+    }
+    let max = if vips.first().is_some_and(|vip| vip.addr.is_ipv6()) {
+        MAX_VIPS_V6
+    } else {
+        MAX_VIPS_V4
+    };
+    if vips.len() > max {
+        let message = format!(
+            "`vips` has {} addresses; at most {max} fit in one advertisement",
+            vips.len()
+        );
+        diags.error(&value.span(), message);
+    }
+    (vips, spans)
+}
+
+/// Why an address cannot be a VIP.
+fn vip_address_problem(addr: &IpAddr) -> Option<String> {
+    let what = match addr {
+        _ if addr.is_unspecified() => "the unspecified address",
+        _ if addr.is_loopback() => "a loopback address",
+        _ if addr.is_multicast() => "a multicast address",
+        IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
+        // fe80::/10 (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above our MSRV).
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            return Some(
+                "IPv6 link-local VIPs are not supported in this release; use a global or unique-local address"
+                    .to_string(),
+            )
+        }
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => "an IPv4-mapped IPv6 address",
+        _ => return None,
+    };
+    Some(format!("{addr} is {what}"))
+}
+
+fn read_advert_interval(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    version: Option<VrrpVersion>,
+) -> Duration {
+    let default = Duration::from_secs(1);
+    let Some(value) = table.get("advert_interval") else {
+        return default;
+    };
+    let Some(interval) = diags.duration(
+        "advert_interval",
+        value,
+        Duration::from_millis(10),
+        MAX_V2_INTERVAL,
+    ) else {
+        return default;
+    };
+    let problem = match version {
+        Some(VrrpVersion::V3) if interval.as_nanos() % 10_000_000 != 0 => {
+            Some("must be a multiple of 10ms for VRRPv3 (the field counts centiseconds)")
+        }
+        Some(VrrpVersion::V3) if interval > MAX_V3_INTERVAL => {
+            Some("must be at most 40.95s for VRRPv3")
+        }
+        Some(VrrpVersion::V2) if interval.subsec_nanos() != 0 || interval.is_zero() => {
+            Some("must be whole seconds (1s to 255s) for VRRPv2")
+        }
+        _ => None,
+    };
+    match problem {
+        Some(problem) => {
+            let text = value.get_ref().as_str().unwrap_or_default();
+            diags.error(
+                &value.span(),
+                format!("`advert_interval` {problem}, got \"{text}\""),
+            );
+            default
+        }
+        None => interval,
+    }
+}
+
+fn read_checksum(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    version: Option<VrrpVersion>,
+    family: Option<Family>,
+) -> V3Ipv4Checksum {
+    let default = V3Ipv4Checksum::PseudoHeader;
+    let Some(value) = table.get("v3_ipv4_checksum") else {
+        return default;
+    };
+    let Some(text) = diags.string("v3_ipv4_checksum", value) else {
+        return default;
+    };
+    let mode = match text {
+        "pseudo-header" => default,
+        "no-pseudo-header" => V3Ipv4Checksum::NoPseudoHeader,
+        other => {
+            let message = format!(
+                "`v3_ipv4_checksum` must be \"pseudo-header\" or \"no-pseudo-header\", got \"{}\"",
+                other.escape_debug()
+            );
+            diags.error(&value.span(), message);
+            return default;
+        }
+    };
+    let misplaced = if version == Some(VrrpVersion::V2) {
+        Some("only applies to VRRPv3 (the VRRPv2 checksum never covers a pseudo-header); remove it")
+    } else if family == Some(Family::V6) {
+        Some("only applies to IPv4 instances (the IPv6 checksum always covers the pseudo-header); remove it")
+    } else {
+        None
+    };
+    if let Some(why) = misplaced {
+        diags.error(&value.span(), format!("`v3_ipv4_checksum` {why}"));
+    }
+    mode
+}
+
+fn read_auth_pass(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    version: Option<VrrpVersion>,
+) -> Option<String> {
+    let value = table.get("auth_pass")?;
+    let pass = diags.string("auth_pass", value)?;
+    let problem = if version == Some(VrrpVersion::V3) {
+        Some("is VRRPv2 only (RFC 5798 removed authentication from VRRPv3); remove it or set version = 2")
+    } else if pass.is_empty() || pass.len() > 8 {
+        Some("must be 1 to 8 bytes long (VRRPv2 simple-text authentication)")
+    } else if pass.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            diags.error(&value.span(), format!("`auth_pass` {problem}"));
+            None
+        }
+        None => Some(pass.to_string()),
+    }
+}
+
+fn read_peers(
+    diags: &mut Diags,
+    value: &Value<'_>,
+    family: Option<Family>,
+    vips: &[Vip],
+) -> Vec<IpAddr> {
+    let mut peers: Vec<IpAddr> = Vec::new();
+    let Some(items) = diags.array("unicast_peers", value) else {
+        return peers;
+    };
+    for item in items {
+        let Some(text) = diags.string("unicast_peers", item) else {
+            continue;
+        };
+        let Ok(peer) = text.parse::<IpAddr>() else {
+            let message = format!(
+                "invalid unicast peer \"{}\": not an IPv4 or IPv6 address",
+                text.escape_debug()
+            );
+            diags.error(&item.span(), message);
+            continue;
+        };
+        let problem = match family {
+            Some(family) if family_of(&peer) != family => Some(format!(
+                "{peer} is {} but the VIPs are {family}",
+                family_of(&peer)
+            )),
+            _ if peers.contains(&peer) => Some(format!("{peer} is listed twice")),
+            _ if peer.is_unspecified() || peer.is_multicast() || peer.is_loopback() => {
+                Some(format!("{peer} is not a unicast address of another node"))
+            }
+            _ if vips.iter().any(|vip| vip.addr == peer) => {
+                Some(format!("{peer} is one of this instance's VIPs"))
+            }
+            _ => None,
+        };
+        match problem {
+            Some(problem) => diags.error(
+                &item.span(),
+                format!("invalid unicast peer \"{text}\": {problem}"),
+            ),
+            None => peers.push(peer),
+        }
+    }
+    peers
+}
+
+fn read_announce(diags: &mut Diags, table: &Table<'_, '_>) -> AnnounceConfig {
+    let default = AnnounceConfig::default();
+    let repeat = table
+        .get("garp_repeat")
+        .and_then(|value| diags.integer("garp_repeat", value, 1..=100))
+        .and_then(|repeat| u32::try_from(repeat).ok())
+        .unwrap_or(default.repeat);
+    let interval = duration_or(
+        diags,
+        table,
+        "garp_interval",
+        Duration::ZERO..=Duration::from_secs(1),
+        default.interval,
+    );
+    let delay = duration_or(
+        diags,
+        table,
+        "garp_delay",
+        Duration::ZERO..=HOUR,
+        default.delay,
+    );
+    let refresh = duration_or(
+        diags,
+        table,
+        "garp_refresh",
+        Duration::ZERO..=DAY,
+        Duration::ZERO,
+    );
+    let refresh = match table.get("garp_refresh") {
+        Some(value) if !refresh.is_zero() && refresh < Duration::from_secs(1) => {
+            diags.error(
+                &value.span(),
+                "`garp_refresh` must be \"0s\" (off) or at least 1s",
+            );
+            None
+        }
+        _ => Some(refresh).filter(|refresh| !refresh.is_zero()),
+    };
+    AnnounceConfig {
+        repeat,
+        interval,
+        delay,
+        refresh,
+    }
+}
+
+fn check_unique_names(diags: &mut Diags, instances: &[Instance]) {
+    let mut seen: HashMap<&str, &Range<usize>> = HashMap::new();
+    for instance in instances {
+        let Some(at) = &instance.name_at else {
+            continue;
+        };
+        let name = instance.config.name.as_str();
+        match seen.get(name) {
+            Some(first) => {
+                let line = diags.line_of(first);
+                diags.error(
+                    at,
+                    format!("duplicate instance name \"{name}\" (first used on line {line})"),
+                );
+            }
+            None => {
+                seen.insert(name, at);
+            }
+        }
+    }
+}
+
+fn check_unique_routers(diags: &mut Diags, instances: &[Instance]) {
+    let mut seen: HashMap<(&str, u8, Family), &Instance> = HashMap::new();
+    for instance in instances {
+        let Some(at) = &instance.router_at else {
+            continue;
+        };
+        let config = &instance.config;
+        let key = (config.interface.as_str(), config.vrid, config.family());
+        match seen.get(&key) {
+            Some(first) => {
+                let line = first
+                    .router_at
+                    .as_ref()
+                    .map_or(0, |span| diags.line_of(span));
+                let message = format!(
+                    "vrid {} on {} ({}) is already used by instance \"{}\" (line {line}); \
+                     (interface, vrid, address family) must be unique",
+                    config.vrid,
+                    config.interface,
+                    config.family(),
+                    first.config.name
+                );
+                diags.error(at, message);
+            }
+            None => {
+                seen.insert(key, instance);
+            }
+        }
+    }
+}
+
+fn check_unique_vips(diags: &mut Diags, instances: &[Instance]) {
+    let mut seen: HashMap<IpAddr, (&str, &Range<usize>)> = HashMap::new();
+    for instance in instances {
+        for (vip, at) in instance.config.vips.iter().zip(&instance.vip_at) {
+            match seen.get(&vip.addr) {
+                Some((owner, first)) => {
+                    let line = diags.line_of(first);
+                    let message = format!(
+                        "VIP {} is already in instance \"{owner}\" (line {line})",
+                        vip.addr
+                    );
+                    diags.error(at, message);
+                }
+                None => {
+                    seen.insert(vip.addr, (&instance.config.name, at));
+                }
+            }
+        }
+    }
+}
