@@ -4,8 +4,14 @@
 //! the number of bytes it returns.
 pub mod arp;
 pub mod checksum;
+pub mod error;
+pub mod ethernet;
+pub mod ipv6;
 pub mod nd;
 pub mod vrrp;
+
+pub use error::{EmitError, FrameError};
+pub use ethernet::MacAddr;
 
 /// VRRP protocol version spoken by an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
