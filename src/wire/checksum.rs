@@ -103,12 +103,7 @@ pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u1
 
 /// Sum of the IPv6 pseudo-header (RFC 8200 8.1): source, destination, 32-bit upper-layer length,
 /// three zero bytes, next header.
-pub fn pseudo_header_ipv6(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    next_header: u8,
-    length: u32,
-) -> Checksum {
+pub fn pseudo_header_ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> Checksum {
     Checksum::new()
         .add_bytes(&src.octets())
         .add_bytes(&dst.octets())

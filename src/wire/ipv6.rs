@@ -46,21 +46,18 @@ impl Ipv6Header {
             dst: Ipv6Addr::from(addr_at(h, 24)),
         };
         let end = HEADER_LEN + usize::from(header.payload_len);
-        let payload = packet
-            .get(HEADER_LEN..end)
-            .ok_or(FrameError::Truncated {
-                need: end,
-                have: packet.len(),
-            })?;
+        let payload = packet.get(HEADER_LEN..end).ok_or(FrameError::Truncated {
+            need: end,
+            have: packet.len(),
+        })?;
         Ok((header, payload))
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `out`.
     pub fn emit(&self, out: &mut [u8]) -> Result<(), EmitError> {
         let h = out_chunk::<HEADER_LEN>(out)?;
-        let first = (6u32 << 28)
-            | (u32::from(self.traffic_class) << 20)
-            | (self.flow_label & 0x000f_ffff);
+        let first =
+            (6u32 << 28) | (u32::from(self.traffic_class) << 20) | (self.flow_label & 0x000f_ffff);
         h[0..4].copy_from_slice(&first.to_be_bytes());
         h[4..6].copy_from_slice(&self.payload_len.to_be_bytes());
         h[6] = self.next_header;

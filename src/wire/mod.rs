@@ -2,6 +2,10 @@
 //! receives (VRRP v2/v3 adverts, gratuitous ARP, IPv6 neighbour advertisements, the IP header
 //! fields a raw socket hands us). Parsing validates and never panics; emitting writes exactly
 //! the number of bytes it returns.
+//!
+//! [`vrrp`] adverts and drop reasons; [`arp`] gratuitous ARP; [`nd`] unsolicited neighbour
+//! advertisements; [`checksum`] the internet checksum and pseudo-headers; [`ethernet`] and
+//! [`ipv6`] the headers the frame codecs need; [`error`] the shared error types.
 pub mod arp;
 pub mod checksum;
 pub mod error;

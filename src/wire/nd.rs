@@ -196,7 +196,8 @@ mod tests {
     use super::*;
 
     /// Frame 3 of kad-v3-ipv6.pcap: keepalived 2.2.7 NA for 2001:db8::100, flags R+O.
-    const KAD_NA: &str = "333300000001021a0000000a86dd6000000000203aff20010db80000000000000000000001\
+    const KAD_NA: &str =
+        "333300000001021a0000000a86dd6000000000203aff20010db80000000000000000000001\
         00ff02000000000000000000000000000188007709a000000020010db800000000000000000000010002\
         01021a0000000a";
 
@@ -252,7 +253,10 @@ mod tests {
         ));
         let mut f = good.clone();
         f[ethernet::HEADER_LEN + 6] = 0;
-        assert!(matches!(parse_na(&f), Err(FrameError::BadIpv6Header { .. })));
+        assert!(matches!(
+            parse_na(&f),
+            Err(FrameError::BadIpv6Header { .. })
+        ));
         // Zero-length option: adjust the checksum so only the option is wrong.
         let mut f = good.clone();
         f[ICMP_START + 25] = 0;

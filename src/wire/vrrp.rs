@@ -480,11 +480,7 @@ impl<'a> AdvertRepr<'a> {
 
     /// Exact number of bytes [`AdvertRepr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let addrs: usize = self
-            .addrs
-            .iter()
-            .map(|a| IpFamily::of(*a).addr_len())
-            .sum();
+        let addrs: usize = self.addrs.iter().map(|a| IpFamily::of(*a).addr_len()).sum();
         let auth = match self.version {
             VrrpVersion::V2 => V2_AUTH_LEN,
             VrrpVersion::V3 => 0,
