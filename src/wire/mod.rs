@@ -2,10 +2,20 @@
 //! receives (VRRP v2/v3 adverts, gratuitous ARP, IPv6 neighbour advertisements, the IP header
 //! fields a raw socket hands us). Parsing validates and never panics; emitting writes exactly
 //! the number of bytes it returns.
+//!
+//! [`vrrp`] adverts and drop reasons; [`arp`] gratuitous ARP; [`nd`] unsolicited neighbour
+//! advertisements; [`checksum`] the internet checksum and pseudo-headers; [`ethernet`] and
+//! [`ipv6`] the headers the frame codecs need; [`error`] the shared error types.
 pub mod arp;
 pub mod checksum;
+pub mod error;
+pub mod ethernet;
+pub mod ipv6;
 pub mod nd;
 pub mod vrrp;
+
+pub use error::{EmitError, FrameError};
+pub use ethernet::MacAddr;
 
 /// VRRP protocol version spoken by an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
