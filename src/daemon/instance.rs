@@ -270,7 +270,7 @@ fn validate(
         return Err(DropReason::VersionMismatch);
     }
     if inst.cfg.version == VrrpVersion::V2 {
-        if !inst.auth.matches(view.auth_type(), view.auth_data()) {
+        if !inst.auth.matches(&view) {
             return Err(DropReason::AuthMismatch);
         }
         if view.interval_cs() != inst.cfg.advert_interval_cs() {

@@ -86,8 +86,8 @@ pub fn virtual_mac(vrid: u8, family: IpFamily) -> MacAddr {
     [0x00, 0x00, 0x5e, 0x00, family_byte, vrid]
 }
 
-/// Why a received advert was dropped. The wire layer produces the first eight; the engine and
-/// daemon use the last four. [`DropReason::as_str`] names counters and log fields.
+/// Why a received advert was dropped. The wire layer produces the first eight; the daemon uses
+/// the last five. [`DropReason::as_str`] names counters and log fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// Shorter than the header it must contain.
@@ -114,11 +114,13 @@ pub enum DropReason {
     IntervalMismatch,
     /// VRRP version differs from the configuration.
     VersionMismatch,
+    /// Sender is not one of the instance's configured unicast peers.
+    UnknownPeer,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (for registering counters).
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Truncated,
         DropReason::BadVersion,
         DropReason::BadType,
@@ -131,6 +133,7 @@ impl DropReason {
         DropReason::AuthMismatch,
         DropReason::IntervalMismatch,
         DropReason::VersionMismatch,
+        DropReason::UnknownPeer,
     ];
 
     /// Stable snake_case name, for counters and logs.
@@ -148,6 +151,7 @@ impl DropReason {
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::IntervalMismatch => "interval_mismatch",
             DropReason::VersionMismatch => "version_mismatch",
+            DropReason::UnknownPeer => "unknown_peer",
         }
     }
 }
