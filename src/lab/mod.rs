@@ -1,1 +1,22 @@
-//! placeholder: owned by the lab helper
+//! The namespace lab: real daemons (relevo or keepalived) on nodes in network namespaces joined
+//! by a bridge, a client namespace running an outage probe, and fault injection (crash, cable
+//! pull, link down, graceful stop). One implementation shared by `relevo demo`, the failover
+//! benchmark (`benches/failover.rs`) and the root integration tests (`tests/lab_*.rs`).
+//!
+//! Everything here needs root and iproute2; [`check_prerequisites`] says so clearly.
+pub mod demo;
+pub mod fault;
+pub mod keepalived;
+pub mod netns;
+pub mod peer;
+pub mod probe;
+pub mod relevo_node;
+mod util;
+
+pub use netns::{check_prerequisites, Lab, LabProcess};
+pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
+pub use probe::{Outage, ProbeArgs, ProbeHandle, ProbeRunner};
+pub use util::{
+    install_interrupt_handler, interrupted, monotonic_ns, process_usage, root_test_guard,
+    ProcessUsage,
+};

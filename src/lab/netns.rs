@@ -1,0 +1,802 @@
+//! The lab topology: N node namespaces and one client namespace, each with an `eth0` veth whose
+//! peer is a port of bridge `br0` in a bridge namespace; fault injection on links and ports;
+//! spawning of processes inside namespaces (own process group, killed with the lab); teardown of
+//! every namespace and process on `Drop`.
+//!
+//! Names: lab id `rl<tag>-<pid>-<n>`; namespaces `<id>-br`, `<id>-n1`..`<id>-nN`, `<id>-cl`;
+//! interfaces `eth0` in hosts, `br0` and ports `p1`..`pN`, `pcl` in the bridge namespace (all
+//! interfaces are created inside the namespaces, so nothing ever appears in the host's).
+use crate::lab::util::{sleep_checked, wait_until};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Largest node count: node numbers end up in a MAC byte and an address octet.
+const MAX_NODES: usize = 60;
+/// How long to wait for IPv6 link-local addresses to become usable.
+const LINK_LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Process groups spawned by one lab and not reaped yet (shared with every [`LabProcess`]).
+type Registry = Arc<Mutex<BTreeSet<i32>>>;
+
+/// Fails with an operator-readable message when the lab cannot run here: not root, or no `ip`.
+pub fn check_prerequisites() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("relevo demo needs root (it creates network namespaces): run it with sudo");
+    }
+    match Command::new("ip").arg("-V").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => bail!(
+            "the `ip` command (iproute2) does not work here ({}): apt-get install iproute2",
+            out.status
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("the `ip` command (iproute2) is not installed: apt-get install iproute2")
+        }
+        Err(e) => Err(e).context("running `ip -V`"),
+    }
+}
+
+/// One lab: namespaces, the bridge, and every process spawned in them. Dropping it (or
+/// [`Lab::destroy`]) SIGKILLs those processes and deletes the namespaces and the work dir.
+pub struct Lab {
+    id: String,
+    nodes: usize,
+    work_dir: PathBuf,
+    namespaces: Vec<String>,
+    registry: Registry,
+    torn_down: bool,
+}
+
+impl Lab {
+    /// Builds a lab with `nodes` nodes (1..=60) and a client, all on one bridge, addresses
+    /// assigned, IPv6 link-locals usable. `tag` (a few letters) makes the names recognisable.
+    pub fn create(tag: &str, nodes: usize) -> Result<Lab> {
+        check_prerequisites()?;
+        if nodes == 0 || nodes > MAX_NODES {
+            bail!("a lab has 1..={MAX_NODES} nodes, not {nodes}");
+        }
+        let id = lab_id(tag);
+        let work_dir = PathBuf::from("/tmp").join(&id);
+        let mut lab = Lab {
+            id,
+            nodes,
+            work_dir,
+            namespaces: Vec::new(),
+            registry: Arc::default(),
+            torn_down: false,
+        };
+        // Any failure below drops `lab`, which removes what was already made.
+        lab.make_work_dir()?;
+        lab.build_bridge()?;
+        for host in lab.hosts() {
+            lab.build_host(&host)
+                .with_context(|| format!("setting up namespace {}", host.ns))?;
+        }
+        lab.ip(&lab.bridge_ns(), &["link", "set", "br0", "up"])?;
+        lab.wait_link_locals()?;
+        Ok(lab)
+    }
+
+    /// The unique lab id (prefix of every namespace name, name of the work dir).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// Per-lab directory (0755) for configs, logs, pid files: `/tmp/<id>`.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    /// Namespace holding bridge `br0`.
+    pub fn bridge_ns(&self) -> String {
+        format!("{}-br", self.id)
+    }
+
+    /// Namespace of node `i` (1-based).
+    pub fn node_ns(&self, i: usize) -> String {
+        format!("{}-n{i}", self.id)
+    }
+
+    /// Namespace of the client.
+    pub fn client_ns(&self) -> String {
+        format!("{}-cl", self.id)
+    }
+
+    /// 192.0.2.(10+i)
+    pub fn node_ipv4(&self, i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(192, 0, 2, 10 + i as u8)
+    }
+
+    /// 2001:db8::(10+i), the decimal digits written as the last group (node 1: 2001:db8::11).
+    pub fn node_ipv6(&self, i: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, decimal_as_hex(10 + i as u16))
+    }
+
+    /// The EUI-64 link-local address of node `i`'s eth0 (from its fixed MAC).
+    pub fn node_link_local(&self, i: usize) -> Ipv6Addr {
+        link_local_of(node_mac_bytes(i as u8))
+    }
+
+    /// The fixed MAC of node `i`'s eth0: 02:52:00:00:00:<i in hex>.
+    pub fn node_mac(&self, i: usize) -> String {
+        mac_text(node_mac_bytes(i as u8))
+    }
+
+    /// 192.0.2.200
+    pub fn client_ipv4(&self) -> Ipv4Addr {
+        Ipv4Addr::new(192, 0, 2, 200)
+    }
+
+    /// 2001:db8::200
+    pub fn client_ipv6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200)
+    }
+
+    /// Runs `argv` inside namespace `ns` (`ip netns exec`) and returns its output, whatever the
+    /// exit status.
+    pub fn exec(&self, ns: &str, argv: &[&str]) -> Result<Output> {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {argv:?} in namespace {ns}"))
+    }
+
+    /// Runs `ip -n <ns> <args>`, failing (with ip's stderr) on a non-zero exit; returns stdout.
+    pub fn ip(&self, ns: &str, args: &[&str]) -> Result<String> {
+        run_checked(Command::new("ip").args(["-n", ns]).args(args))
+    }
+
+    /// Spawns `argv` in namespace `ns` in its own process group, stdout and stderr appended to
+    /// `log_file`. The process is SIGKILLed when the lab goes away (or its handle is dropped).
+    pub fn spawn(&self, ns: &str, argv: &[&str], log_file: &Path) -> Result<LabProcess> {
+        let log = open_log(log_file)?;
+        let log_err = log
+            .try_clone()
+            .with_context(|| format!("duplicating {}", log_file.display()))?;
+        self.spawn_with(ns, argv, Stdio::null(), Stdio::from(log), Stdio::from(log_err))
+    }
+
+    /// Like [`Lab::spawn`] but with stdin and stdout piped (see [`LabProcess::take_stdin`],
+    /// [`LabProcess::take_stdout`]); stderr goes to `stderr_log`.
+    pub fn spawn_piped(&self, ns: &str, argv: &[&str], stderr_log: &Path) -> Result<LabProcess> {
+        let log = open_log(stderr_log)?;
+        self.spawn_with(ns, argv, Stdio::piped(), Stdio::piped(), Stdio::from(log))
+    }
+
+    fn spawn_with(
+        &self,
+        ns: &str,
+        argv: &[&str],
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<LabProcess> {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", ns])
+            .args(argv)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                // If the orchestrator dies hard, take the lab's processes with it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("spawning {argv:?} in namespace {ns}"))?;
+        let pid = child.id() as i32;
+        lock(&self.registry).insert(pid);
+        Ok(LabProcess {
+            child,
+            label: format!("{} (pid {pid}, ns {ns})", argv.first().copied().unwrap_or("?")),
+            registry: Arc::clone(&self.registry),
+            exit: None,
+        })
+    }
+
+    /// Brings node `i`'s own eth0 down or up: the node sees its link go away ("link down").
+    pub fn set_node_link(&self, i: usize, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        self.ip(&self.node_ns(i), &["link", "set", "eth0", state])
+            .map(drop)
+            .with_context(|| format!("setting node {i}'s eth0 {state}"))
+    }
+
+    /// Brings node `i`'s bridge port down or up: a cable pull / power cut the node does not see
+    /// (its eth0 stays up, it just hears nothing and nobody hears it).
+    pub fn set_node_port(&self, i: usize, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        let port = format!("p{i}");
+        self.ip(&self.bridge_ns(), &["link", "set", &port, state])
+            .map(drop)
+            .with_context(|| format!("setting node {i}'s bridge port {state}"))
+    }
+
+    /// Adds `cidr` (e.g. "192.0.2.100/24") to node `i`'s eth0.
+    pub fn add_node_address(&self, i: usize, cidr: &str) -> Result<()> {
+        let mut args = vec!["addr", "add", cidr, "dev", "eth0"];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.ip(&self.node_ns(i), &args).map(drop)
+    }
+
+    /// Removes `cidr` from node `i`'s eth0 (no error if it is not there).
+    pub fn remove_node_address(&self, i: usize, cidr: &str) -> Result<()> {
+        let ip = cidr.split('/').next().unwrap_or(cidr);
+        let addr: IpAddr = ip.parse().with_context(|| format!("bad address {cidr:?}"))?;
+        if self.node_has_address(i, addr) {
+            self.ip(&self.node_ns(i), &["addr", "del", cidr, "dev", "eth0"])?;
+        }
+        Ok(())
+    }
+
+    /// Whether node `i`'s eth0 currently carries `ip` (false if it cannot be read).
+    pub fn node_has_address(&self, i: usize, ip: IpAddr) -> bool {
+        self.addresses(&self.node_ns(i))
+            .map(|addrs| addrs.iter().any(|a| a.ip == ip))
+            .unwrap_or(false)
+    }
+
+    /// The nodes whose eth0 currently carries `vip` (more than one = split brain).
+    pub fn masters(&self, vip: IpAddr) -> Vec<usize> {
+        (1..=self.nodes)
+            .filter(|&i| self.node_has_address(i, vip))
+            .collect()
+    }
+
+    /// Waits until exactly `node` holds `vip`; fails after `timeout` saying who holds it.
+    pub fn wait_master(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
+        let result = wait_until(
+            timeout,
+            Duration::from_millis(5),
+            "the VIP owner",
+            || Ok(self.masters(vip) == [node]),
+        );
+        result.with_context(|| {
+            format!(
+                "expected node {node} alone to hold {vip}, holders: {:?}",
+                self.masters(vip)
+            )
+        })
+    }
+
+    /// Kills every process and deletes every namespace and the work dir now.
+    pub fn destroy(mut self) {
+        self.teardown();
+    }
+
+    /// Addresses on `eth0` in namespace `ns`, from `ip -j addr show dev eth0`.
+    fn addresses(&self, ns: &str) -> Result<Vec<IfAddress>> {
+        let json = self.ip(ns, &["-j", "addr", "show", "dev", "eth0"])?;
+        parse_addresses(&json)
+    }
+
+    fn hosts(&self) -> Vec<Host> {
+        let mut hosts: Vec<Host> = (1..=self.nodes)
+            .map(|i| Host {
+                ns: self.node_ns(i),
+                port: format!("p{i}"),
+                mac: node_mac_bytes(i as u8),
+                ipv4: self.node_ipv4(i),
+                ipv6: self.node_ipv6(i),
+            })
+            .collect();
+        hosts.push(Host {
+            ns: self.client_ns(),
+            port: "pcl".to_string(),
+            mac: node_mac_bytes(200),
+            ipv4: self.client_ipv4(),
+            ipv6: self.client_ipv6(),
+        });
+        hosts
+    }
+
+    fn make_work_dir(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("creating {}", self.work_dir.display()))?;
+        // keepalived refuses notify scripts in world-writable directories.
+        std::fs::set_permissions(&self.work_dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod 0755 {}", self.work_dir.display()))
+    }
+
+    fn add_namespace(&mut self, ns: &str) -> Result<()> {
+        run_checked(Command::new("ip").args(["netns", "add", ns]))
+            .with_context(|| format!("creating namespace {ns}"))?;
+        self.namespaces.push(ns.to_string());
+        Ok(())
+    }
+
+    fn build_bridge(&mut self) -> Result<()> {
+        let ns = self.bridge_ns();
+        self.add_namespace(&ns)?;
+        // The bridge namespace must stay silent (no IPv6 link-local, no router solicitations).
+        write_sysctls(
+            &ns,
+            &[
+                ("net/ipv6/conf/all/disable_ipv6", "1"),
+                ("net/ipv6/conf/default/disable_ipv6", "1"),
+            ],
+        )?;
+        self.ip(
+            &ns,
+            &[
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+            ],
+        )?;
+        self.ip(&ns, &["link", "set", "lo", "up"]).map(drop)
+    }
+
+    fn build_host(&mut self, host: &Host) -> Result<()> {
+        let br = self.bridge_ns();
+        self.add_namespace(&host.ns)?;
+        let quiet_ipv6 = |scope: &str| -> Vec<(String, &'static str)> {
+            // No DAD, no RA/RS traffic; keep static IPv6 addresses across link down/up.
+            [
+                ("accept_dad", "0"),
+                ("accept_ra", "0"),
+                ("router_solicitations", "0"),
+                ("keep_addr_on_down", "1"),
+            ]
+            .iter()
+            .map(|(key, value)| (format!("net/ipv6/conf/{scope}/{key}"), *value))
+            .collect()
+        };
+        let mut sysctls = quiet_ipv6("all");
+        sysctls.extend(quiet_ipv6("default"));
+        write_sysctls_owned(&host.ns, sysctls)?;
+        self.ip(
+            &br,
+            &[
+                "link", "add", &host.port, "type", "veth", "peer", "name", "eth0", "netns",
+                &host.ns,
+            ],
+        )?;
+        write_sysctls_owned(&host.ns, quiet_ipv6("eth0"))?;
+        let ns = &host.ns;
+        self.ip(ns, &["link", "set", "eth0", "address", &mac_text(host.mac)])?;
+        self.ip(ns, &["link", "set", "lo", "up"])?;
+        self.ip(ns, &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"])?;
+        let v6 = format!("{}/64", host.ipv6);
+        self.ip(ns, &["addr", "add", &v6, "dev", "eth0", "nodad"])?;
+        self.ip(&br, &["link", "set", &host.port, "master", "br0"])?;
+        self.ip(&br, &["link", "set", &host.port, "up"])?;
+        self.ip(ns, &["link", "set", "eth0", "up"]).map(drop)
+    }
+
+    fn wait_link_locals(&self) -> Result<()> {
+        for host in self.hosts() {
+            let expected = link_local_of(host.mac);
+            let what = format!("link-local {expected} in {}", host.ns);
+            wait_until(LINK_LOCAL_TIMEOUT, Duration::from_millis(10), &what, || {
+                let addrs = self.addresses(&host.ns)?;
+                Ok(addrs
+                    .iter()
+                    .any(|a| a.ip == IpAddr::V6(expected) && !a.tentative))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        let groups: Vec<i32> = lock(&self.registry).iter().copied().collect();
+        for &pgid in &groups {
+            // The leader is not reaped yet (the registry says so): its pgid cannot be reused.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        wait_processes_dead(&groups, Duration::from_secs(2));
+        for ns in self.namespaces.iter().rev() {
+            let deleted = run_checked(Command::new("ip").args(["netns", "del", ns]));
+            if let Err(e) = deleted {
+                eprintln!("warning: could not delete namespace {ns}: {e:#}");
+            }
+        }
+        self.namespaces.clear();
+        if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work_dir);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// A process spawned in a lab namespace, leader of its own process group. Dropping the handle
+/// SIGKILLs the group and reaps the leader.
+pub struct LabProcess {
+    child: Child,
+    label: String,
+    registry: Registry,
+    exit: Option<ExitStatus>,
+}
+
+impl LabProcess {
+    /// The process id (also its process group id). `ip netns exec` execs the target, so this is
+    /// the program itself.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Human-readable name used in errors.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Sends `signal` to the process (not its group).
+    pub fn signal(&mut self, signal: Signal) -> Result<()> {
+        if self.reap_if_exited().is_some() {
+            bail!("{} has already exited", self.label);
+        }
+        kill(Pid::from_raw(self.pid()), signal)
+            .with_context(|| format!("sending {signal} to {}", self.label))
+    }
+
+    /// Sends `signal` to the whole process group in one system call.
+    pub fn signal_group(&mut self, signal: Signal) -> Result<()> {
+        if self.reap_if_exited().is_some() {
+            bail!("{} has already exited", self.label);
+        }
+        killpg(Pid::from_raw(self.pid()), signal)
+            .with_context(|| format!("sending {signal} to the group of {}", self.label))
+    }
+
+    /// SIGKILLs the whole group and reaps the leader.
+    pub fn kill_wait(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.exit {
+            return Ok(status);
+        }
+        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("waiting for {}", self.label))?;
+        self.mark_reaped(status);
+        Ok(status)
+    }
+
+    /// True while the leader has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.reap_if_exited().is_none()
+    }
+
+    /// Waits up to `timeout` for the leader to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.reap_if_exited() {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= end {
+                return Ok(None);
+            }
+            sleep_checked(Duration::from_millis(2))?;
+        }
+    }
+
+    /// The piped stdin (only for [`Lab::spawn_piped`], once).
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// The piped stdout (only for [`Lab::spawn_piped`], once).
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Reaps the leader if it exited, first SIGKILLing whatever is left of its group (while the
+    /// zombie still pins the pgid, so no unrelated process can be hit).
+    fn reap_if_exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_some() {
+            return self.exit;
+        }
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(Pid::from_raw(self.pid())), flags) {
+            Ok(WaitStatus::StillAlive) => None,
+            _ => {
+                let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+                match self.child.try_wait() {
+                    Ok(Some(status)) => {
+                        self.mark_reaped(status);
+                        Some(status)
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn mark_reaped(&mut self, status: ExitStatus) {
+        self.exit = Some(status);
+        lock(&self.registry).remove(&(self.child.id() as i32));
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.kill_wait();
+    }
+}
+
+/// Runs `f` on a new thread that has entered namespace `ns`, returning its result.
+pub(crate) fn in_netns<T, F>(ns: &str, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    spawn_in_netns(ns, f)?
+        .join()
+        .map_err(|_| anyhow!("a thread in namespace {ns} panicked"))?
+}
+
+/// Starts `f` on a new thread inside namespace `ns` (network namespaces are per thread).
+pub(crate) fn spawn_in_netns<T, F>(ns: &str, f: F) -> Result<JoinHandle<Result<T>>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let path = Path::new("/run/netns").join(ns);
+    let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let ns = ns.to_string();
+    std::thread::Builder::new()
+        .name(format!("netns {ns}"))
+        .spawn(move || {
+            nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("entering namespace {ns}"))?;
+            f()
+        })
+        .context("spawning a namespace thread")
+}
+
+/// Writes `/proc/sys/<key>` values inside namespace `ns`.
+fn write_sysctls(ns: &str, values: &[(&str, &'static str)]) -> Result<()> {
+    let owned = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect::<Vec<_>>();
+    write_sysctls_owned(ns, owned)
+}
+
+fn write_sysctls_owned(ns: &str, values: Vec<(String, &'static str)>) -> Result<()> {
+    in_netns(ns, move || {
+        for (key, value) in &values {
+            let path = Path::new("/proc/sys").join(key);
+            std::fs::write(&path, value)
+                .with_context(|| format!("writing {value} to {}", path.display()))?;
+        }
+        Ok(())
+    })
+}
+
+/// One address of an interface as `ip -j addr` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IfAddress {
+    ip: IpAddr,
+    tentative: bool,
+}
+
+fn parse_addresses(json: &str) -> Result<Vec<IfAddress>> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).context("parsing `ip -j addr` output")?;
+    let links = value.as_array().context("`ip -j addr`: not a list")?;
+    let mut out = Vec::new();
+    for link in links {
+        let Some(infos) = link.get("addr_info").and_then(|v| v.as_array()) else {
+            continue;
+        };
+        for info in infos {
+            let Some(ip) = info
+                .get("local")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<IpAddr>().ok())
+            else {
+                continue;
+            };
+            let flag = |name: &str| info.get(name).and_then(|v| v.as_bool()).unwrap_or(false);
+            out.push(IfAddress {
+                ip,
+                tentative: flag("tentative") || flag("dadfailed"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+struct Host {
+    ns: String,
+    port: String,
+    mac: [u8; 6],
+    ipv4: Ipv4Addr,
+    ipv6: Ipv6Addr,
+}
+
+fn lab_id(tag: &str) -> String {
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .take(4)
+        .collect();
+    let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("rl{tag}-{}-{n}", std::process::id())
+}
+
+fn node_mac_bytes(n: u8) -> [u8; 6] {
+    [0x02, 0x52, 0x00, 0x00, 0x00, n]
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// fe80::/64 + modified EUI-64 of `mac`.
+fn link_local_of(mac: [u8; 6]) -> Ipv6Addr {
+    let word = |hi: u8, lo: u8| (u16::from(hi) << 8) | u16::from(lo);
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        word(mac[0] ^ 0x02, mac[1]),
+        word(mac[2], 0xff),
+        word(0xfe, mac[3]),
+        word(mac[4], mac[5]),
+    )
+}
+
+/// 11 -> 0x11: writes a decimal number's digits as a hexadecimal group.
+fn decimal_as_hex(n: u16) -> u16 {
+    u16::from_str_radix(&n.to_string(), 16).unwrap_or(n)
+}
+
+fn open_log(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening log {}", path.display()))
+}
+
+fn run_checked(command: &mut Command) -> Result<String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits until no live (non-zombie) process is left in any of the process groups `pgids`, at
+/// most `timeout` (SIGKILL is delivered asynchronously).
+fn wait_processes_dead(pgids: &[i32], timeout: Duration) {
+    if pgids.is_empty() {
+        return;
+    }
+    let end = Instant::now() + timeout;
+    while live_group_members(pgids) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether any live process belongs to one of the process groups `pgids` (scans /proc).
+pub(crate) fn live_group_members(pgids: &[i32]) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| parse_state_and_pgrp(&stat))
+        .any(|(state, pgrp)| state != "Z" && state != "X" && pgids.contains(&pgrp))
+}
+
+/// (state, pgrp) from the text of /proc/<pid>/stat.
+fn parse_state_and_pgrp(stat: &str) -> Option<(String, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.to_string();
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses() {
+        let id = lab_id("Topo!42");
+        assert!(id.starts_with("rltopo-"), "{id}");
+        assert_ne!(lab_id("x"), lab_id("x"));
+        assert_eq!(mac_text(node_mac_bytes(1)), "02:52:00:00:00:01");
+        assert_eq!(
+            link_local_of(node_mac_bytes(1)),
+            "fe80::52:ff:fe00:1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(decimal_as_hex(11), 0x11);
+    }
+
+    #[test]
+    fn parses_proc_stat_state_and_group() {
+        let stat = "12 (sl) ee) S 1 12 12 0 -1";
+        assert_eq!(parse_state_and_pgrp(stat), Some(("S".to_string(), 12)));
+        assert_eq!(parse_state_and_pgrp("12 (x) S 1"), None);
+        assert_eq!(parse_state_and_pgrp("garbage"), None);
+    }
+
+    #[test]
+    fn parses_ip_json() {
+        let json = r#"[{"ifindex":2,"ifname":"eth0","addr_info":[
+            {"family":"inet","local":"192.0.2.11","prefixlen":24},
+            {"family":"inet6","local":"fe80::52:ff:fe00:1","prefixlen":64,"scope":"link","tentative":true},
+            {"family":"inet6","local":"2001:db8::11","prefixlen":64}]}]"#;
+        let addrs = parse_addresses(json).unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert!(addrs[1].tentative);
+        assert!(!addrs[2].tentative);
+        assert!(parse_addresses("{").is_err());
+        assert!(parse_addresses("{}").is_err());
+        assert!(parse_addresses("[]").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,241 @@
+//! Small shared helpers of the lab: the system-wide monotonic clock, the Ctrl-C flag every wait
+//! loop honours, interruptible waiting, /proc CPU/RSS sampling and the root-test guard.
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::time::{clock_gettime, ClockId};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// CLOCK_MONOTONIC in nanoseconds. The clock is system wide, so values taken here are directly
+/// comparable with the timestamps a probe running in another namespace/process prints.
+pub fn monotonic_ns() -> u64 {
+    match clock_gettime(ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => (ts.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec() as u64),
+        // CLOCK_MONOTONIC cannot fail on Linux; 0 keeps callers total.
+        Err(_) => 0,
+    }
+}
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Installs a SIGINT/SIGTERM handler that only sets a flag ([`interrupted`]); every lab wait loop
+/// checks it and returns an error, so the lab unwinds and its `Drop` removes everything.
+pub fn install_interrupt_handler() -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &action) }
+            .with_context(|| format!("installing the {signal} handler"))?;
+    }
+    Ok(())
+}
+
+/// True once SIGINT/SIGTERM arrived (after [`install_interrupt_handler`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Fails with "interrupted" once the interrupt flag is set.
+pub(crate) fn check_interrupted() -> Result<()> {
+    if interrupted() {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps `duration` in small slices, failing early when interrupted.
+pub(crate) fn sleep_checked(duration: Duration) -> Result<()> {
+    let end = Instant::now() + duration;
+    loop {
+        check_interrupted()?;
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(10)));
+    }
+}
+
+/// Polls `condition` every `step` until it returns true; fails after `timeout` with `what`.
+pub(crate) fn wait_until(
+    timeout: Duration,
+    step: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let end = Instant::now() + timeout;
+    loop {
+        if condition()? {
+            return Ok(());
+        }
+        if Instant::now() >= end {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        sleep_checked(step)?;
+    }
+}
+
+/// CPU time and resident memory of one process, from /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessUsage {
+    /// utime + stime.
+    pub cpu: Duration,
+    /// VmRSS in KiB.
+    pub rss_kib: u64,
+}
+
+impl std::ops::Add for ProcessUsage {
+    type Output = ProcessUsage;
+    fn add(self, other: ProcessUsage) -> ProcessUsage {
+        ProcessUsage {
+            cpu: self.cpu + other.cpu,
+            rss_kib: self.rss_kib + other.rss_kib,
+        }
+    }
+}
+
+/// Reads utime+stime (`/proc/<pid>/stat`) and VmRSS (`/proc/<pid>/status`) of `pid`.
+pub fn process_usage(pid: i32) -> Result<ProcessUsage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let ticks = parse_cpu_ticks(&stat).with_context(|| format!("parsing /proc/{pid}/stat"))?;
+    let rss_kib = parse_vm_rss(&status).with_context(|| format!("parsing /proc/{pid}/status"))?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|hz| *hz > 0)
+        .unwrap_or(100) as u64;
+    Ok(ProcessUsage {
+        cpu: Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
+        rss_kib,
+    })
+}
+
+/// utime + stime in clock ticks from the text of `/proc/<pid>/stat`.
+fn parse_cpu_ticks(stat: &str) -> Result<u64> {
+    // The command name (field 2) may contain spaces and ')' : fields restart after the last ')'.
+    let rest = stat
+        .rfind(')')
+        .map(|at| &stat[at + 1..])
+        .context("no ')' after the command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime field 15.
+    let field = |n: usize| -> Result<u64> {
+        fields
+            .get(n - 3)
+            .with_context(|| format!("field {n} missing"))?
+            .parse::<u64>()
+            .with_context(|| format!("field {n} is not a number"))
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// VmRSS in KiB from the text of `/proc/<pid>/status`.
+fn parse_vm_rss(status: &str) -> Result<u64> {
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .context("no VmRSS line")?;
+    line.trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .with_context(|| format!("bad VmRSS line {line:?}"))
+}
+
+/// Decides whether a root-only test runs: `Ok(true)` as root; `Ok(false)` (with a note on
+/// stderr) when not root and `CI` is not `true`; an error when not root and `CI=true`, because
+/// CI must never silently skip the namespace tests.
+pub fn root_test_guard(test: &str) -> Result<bool> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(true);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        bail!("{test} needs root (network namespaces) and CI=true forbids skipping it");
+    }
+    eprintln!("note: skipping {test}: needs root (network namespaces)");
+    Ok(false)
+}
+
+/// Formats a duration the way the config files and reports spell it: "10ms", "1s", "1.5s".
+pub(crate) fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        format!("{}us", d.as_micros())
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Parses "1ms", "250us", "2s", "1.5s", "100ns" into a Duration.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .with_context(|| format!("duration {text:?} has no unit (ns, us, ms, s)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("duration {text:?}: {number:?} is not a number"))?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        _ => bail!("duration {text:?}: unknown unit {unit:?} (ns, us, ms, s)"),
+    };
+    let seconds = value * scale;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        bail!("duration {text:?} must be positive");
+    }
+    Duration::try_from_secs_f64(seconds).with_context(|| format!("duration {text:?} out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_with_spaces_in_name() {
+        let stat = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 1000 200";
+        assert_eq!(parse_cpu_ticks(stat).unwrap(), 12);
+        assert!(parse_cpu_ticks("42 (x) S 1").is_err());
+        assert!(parse_cpu_ticks("garbage").is_err());
+    }
+
+    #[test]
+    fn parses_vm_rss() {
+        let status = "Name:\tx\nVmRSS:\t    2048 kB\nThreads:\t1\n";
+        assert_eq!(parse_vm_rss(status).unwrap(), 2048);
+        assert!(parse_vm_rss("Name:\tx\n").is_err());
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        assert_eq!(parse_duration("1ms").unwrap(), Duration::from_millis(1));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5m").is_err());
+        assert!(parse_duration("0ms").is_err());
+        assert_eq!(format_duration(Duration::from_millis(10)), "10ms");
+        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_micros(250)), "250us");
+    }
+}

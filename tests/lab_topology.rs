@@ -1,0 +1,174 @@
+//! The namespace lab itself (root): topology, reachability over the bridge, the two link
+//! faults, the outage probe (in-process and, when the relevo binary has it, as `relevo
+//! probe`), and complete cleanup on drop.
+use nix::sys::signal::Signal;
+use relevo::lab::{monotonic_ns, root_test_guard, Lab, ProbeHandle, ProbeRunner};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const PROBE_INTERVAL: Duration = Duration::from_millis(1);
+const SETTLE: Duration = Duration::from_millis(200);
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Non-zombie processes whose process group is `pgid` (from /proc).
+fn running_in_group(pgid: i32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(at) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[at + 1..].split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            found.push(stat.clone());
+        }
+    }
+    found
+}
+
+fn netns_list() -> String {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Calls `fault(false)`, then `fault(true)` after `down_for`; returns the outage measured.
+fn outage_around(
+    probe: &ProbeHandle,
+    down_for: Duration,
+    fault: impl Fn(bool),
+) -> Option<relevo::lab::Outage> {
+    let t = monotonic_ns();
+    fault(false);
+    std::thread::sleep(down_for);
+    fault(true);
+    probe.wait_outage_after(t, SETTLE, TIMEOUT).unwrap()
+}
+
+fn assert_outage_near(outage: Option<relevo::lab::Outage>, down_for: Duration, what: &str) {
+    let outage = outage.unwrap_or_else(|| panic!("{what}: no outage measured"));
+    let ms = outage.millis();
+    let expected = down_for.as_millis() as f64;
+    assert!(
+        ms >= expected * 0.8 && ms <= expected + 1500.0,
+        "{what}: outage {ms} ms for a {expected} ms fault ({outage:?})"
+    );
+    assert!(outage.lost >= 100, "{what}: only {} probes lost", outage.lost);
+}
+
+#[test]
+fn lab_builds_reaches_nodes_and_injects_faults() {
+    if !root_test_guard("lab_builds_reaches_nodes_and_injects_faults").unwrap() {
+        return;
+    }
+    let lab = Lab::create("topo", 2).unwrap();
+    let listed = netns_list();
+    for ns in [lab.bridge_ns(), lab.node_ns(1), lab.node_ns(2), lab.client_ns()] {
+        assert!(listed.contains(&ns), "{ns} missing from `ip netns list`:\n{listed}");
+    }
+    assert!(lab.node_has_address(1, IpAddr::V4(lab.node_ipv4(1))));
+    assert!(lab.node_has_address(2, IpAddr::V6(lab.node_ipv6(2))));
+    assert!(lab.node_has_address(1, IpAddr::V6(lab.node_link_local(1))));
+    assert!(!lab.node_has_address(1, IpAddr::V4(lab.node_ipv4(2))));
+    let out = lab.ip(&lab.node_ns(1), &["link", "show", "eth0"]).unwrap();
+    assert!(out.contains("02:52:00:00:00:01"), "{out}");
+
+    // IPv6 over the bridge, both directions of the neighbour discovery path.
+    let v6 = ProbeHandle::start_in_process(&lab, IpAddr::V6(lab.node_ipv6(2)), PROBE_INTERVAL)
+        .unwrap();
+    v6.wait_ready(TIMEOUT).unwrap();
+    let (sent, received) = v6.stop().unwrap();
+    assert!(sent >= 1 && received >= 1, "sent {sent} received {received}");
+
+    let target = IpAddr::V4(lab.node_ipv4(1));
+    let probe = ProbeHandle::start_in_process(&lab, target, PROBE_INTERVAL).unwrap();
+    probe.wait_ready(TIMEOUT).unwrap();
+
+    // Stable network: no outage at all.
+    let t = monotonic_ns();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(probe.wait_outage_after(t, SETTLE, TIMEOUT).unwrap(), None);
+
+    let down = Duration::from_millis(400);
+    let port = outage_around(&probe, down, |up| lab.set_node_port(1, up).unwrap());
+    eprintln!("port down {down:?}: {port:?}");
+    assert_outage_near(port, down, "bridge port down");
+    let link = outage_around(&probe, down, |up| lab.set_node_link(1, up).unwrap());
+    assert_outage_near(link, down, "node link down");
+    // The node's static IPv6 address survives its link going down and up.
+    assert!(lab.node_has_address(1, IpAddr::V6(lab.node_ipv6(1))));
+
+    // The address disappears from node 1 for a while.
+    let cidr = format!("{}/24", lab.node_ipv4(1));
+    let removed = outage_around(&probe, down, |up| {
+        if up {
+            lab.add_node_address(1, &cidr).unwrap()
+        } else {
+            lab.remove_node_address(1, &cidr).unwrap()
+        }
+    });
+    assert_outage_near(removed, down, "address removed");
+    assert_eq!(lab.masters(target), vec![1]);
+
+    let (sent, received) = probe.stop().unwrap();
+    assert!(sent > received && received > 1000, "sent {sent} received {received}");
+}
+
+#[test]
+fn processes_and_namespaces_are_removed_on_drop() {
+    if !root_test_guard("processes_and_namespaces_are_removed_on_drop").unwrap() {
+        return;
+    }
+    let lab = Lab::create("drop", 1).unwrap();
+    let id = lab.id().to_string();
+    let work_dir = lab.work_dir().to_path_buf();
+    let log = work_dir.join("sleep.log");
+
+    let mut term = lab.spawn(&lab.node_ns(1), &["sleep", "30"], &log).unwrap();
+    assert!(term.is_running());
+    term.signal(Signal::SIGTERM).unwrap();
+    assert!(term.wait_exit(TIMEOUT).unwrap().is_some());
+    assert!(!term.is_running());
+    assert!(term.signal(Signal::SIGTERM).is_err());
+
+    // A child of the spawned process (same process group) dies with the lab too.
+    let mut tree = lab
+        .spawn(&lab.node_ns(1), &["sh", "-c", "sleep 31 & sleep 32"], &log)
+        .unwrap();
+    let mut plain = lab.spawn(&lab.client_ns(), &["sleep", "33"], &log).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let tree_pid = tree.pid();
+    assert!(netns_list().contains(&id));
+
+    drop(lab);
+    assert!(!plain.is_running());
+    assert!(!tree.is_running());
+    // Orphaned group members may linger as zombies until init reaps them; none may run.
+    let running = running_in_group(tree_pid);
+    assert!(running.is_empty(), "processes left in group {tree_pid}: {running:?}");
+    let listed = netns_list();
+    assert!(!listed.contains(&id), "namespaces left:\n{listed}");
+    assert!(!Path::new(&work_dir).exists(), "{} left", work_dir.display());
+}
+
+#[test]
+fn relevo_probe_subcommand_measures_an_outage() {
+    if !root_test_guard("relevo_probe_subcommand_measures_an_outage").unwrap() {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
+    if ProbeRunner::best_for(bin) == ProbeRunner::InProcess {
+        eprintln!("note: {} has no `probe` subcommand yet; skipping", bin.display());
+        return;
+    }
+    let lab = Lab::create("prb", 1).unwrap();
+    let probe = ProbeHandle::spawn(&lab, bin, IpAddr::V4(lab.node_ipv4(1)), PROBE_INTERVAL)
+        .unwrap();
+    probe.wait_ready(TIMEOUT).unwrap();
+    let down = Duration::from_millis(300);
+    let outage = outage_around(&probe, down, |up| lab.set_node_port(1, up).unwrap());
+    assert_outage_near(outage, down, "port down (relevo probe)");
+    let (sent, received) = probe.stop().unwrap();
+    assert!(received > 0 && sent > received);
+}
