@@ -490,8 +490,10 @@ fn stopped_master_releases_vips_when_the_successor_speaks() {
     // A priority-0 advert (another router resigning) is not a successor.
     assert!(feed(&mut instance, advert(v4(20), 0, 100), t1 + ms(1)).is_empty());
     assert!(instance.is_releasing());
-    let out = feed(&mut instance, advert(v4(20), 100, 100), t1 + ms(600));
-    assert_eq!(out, vec![Action::RemoveVips]);
+    assert!(feed(&mut instance, advert(v4(20), 100, 100), t1 + ms(600)).is_empty());
+    assert_eq!(instance.next_deadline(), Some(t1 + ms(620)));
+    assert!(tick(&mut instance, t1 + ms(619)).is_empty());
+    assert_eq!(tick(&mut instance, t1 + ms(620)), vec![Action::RemoveVips]);
     assert_eq!(instance.next_deadline(), None);
     assert_eq!(instance.state(), State::Initialize);
 }

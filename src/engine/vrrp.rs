@@ -36,6 +36,9 @@ use crate::wire::VrrpVersion;
 /// Priority of the address owner (always MASTER when up).
 pub const OWNER_PRIORITY: u8 = 255;
 
+/// How long a stopped master keeps its VIPs after hearing its successor (see `shutdown`).
+pub const RELEASE_GRACE: Duration = Duration::from_millis(20);
+
 /// Configuration of one instance, as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
@@ -317,7 +320,7 @@ impl Instance {
             (Input::Startup { link_up: false }, State::Initialize) => self.enter_fault(out),
             (Input::Shutdown, _) => self.shutdown(now, out),
             (Input::Advert(advert), State::Initialize) if advert.priority > 0 => {
-                self.finish_release(out)
+                self.successor_heard(now)
             }
             (Input::Advert(advert), State::Backup) => self.backup_advert(advert, now),
             (Input::Advert(advert), State::Master) => self.master_advert(advert, now, out),
@@ -410,6 +413,15 @@ impl Instance {
         }
         self.cancel_timers();
         self.transition(State::Initialize, Reason::Shutdown, out);
+    }
+
+    /// The successor spoke: its gratuitous ARPs are on the wire, so the VIPs go after a short
+    /// grace that lets requests already in flight to us be answered.
+    fn successor_heard(&mut self, now: Instant) {
+        if let Some(deadline) = self.release_deadline {
+            let after_grace = now.checked_add(RELEASE_GRACE).unwrap_or(now);
+            self.release_deadline = Some(deadline.min(after_grace));
+        }
     }
 
     /// Ends a pending graceful hand-over: the VIPs go now.
