@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use relevo::config;
 
 #[derive(Parser)]
-#[command(name = "relevo", version, about = "Sub-second failover of virtual IPs (VRRP v2/v3, IPv4/IPv6)")]
+#[command(
+    name = "relevo",
+    version,
+    about = "Sub-second failover of virtual IPs (VRRP v2/v3, IPv4/IPv6)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

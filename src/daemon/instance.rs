@@ -108,7 +108,12 @@ impl InstanceRt {
     }
 
     /// Builds and sends one advert from `src` (to the multicast group or every unicast peer).
-    pub fn send_advert(&mut self, socket: &VrrpSocket, src: IpAddr, priority: u8) -> io::Result<()> {
+    pub fn send_advert(
+        &mut self,
+        socket: &VrrpSocket,
+        src: IpAddr,
+        priority: u8,
+    ) -> io::Result<()> {
         let repr = AdvertRepr {
             version: self.cfg.version,
             vrid: self.cfg.vrid,
@@ -142,7 +147,12 @@ impl InstanceRt {
     }
 
     /// Sends one gratuitous ARP (IPv4) or unsolicited NA (IPv6) per VIP.
-    pub fn announce(&mut self, packet: &PacketSocket, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+    pub fn announce(
+        &mut self,
+        packet: &PacketSocket,
+        ifindex: u32,
+        mac: [u8; 6],
+    ) -> io::Result<()> {
         let router = self.family == Family::V6 && ipv6_forwarding(&self.cfg.interface);
         let mut result = Ok(());
         for addr in &self.vip_addrs {

@@ -85,7 +85,9 @@ impl Daemon {
         let timer = LoopTimer::new().context("creating the loop timer (timerfd)")?;
         let mut netlink = Netlink::open().context("opening the rtnetlink sockets")?;
         let links = netlink.dump_links().context("listing network interfaces")?;
-        let addrs = netlink.dump_addrs().context("listing interface addresses")?;
+        let addrs = netlink
+            .dump_addrs()
+            .context("listing interface addresses")?;
         let mut interfaces = Interfaces::default();
         interfaces.reset(links, addrs);
         let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
@@ -205,7 +207,9 @@ impl Daemon {
                             .handle_event(self.poll.registry(), event, now, &mut hook_done);
                         self.on_hooks_done(&mut hook_done, now);
                     }
-                    Token(t) if t >= SOCKET_TOKEN_BASE => self.on_socket_readable(t - SOCKET_TOKEN_BASE, now),
+                    Token(t) if t >= SOCKET_TOKEN_BASE => {
+                        self.on_socket_readable(t - SOCKET_TOKEN_BASE, now)
+                    }
                     Token(t) => debug!("event for unknown token {t}"),
                 }
             }
@@ -384,7 +388,9 @@ impl Daemon {
 
     fn slot_of(&self, i: usize) -> Option<usize> {
         let inst = &self.instances[i];
-        self.socket_index.get(&(inst.ifindex?, inst.family)).copied()
+        self.socket_index
+            .get(&(inst.ifindex?, inst.family))
+            .copied()
     }
 
     /// Looks up the instance's interface and makes sure its socket exists.
@@ -472,7 +478,13 @@ impl Daemon {
             let family = slot.socket.family();
             let members = slot.instances.clone();
             let len = datagram.len.min(buf.len());
-            match instance::demux(&mut self.instances, &members, family, &buf[..len], datagram.v6_meta) {
+            match instance::demux(
+                &mut self.instances,
+                &members,
+                family,
+                &buf[..len],
+                datagram.v6_meta,
+            ) {
                 Ok(Some((i, advert))) => self.feed(i, Input::Advert(advert), now),
                 Ok(None) => {}
                 Err(reason) => debug!("dropped a VRRP packet: {reason}"),
@@ -531,7 +543,10 @@ impl Daemon {
                 }
             }
             NetEvent::RequestFailed { what, errno, .. } => {
-                warn!("netlink request failed: {what}: {}", std::io::Error::from_raw_os_error(*errno));
+                warn!(
+                    "netlink request failed: {what}: {}",
+                    std::io::Error::from_raw_os_error(*errno)
+                );
             }
             NetEvent::Overrun => {
                 warn!("netlink event queue overran: re-reading interfaces and addresses");

@@ -105,7 +105,9 @@ impl LoopTimer {
             None => self.fd.unset()?,
             Some(at) => {
                 // A zero expiry would disarm the timerfd: use the smallest positive one instead.
-                let wait = at.saturating_duration_since(now).max(Duration::from_nanos(1));
+                let wait = at
+                    .saturating_duration_since(now)
+                    .max(Duration::from_nanos(1));
                 self.fd.set(
                     Expiration::OneShot(TimeSpec::from_duration(wait)),
                     TimerSetTimeFlags::empty(),
@@ -124,7 +126,6 @@ impl LoopTimer {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,8 +134,14 @@ mod tests {
     fn heap_keeps_one_deadline_per_owner_and_pops_in_order() {
         let t0 = Instant::now();
         let mut h = DeadlineHeap::default();
-        h.schedule(TimerOwner::Instance(1), Some(t0 + Duration::from_millis(30)));
-        h.schedule(TimerOwner::Instance(2), Some(t0 + Duration::from_millis(10)));
+        h.schedule(
+            TimerOwner::Instance(1),
+            Some(t0 + Duration::from_millis(30)),
+        );
+        h.schedule(
+            TimerOwner::Instance(2),
+            Some(t0 + Duration::from_millis(10)),
+        );
         h.schedule(TimerOwner::Instance(1), Some(t0 + Duration::from_millis(5)));
         h.schedule(TimerOwner::Hooks, Some(t0 + Duration::from_millis(20)));
         h.schedule(TimerOwner::Hooks, None);
@@ -152,7 +159,10 @@ mod tests {
         let t0 = Instant::now();
         let mut h = DeadlineHeap::default();
         for i in 0..10_000u64 {
-            h.schedule(TimerOwner::Instance((i % 3) as usize), Some(t0 + Duration::from_micros(i)));
+            h.schedule(
+                TimerOwner::Instance((i % 3) as usize),
+                Some(t0 + Duration::from_micros(i)),
+            );
         }
         assert!(h.heap.len() <= 64 * 4, "heap grew to {}", h.heap.len());
         assert_eq!(h.peek(), Some(t0 + Duration::from_micros(9_997)));

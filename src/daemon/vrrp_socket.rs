@@ -115,7 +115,13 @@ impl VrrpSocket {
                 };
                 let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
                 let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-                sendmsg(self.raw_fd(), &iov, &cmsg, MsgFlags::MSG_DONTWAIT, Some(&to))?;
+                sendmsg(
+                    self.raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::MSG_DONTWAIT,
+                    Some(&to),
+                )?;
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let info = libc::in6_pktinfo {
@@ -127,7 +133,13 @@ impl VrrpSocket {
                 let scope = if needs_scope(&dst) { self.ifindex } else { 0 };
                 let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
                 let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-                sendmsg(self.raw_fd(), &iov, &cmsg, MsgFlags::MSG_DONTWAIT, Some(&to))?;
+                sendmsg(
+                    self.raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::MSG_DONTWAIT,
+                    Some(&to),
+                )?;
             }
             _ => {
                 return Err(io::Error::new(

@@ -81,7 +81,9 @@ pub fn run_with(
         ),
     )?;
     let probe = ProbeHandle::start(&lab, probe_runner, vip, PROBE_INTERVAL)?;
-    probe.wait_ready(STEP_TIMEOUT).context("starting the probe")?;
+    probe
+        .wait_ready(STEP_TIMEOUT)
+        .context("starting the probe")?;
     say(
         out,
         &format!(

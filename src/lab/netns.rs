@@ -176,7 +176,13 @@ impl Lab {
         let log_err = log
             .try_clone()
             .with_context(|| format!("duplicating {}", log_file.display()))?;
-        self.spawn_with(ns, argv, Stdio::null(), Stdio::from(log), Stdio::from(log_err))
+        self.spawn_with(
+            ns,
+            argv,
+            Stdio::null(),
+            Stdio::from(log),
+            Stdio::from(log_err),
+        )
     }
 
     /// Like [`Lab::spawn`] but with stdin and stdout piped (see [`LabProcess::take_stdin`],
@@ -219,7 +225,10 @@ impl Lab {
         lock(&self.registry).insert(pid);
         Ok(LabProcess {
             child,
-            label: format!("{} (pid {pid}, ns {ns})", argv.first().copied().unwrap_or("?")),
+            label: format!(
+                "{} (pid {pid}, ns {ns})",
+                argv.first().copied().unwrap_or("?")
+            ),
             registry: Arc::clone(&self.registry),
             exit: None,
         })
@@ -255,7 +264,9 @@ impl Lab {
     /// Removes `cidr` from node `i`'s eth0 (no error if it is not there).
     pub fn remove_node_address(&self, i: usize, cidr: &str) -> Result<()> {
         let ip = cidr.split('/').next().unwrap_or(cidr);
-        let addr: IpAddr = ip.parse().with_context(|| format!("bad address {cidr:?}"))?;
+        let addr: IpAddr = ip
+            .parse()
+            .with_context(|| format!("bad address {cidr:?}"))?;
         if self.node_has_address(i, addr) {
             self.ip(&self.node_ns(i), &["addr", "del", cidr, "dev", "eth0"])?;
         }
@@ -278,12 +289,9 @@ impl Lab {
 
     /// Waits until exactly `node` holds `vip`; fails after `timeout` saying who holds it.
     pub fn wait_master(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
-        let result = wait_until(
-            timeout,
-            Duration::from_millis(5),
-            "the VIP owner",
-            || Ok(self.masters(vip) == [node]),
-        );
+        let result = wait_until(timeout, Duration::from_millis(5), "the VIP owner", || {
+            Ok(self.masters(vip) == [node])
+        });
         result.with_context(|| {
             format!(
                 "expected node {node} alone to hold {vip}, holders: {:?}",
@@ -397,7 +405,10 @@ impl Lab {
         let ns = &host.ns;
         self.ip(ns, &["link", "set", "eth0", "address", &mac_text(host.mac)])?;
         self.ip(ns, &["link", "set", "lo", "up"])?;
-        self.ip(ns, &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"])?;
+        self.ip(
+            ns,
+            &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"],
+        )?;
         let v6 = format!("{}/64", host.ipv6);
         self.ip(ns, &["addr", "add", &v6, "dev", "eth0", "nodad"])?;
         self.ip(&br, &["link", "set", &host.port, "master", "br0"])?;
@@ -757,7 +768,9 @@ fn parse_state_and_pgrp(stat: &str) -> Option<(String, i32)> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -1,0 +1,432 @@
+//! Real `relevo run` daemons in network namespaces (root; fail under CI=true without it):
+//! election by priority, crash / graceful stop / link down failover seen from a client,
+//! preemption (and none without it), IPv6, unicast peers, hooks, VIPs a crashed run left
+//! behind, an interface that appears late, and malformed adverts counted and dropped.
+mod netns_support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use netns_support::*;
+use relevo::lab::monotonic_ns;
+use relevo::lab::probe::ProbeHandle;
+use relevo::lab::relevo_node::Hooks;
+use relevo::wire::vrrp::{AdvertRepr, V2Auth};
+use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
+
+const VIP: &str = "192.0.2.100/24";
+const INTERVAL: Duration = Duration::from_millis(100);
+
+#[test]
+fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
+    let Some(lab) = lab("elect", 3) else { return };
+    let vip = ip(VIP);
+    let mut n1 = start(&lab, 1, instance(51, 150, INTERVAL, &[VIP]));
+    let n2 = start(&lab, 2, instance(51, 100, INTERVAL, &[VIP]));
+    let n3 = start(&lab, 3, instance(51, 50, INTERVAL, &[VIP]));
+    let logs = [
+        n1.log_path().to_path_buf(),
+        n2.log_path().to_path_buf(),
+        n3.log_path().to_path_buf(),
+    ];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(
+        holds_for(ms(600), || lab.masters(vip) == [1]),
+        "never two masters in steady state: {:?}",
+        lab.masters(vip)
+    );
+
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
+    probe.wait_ready(Duration::from_secs(5)).unwrap();
+    // Crash: SIGKILL and the cable pulled at once (the dead node keeps its VIP, unreachable).
+    let t = monotonic_ns();
+    n1.crash().unwrap();
+    lab.set_node_port(1, false).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)),
+        "n2 did not take over"
+    );
+    let outage = probe
+        .wait_outage_after(t, ms(300), Duration::from_secs(5))
+        .unwrap()
+        .expect("a crash of the master must cost the client something");
+    // Master_Down_Interval at 100 ms and priority 100 is 360 ms; generous bound.
+    assert!(outage.millis() < 1500.0, "outage {} ms", outage.millis());
+    assert!(!lab.node_has_address(3, vip), "n3 must stay backup");
+
+    // The return: the restarted daemon removes the VIP its crashed run left, then preempts.
+    n1.restart(&lab).unwrap();
+    lab.set_node_port(1, true).unwrap();
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(holds_for(ms(500), || lab.masters(vip) == [1]));
+    let log = log_of(n1.log_path());
+    assert!(log.contains("left by an earlier run"), "{log}");
+    probe.stop().unwrap();
+}
+
+#[test]
+fn graceful_stop_hands_over_within_skew_time_without_outage() {
+    let Some(lab) = lab("sigterm", 2) else { return };
+    let vip = ip(VIP);
+    // 1 s adverts: Skew_Time of priority 100 is 600 ms, Master_Down_Interval 3.6 s.
+    let mut n1 = start(&lab, 1, instance(52, 150, ms(1000), &[VIP]));
+    let n2 = start(&lab, 2, instance(52, 100, ms(1000), &[VIP]));
+    expect_master(
+        &lab,
+        vip,
+        1,
+        Duration::from_secs(8),
+        &[n1.log_path().to_path_buf(), n2.log_path().to_path_buf()],
+    );
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
+    probe.wait_ready(Duration::from_secs(5)).unwrap();
+
+    let t = monotonic_ns();
+    let started = Instant::now();
+    n1.stop_graceful()
+        .expect("SIGTERM must end relevo with status 0");
+    let took_over = wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip));
+    assert!(took_over, "{}", log_of(n2.log_path()));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "takeover took {elapsed:?}: the priority-0 advert should cut it to Skew_Time (600 ms)"
+    );
+    assert!(
+        !lab.node_has_address(1, vip),
+        "the stopped node removed its VIP"
+    );
+    let outage = probe
+        .wait_outage_after(t, ms(300), Duration::from_secs(5))
+        .unwrap();
+    let lost = outage.map_or(0.0, |o| o.millis());
+    assert!(lost < 100.0, "graceful hand-over lost {lost} ms");
+    let log = log_of(n1.log_path());
+    assert!(log.contains("MASTER -> INIT (shutdown)"), "{log}");
+    probe.stop().unwrap();
+}
+
+#[test]
+fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
+    let Some(lab) = lab("linkdown", 2) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let events = lab.work_dir().join("n1.events");
+    let mut i1 = instance(53, 150, INTERVAL, &[VIP]);
+    let hook = recording_hook(lab.work_dir(), "hook", &events, "");
+    i1.hooks = Hooks {
+        master: Some(hook.clone()),
+        backup: Some(hook.clone()),
+        fault: Some(hook.clone()),
+        stop: Some(hook),
+    };
+    let n1 = start(&lab, 1, i1);
+    let n2 = start(&lab, 2, instance(53, 100, INTERVAL, &[VIP]));
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+
+    lab.set_node_link(1, false).unwrap();
+    expect_master(&lab, vip, 2, Duration::from_secs(3), &logs);
+    assert!(
+        wait_for(Duration::from_secs(2), || log_of(&events)
+            .contains("fault FAULT MASTER link-down")),
+        "fault hook: {}",
+        log_of(&events)
+    );
+    lab.set_node_link(1, true).unwrap();
+    // Back up: BACKUP first, then preemption by the higher priority.
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let text = log_of(&events);
+    let lines: Vec<&str> = text.lines().collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["backup", "master", "fault", "backup", "master"],
+        "{text}"
+    );
+    assert!(lines[3].contains("link-up"), "{text}");
+}
+
+#[test]
+fn preemption_on_return_only_when_configured() {
+    let Some(lab) = lab("preempt", 2) else { return };
+    let vip = ip(VIP);
+    let mut i1 = instance(54, 150, INTERVAL, &[VIP]);
+    i1.preempt = false;
+    let mut n1 = start(&lab, 1, i1);
+    let mut n2 = start(&lab, 2, instance(54, 100, INTERVAL, &[VIP]));
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    // Without preemption the first master stays, whoever it was; make it n2.
+    n1.stop_graceful().unwrap();
+    expect_master(&lab, vip, 2, Duration::from_secs(5), &logs);
+    n1.restart(&lab).unwrap();
+    assert!(
+        holds_for(Duration::from_secs(2), || lab.masters(vip) == [2]),
+        "preempt = false: n1 must not take the VIP back, holders {:?}",
+        lab.masters(vip)
+    );
+    // n2 (preempt = true, lower priority) leaves: n1 takes over.
+    n2.stop_graceful().unwrap();
+    expect_master(&lab, vip, 1, Duration::from_secs(3), &logs);
+    // n2 returns with a lower priority: it must not preempt a higher one.
+    n2.restart(&lab).unwrap();
+    assert!(holds_for(Duration::from_secs(1), || lab.masters(vip) == [1]));
+}
+
+#[test]
+fn ipv6_instance_elects_fails_over_and_answers_the_client() {
+    let Some(lab) = lab("ipv6", 2) else { return };
+    let vip6 = "2001:db8::100/64";
+    let vip = ip(vip6);
+    let mut n1 = start(&lab, 1, instance(55, 150, INTERVAL, &[vip6]));
+    let n2 = start(&lab, 2, instance(55, 100, INTERVAL, &[vip6]));
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
+    probe.wait_ready(Duration::from_secs(5)).unwrap();
+    let t = monotonic_ns();
+    n1.crash().unwrap();
+    lab.set_node_port(1, false).unwrap();
+    assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
+    let outage = probe
+        .wait_outage_after(t, ms(300), Duration::from_secs(5))
+        .unwrap()
+        .expect("a crash costs something");
+    assert!(outage.millis() < 1500.0, "outage {} ms", outage.millis());
+    probe.stop().unwrap();
+}
+
+#[test]
+fn unicast_peers_elect_and_fail_over() {
+    let Some(lab) = lab("unicast", 2) else { return };
+    let vip = ip(VIP);
+    let mut i1 = instance(56, 150, INTERVAL, &[VIP]);
+    i1.unicast_peers = vec![lab.node_ipv4(2).to_string()];
+    let mut i2 = instance(56, 100, INTERVAL, &[VIP]);
+    i2.unicast_peers = vec![lab.node_ipv4(1).to_string()];
+    let mut n1 = start(&lab, 1, i1);
+    let n2 = start(&lab, 2, i2);
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(holds_for(ms(600), || lab.masters(vip) == [1]));
+    n1.crash().unwrap();
+    lab.set_node_port(1, false).unwrap();
+    assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
+}
+
+#[test]
+fn a_hanging_hook_is_killed_and_never_delays_adverts() {
+    let Some(lab) = lab("hookhang", 2) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let events = lab.work_dir().join("n1.events");
+    let mut i1 = instance(57, 150, INTERVAL, &[VIP]);
+    let hang = recording_hook(lab.work_dir(), "hang", &events, "sleep 60");
+    i1.hooks = Hooks {
+        master: Some(hang),
+        ..Hooks::default()
+    };
+    let mut n1 = start(&lab, 1, i1);
+    let n2 = start(&lab, 2, instance(57, 100, INTERVAL, &[VIP]));
+    // hook_timeout is not in the lab builder: append it to the config and restart.
+    let cfg = std::fs::read_to_string(n1.config_path()).unwrap();
+    std::fs::write(n1.config_path(), format!("{cfg}hook_timeout = \"1s\"\n")).unwrap();
+    n1.restart(&lab).unwrap();
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    // While the master hook sleeps, n1's adverts keep n2 in BACKUP (MDI is 360 ms).
+    assert!(
+        holds_for(Duration::from_millis(2500), || lab.masters(vip) == [1]),
+        "{}",
+        log_of(n2.log_path())
+    );
+    assert!(log_of(&events).starts_with("master MASTER BACKUP"));
+    assert!(
+        wait_for(Duration::from_secs(3), || log_of(n1.log_path())
+            .contains("TimedOut")),
+        "{}",
+        log_of(n1.log_path())
+    );
+}
+
+#[test]
+fn stale_vips_of_a_crashed_run_go_and_operator_addresses_stay() {
+    let Some(lab) = lab("stale", 2) else { return };
+    let vip = ip(VIP);
+    // n1 alone becomes master, then crashes: its VIP stays on eth0.
+    let mut n1 = start(&lab, 1, instance(58, 100, INTERVAL, &[VIP]));
+    expect_master(
+        &lab,
+        vip,
+        1,
+        Duration::from_secs(5),
+        &[n1.log_path().to_path_buf()],
+    );
+    n1.crash().unwrap();
+    assert!(lab.node_has_address(1, vip));
+    // A better master appears; the restarted n1 starts as BACKUP and removes the leftover.
+    let n2 = start(&lab, 2, instance(58, 200, INTERVAL, &[VIP]));
+    assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
+    n1.restart(&lab).unwrap();
+    expect_master(
+        &lab,
+        vip,
+        2,
+        Duration::from_secs(3),
+        &[n1.log_path().to_path_buf(), n2.log_path().to_path_buf()],
+    );
+
+    // An address the operator configured (here a second VIP of the instance) is never removed.
+    let mut n1 = n1;
+    n1.crash().unwrap();
+    let own = "192.0.2.101/24";
+    lab.add_node_address(1, own).unwrap();
+    let i1 = instance(58, 100, INTERVAL, &[VIP, own]);
+    let config = relevo::lab::relevo_node::RelevoNode::config_for(&lab, 1, i1);
+    let n1 = relevo::lab::relevo_node::RelevoNode::start(&lab, 1, &relevo_bin(), &config).unwrap();
+    assert!(holds_for(ms(800), || lab.node_has_address(1, ip(own))));
+    assert!(
+        log_of(n1.log_path()).contains("not added by relevo"),
+        "{}",
+        log_of(n1.log_path())
+    );
+}
+
+#[test]
+fn an_interface_that_appears_later_is_picked_up() {
+    let Some(lab) = lab("lateif", 1) else { return };
+    let vip = ip("198.51.100.100/24");
+    let mut i1 = instance(59, 100, INTERVAL, &["198.51.100.100/24"]);
+    i1.interface = "late0".into();
+    let n1 = start(&lab, 1, i1);
+    assert!(wait_for(Duration::from_secs(3), || log_of(n1.log_path())
+        .contains("does not exist")));
+    assert!(holds_for(ms(500), || !has(&lab, "late0", vip)));
+    let ns = lab.node_ns(1);
+    lab.ip(
+        &ns,
+        &[
+            "link", "add", "late0", "type", "veth", "peer", "name", "late1",
+        ],
+    )
+    .unwrap();
+    lab.ip(&ns, &["addr", "add", "198.51.100.10/24", "dev", "late0"])
+        .unwrap();
+    lab.ip(&ns, &["link", "set", "late1", "up"]).unwrap();
+    lab.ip(&ns, &["link", "set", "late0", "up"]).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(3), || has(&lab, "late0", vip)),
+        "{}",
+        log_of(n1.log_path())
+    );
+}
+
+fn has(lab: &relevo::lab::netns::Lab, dev: &str, vip: IpAddr) -> bool {
+    lab.ip(&lab.node_ns(1), &["-br", "addr", "show", "dev", dev])
+        .map(|out| out.contains(&format!("{vip}/")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn malformed_and_foreign_adverts_are_counted_and_dropped() {
+    let Some(lab) = lab("badpkt", 1) else { return };
+    let vip = ip(VIP);
+    let mut n1 = start(&lab, 1, instance(60, 100, INTERVAL, &[VIP]));
+    expect_master(
+        &lab,
+        vip,
+        1,
+        Duration::from_secs(5),
+        &[n1.log_path().to_path_buf()],
+    );
+    // From the client: higher-priority adverts that must all be dropped, else n1 steps down.
+    let client = lab.client_ipv4();
+    let ns = lab.client_ns();
+    let sent = std::thread::spawn(move || inject_bad_adverts(&ns, client))
+        .join()
+        .unwrap();
+    assert!(sent > 0);
+    assert!(
+        holds_for(ms(500), || lab.masters(vip) == [1]),
+        "n1 was displaced by a bad advert"
+    );
+    n1.stop_graceful().unwrap();
+    let log = log_of(n1.log_path());
+    for counter in [
+        "bad_ttl=",
+        "bad_checksum=",
+        "version_mismatch=",
+        "bad_length=",
+    ] {
+        assert!(log.contains(counter), "missing {counter} in: {log}");
+    }
+}
+
+/// Sends adverts for VRID 60 at priority 200 that are each wrong in one way, from a thread
+/// that entered the client's namespace. Returns how many went out.
+fn inject_bad_adverts(ns: &str, src: Ipv4Addr) -> usize {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let netns = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+    sock.bind_device(Some(b"eth0")).unwrap();
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let to = SocketAddrV4::new(group, 0).into();
+    let addrs = [ip(VIP)];
+    let emit = |version, policy| {
+        let repr = AdvertRepr {
+            version,
+            vrid: 60,
+            priority: 200,
+            interval_cs: 10,
+            auth: V2Auth::None,
+            addrs: &addrs,
+        };
+        let mut buf = [0u8; 64];
+        let n = repr
+            .emit(IpAddr::V4(src), IpAddr::V4(group), policy, &mut buf)
+            .unwrap();
+        buf[..n].to_vec()
+    };
+    let good = emit(VrrpVersion::V3, V3Ipv4Checksum::PseudoHeader);
+    let no_pseudo = emit(VrrpVersion::V3, V3Ipv4Checksum::NoPseudoHeader);
+    let v2 = {
+        let repr = AdvertRepr {
+            version: VrrpVersion::V2,
+            vrid: 60,
+            priority: 200,
+            interval_cs: 100,
+            auth: V2Auth::None,
+            addrs: &addrs,
+        };
+        let mut buf = [0u8; 64];
+        let n = repr
+            .emit(
+                IpAddr::V4(src),
+                IpAddr::V4(group),
+                V3Ipv4Checksum::PseudoHeader,
+                &mut buf,
+            )
+            .unwrap();
+        buf[..n].to_vec()
+    };
+    let mut truncated = good.clone();
+    truncated.truncate(10);
+    let mut sent = 0;
+    for _ in 0..5 {
+        // Right packet, wrong TTL.
+        sock.set_multicast_ttl_v4(64).unwrap();
+        sent += usize::from(sock.send_to(&good, &to).is_ok());
+        sock.set_multicast_ttl_v4(255).unwrap();
+        for bad in [&no_pseudo, &v2, &truncated] {
+            sent += usize::from(sock.send_to(bad, &to).is_ok());
+        }
+        std::thread::sleep(ms(20));
+    }
+    sent
+}
