@@ -463,10 +463,7 @@ impl Daemon {
 
     fn on_socket_readable(&mut self, idx: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.rx_buf);
-        loop {
-            let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) else {
-                break;
-            };
+        while let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) {
             let datagram = match slot.socket.recv(&mut buf) {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
