@@ -62,6 +62,12 @@ fn tick(instance: &mut Instance, now: Instant) -> Vec<Action> {
     out
 }
 
+/// No step down in `out`: neither VIP removal nor a transition.
+fn keeps_master(out: &[Action]) -> bool {
+    !out.iter()
+        .any(|a| matches!(a, Action::RemoveVips | Action::Transition { .. }))
+}
+
 fn transition(from: State, to: State, reason: Reason) -> Action {
     Action::Transition { from, to, reason }
 }
@@ -382,16 +388,25 @@ fn master_ignores_lower_priority_adverts() {
     let t0 = Instant::now();
     let (mut instance, t1) = master(params(100, 100), t0);
     let out = feed(&mut instance, advert(v4(250), 99, 100), t1 + ms(10));
-    assert!(out.is_empty());
+    // Kept as MASTER; the competitor is answered at once (advert + re-announcement).
+    assert_eq!(
+        out,
+        vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+    );
     assert_eq!(instance.state(), State::Master);
-    assert_eq!(instance.next_deadline(), Some(t1 + ms(1000)));
+    assert_eq!(instance.next_deadline(), Some(t1 + ms(1010)));
 }
 
 #[test]
 fn master_equal_priority_tie_break_on_address() {
     let t0 = Instant::now();
     let (mut instance, t1) = master(params(100, 100), t0); // own 192.0.2.10
-    assert!(feed(&mut instance, advert(v4(9), 100, 100), t1).is_empty());
+    assert!(keeps_master(&feed(
+        &mut instance,
+        advert(v4(9), 100, 100),
+        t1
+    )));
+    // Our own address: a looped-back advert of ours, ignored.
     assert!(feed(&mut instance, advert(v4(10), 100, 100), t1).is_empty());
     assert_eq!(instance.state(), State::Master);
     let out = feed(&mut instance, advert(v4(11), 100, 100), t1);
@@ -415,7 +430,11 @@ fn master_tie_break_compares_addresses_numerically() {
         t1,
     );
     // "192.0.2.20" > "192.0.2.100" as text, but not as a number.
-    assert!(feed(&mut instance, advert(v4(20), 100, 100), t1).is_empty());
+    assert!(keeps_master(&feed(
+        &mut instance,
+        advert(v4(20), 100, 100),
+        t1
+    )));
     assert_eq!(instance.state(), State::Master);
 }
 
@@ -444,7 +463,11 @@ fn owner_keeps_master_against_equal_owner_with_lower_address() {
     let mut instance = Instance::new(params(255, 100));
     feed(&mut instance, Input::PrimaryAddress(Some(v4(10))), t0);
     feed(&mut instance, Input::Startup { link_up: true }, t0);
-    assert!(feed(&mut instance, advert(v4(5), 255, 100), t0 + ms(10)).is_empty());
+    assert!(keeps_master(&feed(
+        &mut instance,
+        advert(v4(5), 255, 100),
+        t0 + ms(10)
+    )));
     assert_eq!(instance.state(), State::Master);
     let out = feed(&mut instance, advert(v4(50), 255, 100), t0 + ms(20));
     assert_eq!(
@@ -832,4 +855,24 @@ fn random_inputs_keep_state_and_vip_invariants() {
             );
         }
     }
+}
+
+#[test]
+fn master_answers_a_lower_priority_competing_master_at_most_once_per_mdi() {
+    let t0 = Instant::now();
+    let (mut instance, t1) = master(params(100, 1), t0);
+    // Let the first announce burst finish.
+    let t2 = t1 + ms(20_000);
+    tick(&mut instance, t2);
+    let out = feed(&mut instance, advert(v4(5), 50, 1), t2);
+    assert_eq!(
+        out,
+        vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+    );
+    assert_eq!(instance.state(), State::Master);
+    assert_eq!(instance.next_deadline(), Some(t2 + ms(10)));
+    // Within Master_Down_Interval (30 ms here) further lower adverts are only discarded.
+    assert!(feed(&mut instance, advert(v4(5), 50, 1), t2 + ms(29)).is_empty());
+    let out = feed(&mut instance, advert(v4(5), 50, 1), t2 + ms(30));
+    assert_eq!(out[0], Action::SendAdvert { priority: 100 });
 }

@@ -225,6 +225,8 @@ pub struct Instance {
     /// Graceful hand-over after a Shutdown as MASTER: the VIPs stay (so clients keep being
     /// answered) until a new master's advert is heard or this instant passes.
     release_deadline: Option<Instant>,
+    /// When this MASTER last answered a lower-priority competing master.
+    last_conflict_answer: Option<Instant>,
 }
 
 impl Instance {
@@ -246,6 +248,7 @@ impl Instance {
             started_backup_at: None,
             master: None,
             release_deadline: None,
+            last_conflict_answer: None,
         }
     }
 
@@ -319,6 +322,8 @@ impl Instance {
             }
             (Input::Startup { link_up: false }, State::Initialize) => self.enter_fault(out),
             (Input::Shutdown, _) => self.shutdown(now, out),
+            // Our own advert, looped back: not a peer.
+            (Input::Advert(advert), _) if Some(advert.src) == self.primary => {}
             (Input::Advert(advert), State::Initialize) if advert.priority > 0 => {
                 self.successor_heard(now)
             }
@@ -495,7 +500,30 @@ impl Instance {
         } else if advert.priority == own && self.peer_wins_tie(advert.src) {
             let reason = Reason::EqualPriorityHigherAddress { peer: advert.src };
             self.step_down(advert, now, reason, out);
+        } else {
+            self.answer_competing_master(now, out);
         }
+    }
+
+    /// Another router claims MASTER with a lower priority (e.g. two backups whose Skew_Time
+    /// rounds to zero both took over). RFC 5798 discards its advert; Relevo also answers at
+    /// once, so it steps down without waiting an interval, and re-announces the VIPs, since
+    /// clients may have followed the other router's gratuitous ARPs. At most once per
+    /// Master_Down_Interval, so a peer that never yields cannot cause an ARP storm.
+    fn answer_competing_master(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let quiet = self
+            .last_conflict_answer
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.master_down_interval());
+        if !quiet {
+            return;
+        }
+        self.last_conflict_answer = Some(now);
+        out.push(Action::SendAdvert {
+            priority: self.params.priority,
+        });
+        self.timer = now.checked_add(self.advert_interval());
+        self.announce.start(now);
+        self.emit_announcements(now, out);
     }
 
     /// Equal priority: the higher primary address wins; an unknown own address (or one of
