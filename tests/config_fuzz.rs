@@ -1,28 +1,14 @@
 //! Seeded mutation fuzzing of the config parser: thousands of damaged configs must never panic,
 //! every diagnostic must point inside the file, and every accepted config must satisfy the
 //! invariants the daemon relies on.
+mod seeded_rng;
+use seeded_rng::Rng;
 
 use std::path::Path;
 use std::time::Duration;
 
 use relevo::config::{self, Config, Family};
 use relevo::wire::VrrpVersion;
-
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const TOKENS: &[&str] = &[
     "\"",
@@ -79,21 +65,21 @@ const TOKENS: &[&str] = &[
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
     let mut chars: Vec<char> = text.chars().collect();
-    for _ in 0..=rng.below(3) {
-        let at = rng.below(chars.len() + 1);
-        match rng.below(5) {
+    for _ in 0..=rng.index(3) {
+        let at = rng.index(chars.len() + 1);
+        match rng.index(5) {
             0 => {
-                let end = (at + 1 + rng.below(8)).min(chars.len());
+                let end = (at + 1 + rng.index(8)).min(chars.len());
                 chars.drain(at.min(end)..end);
             }
             1 | 2 => {
-                let token = TOKENS[rng.below(TOKENS.len())];
+                let token = TOKENS[rng.index(TOKENS.len())];
                 chars.splice(at..at, token.chars());
             }
             3 => {
                 if let Some(c) = chars.get_mut(at) {
                     if c.is_ascii_digit() {
-                        *c = char::from(b'0' + rng.below(10) as u8);
+                        *c = char::from(b'0' + rng.index(10) as u8);
                     }
                 }
             }
@@ -105,7 +91,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
                     .map(str::to_string)
                     .collect();
                 if !lines.is_empty() {
-                    let line = &lines[rng.below(lines.len())];
+                    let line = &lines[rng.index(lines.len())];
                     let insert_at = chars.iter().take(at).filter(|&&c| c == '\n').count();
                     let mut new_lines = lines.clone();
                     new_lines.insert(insert_at.min(lines.len()), line.clone());
@@ -155,12 +141,12 @@ fn mutated_configs_never_panic_and_errors_point_inside_the_file() {
         include_str!("configs/minimal.toml"),
         include_str!("../examples/relevo.toml"),
     ];
-    let mut rng = Rng(0x5eed_c0f1_6000_0001);
+    let mut rng = Rng::new(0x5eed_c0f1_6000_0001);
     let (mut accepted, mut refused) = (0, 0);
     for round in 0..6000 {
         let mut text = seeds[round % seeds.len()].to_string();
         // Stack a few generations so damage accumulates.
-        for _ in 0..=rng.below(3) {
+        for _ in 0..=rng.index(3) {
             text = mutate(&mut rng, &text);
         }
         match config::parse(&text, Path::new("fuzz.toml")) {
@@ -196,11 +182,11 @@ fn mutated_configs_never_panic_and_errors_point_inside_the_file() {
 #[test]
 fn arbitrary_bytes_never_panic() {
     const ALPHABET: &[u8] = b" =[]{}\"'.,#\n\tabvrdi0123456789_-:/\\\xff";
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..3000 {
-        let len = rng.below(200);
+        let len = rng.index(200);
         let bytes: Vec<u8> = (0..len)
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .map(|_| ALPHABET[rng.index(ALPHABET.len())])
             .collect();
         let text = String::from_utf8_lossy(&bytes);
         let _ = config::parse(&text, Path::new("bytes.toml"));

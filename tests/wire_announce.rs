@@ -1,6 +1,8 @@
 //! Gratuitous ARP and unsolicited NA codecs: hand-made vectors (checksums computed by an
 //! independent script), the non-router NA flavour keepalived sends with forwarding off, buffer
 //! handling, and a seeded mutation fuzz loop over captured frames asserting no panic.
+mod seeded_rng;
+use seeded_rng::Rng;
 mod wire_common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -9,7 +11,7 @@ use relevo::wire::arp::{emit_garp, parse_arp, ARP_OP_REPLY, ARP_OP_REQUEST, GARP
 use relevo::wire::nd::{emit_unsolicited_na, parse_na, NA_FRAME_LEN};
 use relevo::wire::vrrp::{virtual_mac, IpFamily};
 use relevo::wire::{EmitError, FrameError};
-use wire_common::{fixture_dir, hex, read_frames, XorShift};
+use wire_common::{fixture_dir, hex, read_frames};
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0xc0, 0xff, 0xee];
 
@@ -151,19 +153,19 @@ fn seeded_mutation_fuzz_over_captured_frames_never_panics() {
     let mut frames = read_frames(&fixture_dir().join("kad-v3-ipv6.pcap"));
     frames.extend(read_frames(&fixture_dir().join("frr-v3-dual.pcap")));
     frames.extend(read_frames(&fixture_dir().join("kad-v3-ipv4-unicast.pcap")));
-    let mut rng = XorShift::new(0x0a11_0f7e_57ed);
+    let mut rng = Rng::new(0x0a11_0f7e_57ed);
     let (mut arp_ok, mut na_ok) = (0usize, 0usize);
     for frame in &frames {
         for _ in 0..400 {
             let mut f = frame.clone();
-            for _ in 0..=rng.below(2) {
-                match rng.below(3) {
+            for _ in 0..=rng.index(2) {
+                match rng.index(3) {
                     0 => {
-                        let i = rng.below(f.len());
+                        let i = rng.index(f.len());
                         f[i] = rng.next_u64() as u8;
                     }
-                    1 => f.truncate(rng.below(f.len() + 1)),
-                    _ => f.extend((0..rng.below(24)).map(|_| rng.next_u64() as u8)),
+                    1 => f.truncate(rng.index(f.len() + 1)),
+                    _ => f.extend((0..rng.index(24)).map(|_| rng.next_u64() as u8)),
                 }
                 if f.is_empty() {
                     break;

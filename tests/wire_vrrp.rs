@@ -1,6 +1,8 @@
 //! VRRP codec tests with byte vectors in both directions (captured keepalived / FRR packets and
 //! hand-made ones whose checksums were computed independently), checksum policy, specific drop
 //! reasons, emit errors, truncation and a seeded mutation fuzz loop.
+mod seeded_rng;
+use seeded_rng::Rng;
 mod wire_common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -11,7 +13,7 @@ use relevo::wire::vrrp::{
     V2Auth, IPPROTO_VRRP, VRRP_MCAST_V4, VRRP_MCAST_V6,
 };
 use relevo::wire::{EmitError, V3Ipv4Checksum, VrrpVersion};
-use wire_common::{hex, XorShift};
+use wire_common::hex;
 
 const PSEUDO: V3Ipv4Checksum = V3Ipv4Checksum::PseudoHeader;
 const NO_PSEUDO: V3Ipv4Checksum = V3Ipv4Checksum::NoPseudoHeader;
@@ -636,7 +638,7 @@ fn check_view_invariants(view: &AdvertView<'_>, src: IpAddr, dst: IpAddr) {
 
 #[test]
 fn seeded_mutation_fuzz_never_panics() {
-    let mut rng = XorShift::new(0x5eed_0f7e_1e00_0001);
+    let mut rng = Rng::new(0x5eed_0f7e_1e00_0001);
     let families = [
         (ip("192.0.2.10"), ip("224.0.0.18")),
         (ip("fe80::1a:ff:fe00:a"), ip("ff02::12")),
@@ -646,22 +648,22 @@ fn seeded_mutation_fuzz_never_panics() {
         let original = hex(v.msg);
         for round in 0..3000 {
             let mut m = original.clone();
-            for _ in 0..=rng.below(3) {
-                match rng.below(4) {
+            for _ in 0..=rng.index(3) {
+                match rng.index(4) {
                     0 if !m.is_empty() => {
-                        let i = rng.below(m.len());
+                        let i = rng.index(m.len());
                         m[i] = rng.next_u64() as u8;
                     }
                     1 if !m.is_empty() => {
-                        let i = rng.below(8.min(m.len()));
-                        m[i] ^= 1 << rng.below(8);
+                        let i = rng.index(8.min(m.len()));
+                        m[i] ^= 1 << rng.index(8);
                     }
-                    2 => m.truncate(rng.below(m.len() + 1)),
-                    _ => m.extend((0..rng.below(40)).map(|_| rng.next_u64() as u8)),
+                    2 => m.truncate(rng.index(m.len() + 1)),
+                    _ => m.extend((0..rng.index(40)).map(|_| rng.next_u64() as u8)),
                 }
             }
-            let (src, dst) = families[rng.below(2)];
-            let policy = if rng.below(2) == 0 { PSEUDO } else { NO_PSEUDO };
+            let (src, dst) = families[rng.index(2)];
+            let policy = if rng.index(2) == 0 { PSEUDO } else { NO_PSEUDO };
             if round % 2 == 0 {
                 // Make the checksum right so the later checks are exercised too.
                 fix_checksum(&mut m, src, dst, policy);
@@ -672,7 +674,7 @@ fn seeded_mutation_fuzz_never_panics() {
             }
             let _ = parse_ipv4_datagram(&m);
             let mut datagram = ipv4_datagram(255, &m);
-            let i = rng.below(20);
+            let i = rng.index(20);
             datagram[i] = rng.next_u64() as u8;
             if let Ok(meta) = parse_ipv4_datagram(&datagram) {
                 let _ = parse_advert(meta.payload, meta.src.into(), meta.dst.into(), policy);

@@ -1,5 +1,5 @@
-//! Helpers shared by the wire_* integration tests: hex decoding, pcap fixture loading and a
-//! deterministic xorshift generator for mutation fuzzing.
+//! Helpers shared by the wire_* integration tests: hex decoding and pcap fixture loading
+//! (the seeded generator is tests/seeded_rng).
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -46,27 +46,4 @@ pub fn read_frames(path: &Path) -> Vec<Vec<u8>> {
         frames.push(packet.unwrap().data.into_owned());
     }
     frames
-}
-
-/// xorshift64* with a fixed seed: reproducible pseudo-random numbers without a dependency.
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish value in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
 }
