@@ -18,7 +18,7 @@ fn drive(schedule: &mut AnnounceSchedule, t0: Instant, end: Instant) -> Vec<(Dur
         let due = schedule.poll(deadline);
         assert!(due > 0, "a deadline with nothing due");
         fired.push((deadline - t0, due));
-        assert!(schedule.next_deadline().map_or(true, |d| d > deadline));
+        assert!(schedule.next_deadline().is_none_or(|d| d > deadline));
     }
     fired
 }

@@ -133,7 +133,7 @@ impl Sim {
         self.apply(i, &out);
         self.out = out;
         let next = self.nodes[i].instance.next_deadline();
-        assert!(next.map_or(true, |d| d > self.now), "deadline in the past");
+        assert!(next.is_none_or(|d| d > self.now), "deadline in the past");
     }
 
     fn apply(&mut self, i: usize, out: &[Action]) {

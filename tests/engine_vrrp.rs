@@ -820,7 +820,7 @@ fn random_inputs_keep_state_and_vip_invariants() {
             out.clear();
             instance.handle_timeout(now, &mut out);
             checker.check(&instance, &out);
-            assert!(instance.next_deadline().map_or(true, |d| d > now));
+            assert!(instance.next_deadline().is_none_or(|d| d > now));
             if rng.below(3) == 0 {
                 out.clear();
                 instance.handle(random_input(&mut rng), now, &mut out);
