@@ -60,6 +60,8 @@ pub struct Lab {
     work_dir: PathBuf,
     namespaces: Vec<String>,
     registry: Registry,
+    /// Nodes whose bridge port (`.0`) or own eth0 (`.1`) the lab has taken down.
+    disconnected: Mutex<(BTreeSet<usize>, BTreeSet<usize>)>,
     torn_down: bool,
 }
 
@@ -71,6 +73,7 @@ impl Lab {
         if nodes == 0 || nodes > MAX_NODES {
             bail!("a lab has 1..={MAX_NODES} nodes, not {nodes}");
         }
+        sweep_stale_labs();
         let id = lab_id(tag);
         let work_dir = PathBuf::from("/tmp").join(&id);
         let mut lab = Lab {
@@ -79,6 +82,7 @@ impl Lab {
             work_dir,
             namespaces: Vec::new(),
             registry: Arc::default(),
+            disconnected: Mutex::default(),
             torn_down: false,
         };
         // Any failure below drops `lab`, which removes what was already made.
@@ -238,8 +242,9 @@ impl Lab {
     pub fn set_node_link(&self, i: usize, up: bool) -> Result<()> {
         let state = if up { "up" } else { "down" };
         self.ip(&self.node_ns(i), &["link", "set", "eth0", state])
-            .map(drop)
-            .with_context(|| format!("setting node {i}'s eth0 {state}"))
+            .with_context(|| format!("setting node {i}'s eth0 {state}"))?;
+        mark(&mut lock(&self.disconnected).1, i, !up);
+        Ok(())
     }
 
     /// Brings node `i`'s bridge port down or up: a cable pull / power cut the node does not see
@@ -248,8 +253,15 @@ impl Lab {
         let state = if up { "up" } else { "down" };
         let port = format!("p{i}");
         self.ip(&self.bridge_ns(), &["link", "set", &port, state])
-            .map(drop)
-            .with_context(|| format!("setting node {i}'s bridge port {state}"))
+            .with_context(|| format!("setting node {i}'s bridge port {state}"))?;
+        mark(&mut lock(&self.disconnected).0, i, !up);
+        Ok(())
+    }
+
+    /// Whether node `i`'s port and link are up (as far as this lab changed them).
+    pub fn node_connected(&self, i: usize) -> bool {
+        let disconnected = lock(&self.disconnected);
+        !disconnected.0.contains(&i) && !disconnected.1.contains(&i)
     }
 
     /// Adds `cidr` (e.g. "192.0.2.100/24") to node `i`'s eth0.
@@ -280,14 +292,25 @@ impl Lab {
             .unwrap_or(false)
     }
 
-    /// The nodes whose eth0 currently carries `vip` (more than one = split brain).
-    pub fn masters(&self, vip: IpAddr) -> Vec<usize> {
+    /// Every node whose eth0 carries `vip`, connected or not (a crashed node that was cut off
+    /// still has its VIP on the interface, but nobody can reach it).
+    pub fn holders(&self, vip: IpAddr) -> Vec<usize> {
         (1..=self.nodes)
             .filter(|&i| self.node_has_address(i, vip))
             .collect()
     }
 
-    /// Waits until exactly `node` holds `vip`; fails after `timeout` saying who holds it.
+    /// The connected nodes (see [`Lab::node_connected`]) whose eth0 carries `vip`: who serves
+    /// the VIP on the segment. More than one = split brain.
+    pub fn masters(&self, vip: IpAddr) -> Vec<usize> {
+        self.holders(vip)
+            .into_iter()
+            .filter(|&i| self.node_connected(i))
+            .collect()
+    }
+
+    /// Waits until `node` is the only master (see [`Lab::masters`]) of `vip`; fails after
+    /// `timeout` saying who holds it.
     pub fn wait_master(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
         let result = wait_until(timeout, Duration::from_millis(5), "the VIP owner", || {
             Ok(self.masters(vip) == [node])
@@ -679,6 +702,59 @@ fn lab_id(tag: &str) -> String {
     format!("rl{tag}-{}-{n}", std::process::id())
 }
 
+/// Deletes namespaces and work dirs left behind by labs whose process no longer exists (a
+/// test run killed by a timeout cannot run `Drop`). Only names of the exact lab format
+/// `rl<letters>-<pid>-<n>[-<host>]` with a dead `<pid>` are touched.
+fn sweep_stale_labs() {
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    for ns in listed.lines().filter_map(|line| line.split_whitespace().next()) {
+        if stale_lab_owner(ns).is_some() && seen.insert(ns.to_string()) {
+            let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/tmp") {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if stale_lab_owner(&name).is_some() && entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// The pid in a lab name (`rl<letters>-<pid>-<n>` optionally followed by `-<host>`) if that
+/// process is gone.
+fn stale_lab_owner(name: &str) -> Option<u32> {
+    let mut parts = name.split('-');
+    let prefix = parts.next()?;
+    let tag = prefix.strip_prefix("rl")?;
+    if tag.len() > 4 || !tag.chars().all(|c| c.is_ascii_lowercase()) {
+        return None;
+    }
+    let pid: u32 = parts.next()?.parse().ok()?;
+    parts.next()?.parse::<usize>().ok()?;
+    let host_ok = match parts.next() {
+        None => true,
+        Some(host) => {
+            host == "br"
+                || host == "cl"
+                || host
+                    .strip_prefix('n')
+                    .is_some_and(|n| n.parse::<usize>().is_ok())
+        }
+    };
+    if !host_ok || parts.next().is_some() {
+        return None;
+    }
+    let alive = Path::new("/proc").join(pid.to_string()).exists();
+    (!alive && pid != std::process::id()).then_some(pid)
+}
+
 fn node_mac_bytes(n: u8) -> [u8; 6] {
     [0x02, 0x52, 0x00, 0x00, 0x00, n]
 }
@@ -767,6 +843,14 @@ fn parse_state_and_pgrp(stat: &str) -> Option<(String, i32)> {
     Some((state, pgrp))
 }
 
+fn mark(set: &mut BTreeSet<usize>, node: usize, present: bool) {
+    if present {
+        set.insert(node);
+    } else {
+        set.remove(&node);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -788,6 +872,21 @@ mod tests {
             "fe80::52:ff:fe00:1".parse::<Ipv6Addr>().unwrap()
         );
         assert_eq!(decimal_as_hex(11), 0x11);
+    }
+
+    #[test]
+    fn recognises_only_dead_lab_names() {
+        // pid 4194304 is above the kernel's maximum: never alive.
+        assert_eq!(stale_lab_owner("rltopo-4194304-0-br"), Some(4194304));
+        assert_eq!(stale_lab_owner("rl-4194304-12-n3"), Some(4194304));
+        assert_eq!(stale_lab_owner("rldemo-4194304-1"), Some(4194304));
+        assert_eq!(stale_lab_owner("rltopo-4194304-0-x"), None);
+        assert_eq!(stale_lab_owner("rltoolong-4194304-0-br"), None);
+        assert_eq!(stale_lab_owner("ian1"), None);
+        assert_eq!(stale_lab_owner("rltopo-4194304-0-n1-extra"), None);
+        let own = format!("rltopo-{}-0-br", std::process::id());
+        assert_eq!(stale_lab_owner(&own), None);
+        assert_eq!(stale_lab_owner("rltopo-1-0-br"), None);
     }
 
     #[test]

@@ -667,7 +667,9 @@ impl ProbeHandle {
         static NEXT_IDENT: AtomicU16 = AtomicU16::new(1);
         let ident = process_ident() ^ NEXT_IDENT.fetch_add(0x3b1, Ordering::SeqCst);
         let config = ProbeConfig::new(target, interval, LOSS_TIMEOUT, ident)?;
-        let (read_end, write_end) = nix::unistd::pipe().context("creating the probe pipe")?;
+        // CLOEXEC: processes the lab spawns later must not hold the write end (no EOF otherwise).
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .context("creating the probe pipe")?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = spawn_in_netns(&lab.client_ns(), move || {
