@@ -31,6 +31,18 @@ enum Command {
         #[arg(short, long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Show the running daemon's instances: state, master, VIPs, packet counters.
+    Status {
+        /// Configuration file (to find the control socket).
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Control socket path (overrides the one in the configuration).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print the daemon's JSON reply as is.
+        #[arg(long)]
+        json: bool,
+    },
     /// Live failover demo in network namespaces (needs root and iproute2).
     Demo,
     /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
@@ -53,6 +65,11 @@ fn main() -> ExitCode {
             };
             report(relevo::daemon::run(cfg))
         }
+        Command::Status {
+            config,
+            socket,
+            json,
+        } => report(status::run(&config, socket, json)),
         Command::Demo => {
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
@@ -64,6 +81,63 @@ fn main() -> ExitCode {
             report(relevo::lab::demo::run(&exe))
         }
         Command::Probe(args) => report(relevo::lab::probe::run(args)),
+    }
+}
+
+mod status {
+    //! `relevo status`: asks the daemon over its control socket and prints a table.
+    use std::path::{Path, PathBuf};
+
+    use anyhow::Context;
+    use relevo::config;
+    use relevo::daemon::control::{request, Request, Status};
+
+    pub fn run(config_path: &Path, socket: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+        let socket = socket.unwrap_or_else(|| match config::load(config_path) {
+            Ok(c) => c.node.control_socket,
+            Err(_) => PathBuf::from(config::DEFAULT_CONTROL_SOCKET),
+        });
+        let reply = request(
+            &socket,
+            &Request {
+                command: "status".into(),
+            },
+        )?;
+        if json {
+            println!("{reply}");
+            return Ok(());
+        }
+        let status: Status = serde_json::from_str(&reply)
+            .with_context(|| format!("the daemon answered something unexpected: {reply}"))?;
+        println!("node {}", status.node);
+        println!(
+            "{:<16} {:<10} {:>4} {:>3} {:>4}  {:<7} {:<26} VIPS",
+            "INSTANCE", "INTERFACE", "VRID", "VER", "PRIO", "STATE", "MASTER"
+        );
+        for i in &status.instances {
+            let master = match (i.state.as_str(), &i.master) {
+                ("MASTER", _) => "(this node)".to_string(),
+                (_, Some(m)) => m.clone(),
+                (_, None) => "-".to_string(),
+            };
+            println!(
+                "{:<16} {:<10} {:>4} {:>3} {:>4}  {:<7} {:<26} {}",
+                i.name,
+                i.interface,
+                i.vrid,
+                i.version,
+                i.priority,
+                i.state,
+                master,
+                i.vips.join(" ")
+            );
+            let counters: Vec<String> =
+                i.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if !counters.is_empty() {
+                println!("{:<16} {}", "", counters.join(" "));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -48,7 +48,9 @@ fn keepalived_crash_failover_is_measured() {
 
     let result = measure_failover(&lab, &probe, &mut n1, Fault::Crash, vip(), TIMEOUT).unwrap();
     eprintln!("keepalived crash failover at 10 ms adverts: {result:?}");
-    let outage = result.outage.expect("a crash must cost the client some probes");
+    let outage = result
+        .outage
+        .expect("a crash must cost the client some probes");
     assert!(outage.len() < Duration::from_secs(2), "{outage:?}");
     assert_eq!(result.masters, vec![2]);
     assert_eq!(n2.state().as_deref(), Some("MASTER"));
@@ -56,11 +58,16 @@ fn keepalived_crash_failover_is_measured() {
 
     // n1 comes back and takes over again (priority 150, preempt).
     let t = monotonic_ns();
-    Fault::Crash.restore(&lab, &mut n1, &[VIP.to_string()]).unwrap();
+    Fault::Crash
+        .restore(&lab, &mut n1, &[VIP.to_string()])
+        .unwrap();
     lab.wait_master(vip(), 1, TIMEOUT).unwrap();
     let back = probe.wait_outage_after(t, SETTLE, TIMEOUT).unwrap();
     eprintln!("keepalived preemption after restart: {back:?}");
-    assert!(back.is_none_or(|o| o.len() < Duration::from_secs(2)), "{back:?}");
+    assert!(
+        back.is_none_or(|o| o.len() < Duration::from_secs(2)),
+        "{back:?}"
+    );
     assert_eq!(n2.state().as_deref(), Some("BACKUP"));
 
     n2.stop_graceful().unwrap();
@@ -78,9 +85,16 @@ fn demo_flow_runs_with_keepalived() {
     let text = String::from_utf8(out).unwrap();
     eprintln!("{text}");
     assert_eq!(report.steps.len(), 3, "{text}");
-    let masters: Vec<Vec<usize>> = report.steps.iter().map(|s| s.result.masters.clone()).collect();
+    let masters: Vec<Vec<usize>> = report
+        .steps
+        .iter()
+        .map(|s| s.result.masters.clone())
+        .collect();
     assert_eq!(masters, vec![vec![2], vec![1], vec![2]], "{text}");
-    let crash = report.steps[0].result.outage.expect("the crash costs probes");
+    let crash = report.steps[0]
+        .result
+        .outage
+        .expect("the crash costs probes");
     assert!(crash.len() < Duration::from_secs(2), "{text}");
     for step in &report.steps {
         assert!(step.result.outage_ms() < 2000.0, "{text}");

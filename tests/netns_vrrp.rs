@@ -36,6 +36,22 @@ fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
         lab.masters(vip)
     );
 
+    // `relevo status` over each daemon's control socket.
+    let status = |node: usize| {
+        let sock = lab.work_dir().join(format!("n{node}.sock"));
+        let out = std::process::Command::new(relevo_bin())
+            .args(["status", "--socket", sock.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let s1 = status(1);
+    assert!(s1.contains("MASTER") && s1.contains("(this node)"), "{s1}");
+    let s2 = status(2);
+    assert!(s2.contains("BACKUP") && s2.contains(&lab.node_ipv4(1).to_string()), "{s2}");
+    assert!(s2.contains("adverts_received="), "{s2}");
+
     let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
     probe.wait_ready(Duration::from_secs(5)).unwrap();
     // Crash: SIGKILL and the cable pulled at once (the dead node keeps its VIP, unreachable).

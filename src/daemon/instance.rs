@@ -99,6 +99,14 @@ impl InstanceRt {
         self.warned.insert(what)
     }
 
+    /// Packet counters by name (adverts sent/received, drops by reason, send failures).
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+
     pub fn counters_summary(&self) -> String {
         self.counters
             .iter()

@@ -1,6 +1,7 @@
 //! The daemon: the only layer that performs I/O. One single-threaded mio loop owns every
 //! socket, timer, signal and child process and feeds what happens into the engine, then
 //! performs the actions the engine returns.
+pub mod control;
 pub mod hooks;
 pub mod instance;
 pub mod interfaces;
@@ -22,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::engine::hook_queue::HookQueue;
 use crate::engine::vrrp::{Action, Input};
+use control::{ControlServer, InstanceStatus, Status};
 use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
 use interfaces::Interfaces;
@@ -35,7 +37,10 @@ const TOKEN_TIMER: Token = Token(0);
 const TOKEN_SIGNALS: Token = Token(1);
 const TOKEN_NETLINK_EVENTS: Token = Token(2);
 const TOKEN_NETLINK_REQUESTS: Token = Token(3);
+const TOKEN_CONTROL: Token = Token(4);
+/// Token ranges: VRRP sockets from 16, control connections from 2^19, hooks from 2^20.
 const SOCKET_TOKEN_BASE: usize = 16;
+const CONTROL_TOKEN_BASE: usize = 1 << 19;
 const HOOK_TOKEN_BASE: usize = 1 << 20;
 /// Largest datagram read from a VRRP socket (an IPv4 header plus the largest advert fits).
 const RECV_BUFFER: usize = 2048;
@@ -63,6 +68,7 @@ pub struct Daemon {
     instances: Vec<InstanceRt>,
     hook_queue: HookQueue,
     hooks: HookRunner,
+    control: Option<ControlServer>,
     node_name: String,
     /// Set once a shutdown signal arrived: the instant by which the daemon exits regardless.
     shutdown_deadline: Option<Instant>,
@@ -96,7 +102,21 @@ impl Daemon {
             .iter()
             .map(|c| InstanceRt::new(c.clone()))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let control = match ControlServer::bind(&config.node.control_socket, CONTROL_TOKEN_BASE) {
+            Ok(c) => Some(c),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(e).context("opening the control socket");
+            }
+            Err(e) => {
+                warn!(
+                    "control socket {} unavailable ({e}): `relevo status` will not reach this daemon",
+                    config.node.control_socket.display()
+                );
+                None
+            }
+        };
         Ok(Daemon {
+            control,
             poll,
             timer,
             deadlines: DeadlineHeap::default(),
@@ -135,6 +155,11 @@ impl Daemon {
                 TOKEN_NETLINK_REQUESTS,
             )
             .context("registering the netlink sockets")?;
+        if let Some(control) = self.control.as_mut() {
+            control
+                .register(self.poll.registry(), TOKEN_CONTROL)
+                .context("registering the control socket")?;
+        }
         let now = Instant::now();
         for i in 0..self.instances.len() {
             self.bind_interface(i);
@@ -202,6 +227,12 @@ impl Daemon {
                             self.on_net_event(ev, now);
                         }
                     }
+                    TOKEN_CONTROL => {
+                        if let Some(control) = self.control.as_mut() {
+                            control.accept(self.poll.registry());
+                        }
+                    }
+                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
                     t if self.hooks.owns(t) => {
                         self.hooks
                             .handle_event(self.poll.registry(), event, now, &mut hook_done);
@@ -640,6 +671,53 @@ impl Daemon {
             .unwrap_or("?");
         info!("hook {name}/{} finished: {:?}", done.event, done.outcome);
         self.hook_queue.finished(done.owner);
+    }
+
+    fn on_control(&mut self, token: Token) {
+        let Some(mut control) = self.control.take() else {
+            return;
+        };
+        control.serve(self.poll.registry(), token, |line| self.control_reply(line));
+        self.control = Some(control);
+    }
+
+    fn control_reply(&self, line: &str) -> String {
+        let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
+        match command.as_deref() {
+            Ok("status") => serde_json::to_string(&self.status())
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+            Ok(other) => {
+                serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
+            }
+            Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }).to_string(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let instances = self
+            .instances
+            .iter()
+            .map(|inst| InstanceStatus {
+                name: inst.cfg.name.clone(),
+                interface: inst.cfg.interface.clone(),
+                vrid: inst.cfg.vrid,
+                version: match inst.cfg.version {
+                    crate::wire::VrrpVersion::V2 => 2,
+                    crate::wire::VrrpVersion::V3 => 3,
+                },
+                priority: inst.cfg.priority,
+                state: inst.engine.state().as_str().to_string(),
+                master: inst.engine.current_master().map(|(ip, _)| ip.to_string()),
+                vips: inst.cfg.vips.iter().map(|v| v.to_string()).collect(),
+                advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
+                master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
+                counters: inst.counters(),
+            })
+            .collect();
+        Status {
+            node: self.node_name.clone(),
+            instances,
+        }
     }
 
     fn log_counters(&self) {

@@ -712,7 +712,10 @@ fn sweep_stale_labs() {
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();
     let mut seen = BTreeSet::new();
-    for ns in listed.lines().filter_map(|line| line.split_whitespace().next()) {
+    for ns in listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+    {
         if stale_lab_owner(ns).is_some() && seen.insert(ns.to_string()) {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }

@@ -668,8 +668,8 @@ impl ProbeHandle {
         let ident = process_ident() ^ NEXT_IDENT.fetch_add(0x3b1, Ordering::SeqCst);
         let config = ProbeConfig::new(target, interval, LOSS_TIMEOUT, ident)?;
         // CLOEXEC: processes the lab spawns later must not hold the write end (no EOF otherwise).
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .context("creating the probe pipe")?;
+        let (read_end, write_end) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating the probe pipe")?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = spawn_in_netns(&lab.client_ns(), move || {
