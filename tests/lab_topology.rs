@@ -54,7 +54,11 @@ fn assert_outage_near(outage: Option<relevo::lab::Outage>, down_for: Duration, w
         ms >= expected * 0.8 && ms <= expected + 1500.0,
         "{what}: outage {ms} ms for a {expected} ms fault ({outage:?})"
     );
-    assert!(outage.lost >= 100, "{what}: only {} probes lost", outage.lost);
+    assert!(
+        outage.lost >= 100,
+        "{what}: only {} probes lost",
+        outage.lost
+    );
 }
 
 #[test]
@@ -64,8 +68,16 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     }
     let lab = Lab::create("topo", 2).unwrap();
     let listed = netns_list();
-    for ns in [lab.bridge_ns(), lab.node_ns(1), lab.node_ns(2), lab.client_ns()] {
-        assert!(listed.contains(&ns), "{ns} missing from `ip netns list`:\n{listed}");
+    for ns in [
+        lab.bridge_ns(),
+        lab.node_ns(1),
+        lab.node_ns(2),
+        lab.client_ns(),
+    ] {
+        assert!(
+            listed.contains(&ns),
+            "{ns} missing from `ip netns list`:\n{listed}"
+        );
     }
     assert!(lab.node_has_address(1, IpAddr::V4(lab.node_ipv4(1))));
     assert!(lab.node_has_address(2, IpAddr::V6(lab.node_ipv6(2))));
@@ -75,11 +87,14 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     assert!(out.contains("02:52:00:00:00:01"), "{out}");
 
     // IPv6 over the bridge, both directions of the neighbour discovery path.
-    let v6 = ProbeHandle::start_in_process(&lab, IpAddr::V6(lab.node_ipv6(2)), PROBE_INTERVAL)
-        .unwrap();
+    let v6 =
+        ProbeHandle::start_in_process(&lab, IpAddr::V6(lab.node_ipv6(2)), PROBE_INTERVAL).unwrap();
     v6.wait_ready(TIMEOUT).unwrap();
     let (sent, received) = v6.stop().unwrap();
-    assert!(sent >= 1 && received >= 1, "sent {sent} received {received}");
+    assert!(
+        sent >= 1 && received >= 1,
+        "sent {sent} received {received}"
+    );
 
     let target = IpAddr::V4(lab.node_ipv4(1));
     let probe = ProbeHandle::start_in_process(&lab, target, PROBE_INTERVAL).unwrap();
@@ -112,7 +127,10 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     assert_eq!(lab.masters(target), vec![1]);
 
     let (sent, received) = probe.stop().unwrap();
-    assert!(sent > received && received > 1000, "sent {sent} received {received}");
+    assert!(
+        sent > received && received > 1000,
+        "sent {sent} received {received}"
+    );
 }
 
 #[test]
@@ -146,10 +164,17 @@ fn processes_and_namespaces_are_removed_on_drop() {
     assert!(!tree.is_running());
     // Orphaned group members may linger as zombies until init reaps them; none may run.
     let running = running_in_group(tree_pid);
-    assert!(running.is_empty(), "processes left in group {tree_pid}: {running:?}");
+    assert!(
+        running.is_empty(),
+        "processes left in group {tree_pid}: {running:?}"
+    );
     let listed = netns_list();
     assert!(!listed.contains(&id), "namespaces left:\n{listed}");
-    assert!(!Path::new(&work_dir).exists(), "{} left", work_dir.display());
+    assert!(
+        !Path::new(&work_dir).exists(),
+        "{} left",
+        work_dir.display()
+    );
 }
 
 #[test]
@@ -159,12 +184,15 @@ fn relevo_probe_subcommand_measures_an_outage() {
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
     if ProbeRunner::best_for(bin) == ProbeRunner::InProcess {
-        eprintln!("note: {} has no `probe` subcommand yet; skipping", bin.display());
+        eprintln!(
+            "note: {} has no `probe` subcommand yet; skipping",
+            bin.display()
+        );
         return;
     }
     let lab = Lab::create("prb", 1).unwrap();
-    let probe = ProbeHandle::spawn(&lab, bin, IpAddr::V4(lab.node_ipv4(1)), PROBE_INTERVAL)
-        .unwrap();
+    let probe =
+        ProbeHandle::spawn(&lab, bin, IpAddr::V4(lab.node_ipv4(1)), PROBE_INTERVAL).unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
     let down = Duration::from_millis(300);
     let outage = outage_around(&probe, down, |up| lab.set_node_port(1, up).unwrap());

@@ -174,7 +174,11 @@ impl KeepalivedNode {
             },
         );
         if let Err(e) = started {
-            bail!("starting keepalived on node {}: {e:#}; {}", self.node, log_tail(&log));
+            bail!(
+                "starting keepalived on node {}: {e:#}; {}",
+                self.node,
+                log_tail(&log)
+            );
         }
         self.process = Some(process);
         Ok(())

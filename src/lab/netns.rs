@@ -180,7 +180,13 @@ impl Lab {
         let log_err = log
             .try_clone()
             .with_context(|| format!("duplicating {}", log_file.display()))?;
-        self.spawn_with(ns, argv, Stdio::null(), Stdio::from(log), Stdio::from(log_err))
+        self.spawn_with(
+            ns,
+            argv,
+            Stdio::null(),
+            Stdio::from(log),
+            Stdio::from(log_err),
+        )
     }
 
     /// Like [`Lab::spawn`] but with stdin and stdout piped (see [`LabProcess::take_stdin`],
@@ -223,7 +229,10 @@ impl Lab {
         lock(&self.registry).insert(pid);
         Ok(LabProcess {
             child,
-            label: format!("{} (pid {pid}, ns {ns})", argv.first().copied().unwrap_or("?")),
+            label: format!(
+                "{} (pid {pid}, ns {ns})",
+                argv.first().copied().unwrap_or("?")
+            ),
             registry: Arc::clone(&self.registry),
             exit: None,
         })
@@ -267,7 +276,9 @@ impl Lab {
     /// Removes `cidr` from node `i`'s eth0 (no error if it is not there).
     pub fn remove_node_address(&self, i: usize, cidr: &str) -> Result<()> {
         let ip = cidr.split('/').next().unwrap_or(cidr);
-        let addr: IpAddr = ip.parse().with_context(|| format!("bad address {cidr:?}"))?;
+        let addr: IpAddr = ip
+            .parse()
+            .with_context(|| format!("bad address {cidr:?}"))?;
         if self.node_has_address(i, addr) {
             self.ip(&self.node_ns(i), &["addr", "del", cidr, "dev", "eth0"])?;
         }
@@ -301,12 +312,9 @@ impl Lab {
     /// Waits until `node` is the only master (see [`Lab::masters`]) of `vip`; fails after
     /// `timeout` saying who holds it.
     pub fn wait_master(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
-        let result = wait_until(
-            timeout,
-            Duration::from_millis(5),
-            "the VIP owner",
-            || Ok(self.masters(vip) == [node]),
-        );
+        let result = wait_until(timeout, Duration::from_millis(5), "the VIP owner", || {
+            Ok(self.masters(vip) == [node])
+        });
         result.with_context(|| {
             format!(
                 "expected node {node} alone to hold {vip}, holders: {:?}",
@@ -420,7 +428,10 @@ impl Lab {
         let ns = &host.ns;
         self.ip(ns, &["link", "set", "eth0", "address", &mac_text(host.mac)])?;
         self.ip(ns, &["link", "set", "lo", "up"])?;
-        self.ip(ns, &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"])?;
+        self.ip(
+            ns,
+            &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"],
+        )?;
         let v6 = format!("{}/64", host.ipv6);
         self.ip(ns, &["addr", "add", &v6, "dev", "eth0", "nodad"])?;
         self.ip(&br, &["link", "set", &host.port, "master", "br0"])?;
@@ -701,7 +712,10 @@ fn sweep_stale_labs() {
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();
     let mut seen = BTreeSet::new();
-    for ns in listed.lines().filter_map(|line| line.split_whitespace().next()) {
+    for ns in listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+    {
         if stale_lab_owner(ns).is_some() && seen.insert(ns.to_string()) {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
@@ -841,7 +855,9 @@ fn mark(set: &mut BTreeSet<usize>, node: usize, present: bool) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

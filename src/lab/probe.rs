@@ -668,8 +668,8 @@ impl ProbeHandle {
         let ident = process_ident() ^ NEXT_IDENT.fetch_add(0x3b1, Ordering::SeqCst);
         let config = ProbeConfig::new(target, interval, LOSS_TIMEOUT, ident)?;
         // CLOEXEC: processes the lab spawns later must not hold the write end (no EOF otherwise).
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .context("creating the probe pipe")?;
+        let (read_end, write_end) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating the probe pipe")?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = spawn_in_netns(&lab.client_ns(), move || {
@@ -697,7 +697,10 @@ impl ProbeHandle {
         if self.log().ready {
             Ok(())
         } else {
-            bail!("the probe got no reply within {timeout:?}{}", self.diagnostics())
+            bail!(
+                "the probe got no reply within {timeout:?}{}",
+                self.diagnostics()
+            )
         }
     }
 
@@ -929,7 +932,9 @@ mod tests {
         assert_eq!(classify_icmp(&reply, 0, 0x1234), Received::Reply(7));
         assert_eq!(classify_icmp(&reply, 0, 0x1235), Received::Other);
         assert_eq!(classify_icmp(&reply[..7], 0, 0x1234), Received::Other);
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 192, 0, 2, 100, 192, 0, 2, 200];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 192, 0, 2, 100, 192, 0, 2, 200,
+        ];
         ip.extend_from_slice(&reply);
         let target = Ipv4Addr::new(192, 0, 2, 100);
         assert_eq!(classify_v4(&ip, target, 0x1234), Received::Reply(7));
@@ -949,7 +954,13 @@ mod tests {
     #[test]
     fn parses_lines_and_waits_for_quiet() {
         let mut log = ProbeLog::default();
-        for line in ["ready", "loss 5000000", "outage 5000000 2000 2", "stats 10 8", "x"] {
+        for line in [
+            "ready",
+            "loss 5000000",
+            "outage 5000000 2000 2",
+            "stats 10 8",
+            "x",
+        ] {
             if let Some(l) = parse_line(line) {
                 log.apply(l);
             }

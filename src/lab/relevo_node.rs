@@ -140,7 +140,11 @@ impl NodeConfig {
         let mut out = String::from("[node]\n");
         line(&mut out, "name", &quote(&self.name));
         if let Some(socket) = &self.control_socket {
-            line(&mut out, "control_socket", &quote(&socket.to_string_lossy()));
+            line(
+                &mut out,
+                "control_socket",
+                &quote(&socket.to_string_lossy()),
+            );
         }
         for instance in &self.vrrp {
             instance.write_toml(&mut out);
@@ -301,7 +305,7 @@ impl RelevoNode {
 /// The last lines of a log file, joined for an error message.
 pub(crate) fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(8)..].join(" | ");
     format!("{} ends: {tail}", path.display())
 }
@@ -349,7 +353,10 @@ mod tests {
         };
         let text = config.to_toml();
         let table: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(table["node"]["control_socket"].as_str(), Some("/tmp/rl/n2.sock"));
+        assert_eq!(
+            table["node"]["control_socket"].as_str(),
+            Some("/tmp/rl/n2.sock")
+        );
         let vrrp = &table["vrrp"][0];
         assert_eq!(vrrp["auth_pass"].as_str(), Some("se\"cr\\et"));
         assert_eq!(vrrp["preempt_delay"].as_str(), Some("1500ms"));
