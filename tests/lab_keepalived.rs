@@ -55,6 +55,11 @@ fn keepalived_crash_failover_is_measured() {
     assert_eq!(result.masters, vec![2]);
     assert_eq!(n2.state().as_deref(), Some("MASTER"));
     assert!(!n1.is_running());
+    // The client's ARP entry followed the gratuitous ARP to n2's MAC.
+    let neigh = lab
+        .ip(&lab.client_ns(), &["-4", "neigh", "show", "192.0.2.100"])
+        .unwrap();
+    assert!(neigh.contains(&lab.node_mac(2)), "{neigh}");
 
     // n1 comes back and takes over again (priority 150, preempt).
     let t = monotonic_ns();
@@ -100,4 +105,35 @@ fn demo_flow_runs_with_keepalived() {
         assert!(step.result.outage_ms() < 2000.0, "{text}");
     }
     assert!(text.contains("step 3") && text.contains("done"), "{text}");
+}
+
+#[test]
+fn keepalived_ipv6_failover_updates_the_client_neighbour_cache() {
+    if !can_run("keepalived_ipv6_failover_updates_the_client_neighbour_cache") {
+        return;
+    }
+    let vip6 = "2001:db8::100/64";
+    let vip: IpAddr = "2001:db8::100".parse().unwrap();
+    let lab = Lab::create("kad", 2).unwrap();
+    let interval = Duration::from_millis(10);
+    let mut n1 =
+        KeepalivedNode::start(&lab, 1, &KeepalivedConfig::new(52, 150, interval, &[vip6])).unwrap();
+    let _n2 =
+        KeepalivedNode::start(&lab, 2, &KeepalivedConfig::new(52, 100, interval, &[vip6])).unwrap();
+    lab.wait_master(vip, 1, TIMEOUT).unwrap();
+    let probe = ProbeHandle::start_in_process(&lab, vip, Duration::from_millis(1)).unwrap();
+    probe.wait_ready(TIMEOUT).unwrap();
+    let result = measure_failover(&lab, &probe, &mut n1, Fault::Crash, vip, TIMEOUT).unwrap();
+    eprintln!("keepalived IPv6 crash failover at 10 ms adverts: {result:?}");
+    let outage = result
+        .outage
+        .expect("a crash must cost the client some probes");
+    // Without the unsolicited NA (override) being honoured the client would wait for neighbour
+    // unreachability detection: seconds.
+    assert!(outage.len() < Duration::from_secs(1), "{outage:?}");
+    assert_eq!(result.masters, vec![2]);
+    let neigh = lab
+        .ip(&lab.client_ns(), &["-6", "neigh", "show", "2001:db8::100"])
+        .unwrap();
+    assert!(neigh.contains(&lab.node_mac(2)), "{neigh}");
 }

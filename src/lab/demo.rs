@@ -21,11 +21,16 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `relevo demo` does, with relevo daemons and the probe from `relevo_bin`.
 pub fn run(relevo_bin: &Path) -> Result<()> {
+    run_as(&PeerImpl::Relevo(relevo_bin.to_path_buf()), relevo_bin)
+}
+
+/// The demo with any daemon implementation (e.g. `PeerImpl::Keepalived` for a side-by-side
+/// look); the probe always runs as `<relevo_bin> probe`. Installs the Ctrl-C handler.
+pub fn run_as(implementation: &PeerImpl, relevo_bin: &Path) -> Result<()> {
     install_interrupt_handler()?;
     check_prerequisites()?;
-    let implementation = PeerImpl::Relevo(relevo_bin.to_path_buf());
     let probe = ProbeRunner::Binary(relevo_bin.to_path_buf());
-    let result = run_with(&implementation, &probe, &mut std::io::stdout());
+    let result = run_with(implementation, &probe, &mut std::io::stdout());
     if interrupted() {
         bail!("interrupted; the demo's namespaces and processes were removed");
     }

@@ -18,5 +18,5 @@ pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle, ProbeRunner};
 pub use util::{
     install_interrupt_handler, interrupted, monotonic_ns, process_usage, root_test_guard,
-    ProcessUsage,
+    sleep_checked, ProcessUsage,
 };

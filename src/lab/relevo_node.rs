@@ -305,7 +305,7 @@ impl RelevoNode {
 /// The last lines of a log file, joined for an error message.
 pub(crate) fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(8)..].join(" | ");
     format!("{} ends: {tail}", path.display())
 }

@@ -54,7 +54,7 @@ pub(crate) fn check_interrupted() -> Result<()> {
 }
 
 /// Sleeps `duration` in small slices, failing early when interrupted.
-pub(crate) fn sleep_checked(duration: Duration) -> Result<()> {
+pub fn sleep_checked(duration: Duration) -> Result<()> {
     let end = Instant::now() + duration;
     loop {
         check_interrupted()?;
