@@ -43,21 +43,28 @@ fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
             .args(["status", "--socket", sock.to_str().unwrap()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let s1 = status(1);
     assert!(s1.contains("MASTER") && s1.contains("(this node)"), "{s1}");
     let s2 = status(2);
-    assert!(s2.contains("BACKUP") && s2.contains(&lab.node_ipv4(1).to_string()), "{s2}");
+    assert!(
+        s2.contains("BACKUP") && s2.contains(&lab.node_ipv4(1).to_string()),
+        "{s2}"
+    );
     assert!(s2.contains("adverts_received="), "{s2}");
 
     let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
     probe.wait_ready(Duration::from_secs(5)).unwrap();
     // Crash: SIGKILL and the cable pulled at once (the dead node keeps its VIP, unreachable).
     let t = monotonic_ns();
-    n1.crash().unwrap();
     lab.set_node_port(1, false).unwrap();
+    n1.crash().unwrap();
     assert!(
         wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)),
         "n2 did not take over"
@@ -205,8 +212,8 @@ fn ipv6_instance_elects_fails_over_and_answers_the_client() {
     let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
     probe.wait_ready(Duration::from_secs(5)).unwrap();
     let t = monotonic_ns();
-    n1.crash().unwrap();
     lab.set_node_port(1, false).unwrap();
+    n1.crash().unwrap();
     assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
     let outage = probe
         .wait_outage_after(t, ms(300), Duration::from_secs(5))
@@ -229,8 +236,8 @@ fn unicast_peers_elect_and_fail_over() {
     let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
     expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
     assert!(holds_for(ms(600), || lab.masters(vip) == [1]));
-    n1.crash().unwrap();
     lab.set_node_port(1, false).unwrap();
+    n1.crash().unwrap();
     assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
 }
 

@@ -41,9 +41,12 @@ impl Fault {
         let node = peer.node();
         let t = monotonic_ns();
         match self {
+            // The cable first: from that instant the node is gone for the client and the
+            // backups alike (a kill first would leave its kernel answering for the VIP while
+            // the `ip` command runs, and shorten the measured outage).
             Fault::Crash => {
-                peer.crash()?;
                 lab.set_node_port(node, false)?;
+                peer.crash()?;
             }
             Fault::LinkDown => lab.set_node_link(node, false)?,
             Fault::Graceful => peer.stop_graceful()?,
