@@ -82,7 +82,12 @@ fn keepalived_master_relevo_backup(case: &Case) {
     expect_master(&lab, vip, 2, case.takeover(), &logs);
     kad.restart(&lab).unwrap();
     expect_master(&lab, vip, 1, case.takeover() * 2, &logs);
-    assert_eq!(kad.state().as_deref(), Some("MASTER"));
+    // The notify script runs after keepalived added the VIP: give it a moment.
+    assert!(
+        wait_for(case.takeover(), || kad.state().as_deref() == Some("MASTER")),
+        "keepalived state {:?}",
+        kad.state()
+    );
 }
 
 /// Relevo (150, node 1) is master; keepalived (100, node 2) stays BACKUP, takes over when
