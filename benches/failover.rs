@@ -18,7 +18,7 @@
 //! - `RELEVO_BENCH_IMPLS` daemons, default `relevo,keepalived` (keepalived only if installed).
 //! - `RELEVO_BENCH_CPU_WINDOW` steady-state window for CPU/RSS, default `10s`.
 //!
-//! Runtime: a 10 ms row takes ~1 s per trial, a 1 s row ~8 s per trial (failover 3.6 s plus
+//! Runtime: a 10 ms row takes ~1 s per trial, a 1 s row ~9 s per trial (failover 3.6 s plus
 //! preemption back 3.6 s). Defaults, both daemons: ~20 min; `RELEVO_BENCH_QUICK=1`: ~5 min;
 //! `RELEVO_BENCH_INTERVALS=10ms`: ~2.5 min.
 use anyhow::{bail, Context, Result};

@@ -312,7 +312,7 @@ impl Lab {
     /// Waits until `node` is the only master (see [`Lab::masters`]) of `vip`; fails after
     /// `timeout` saying who holds it.
     pub fn wait_master(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
-        let result = wait_until(timeout, Duration::from_millis(5), "the VIP owner", || {
+        let result = wait_until(timeout, Duration::from_millis(20), "the VIP owner", || {
             Ok(self.masters(vip) == [node])
         });
         result.with_context(|| {
