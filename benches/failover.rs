@@ -105,17 +105,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration> {
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        bail!("duration {text:?}: use ms or s");
-    };
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("duration {text:?}"))?;
-    Duration::try_from_secs_f64(value * scale).with_context(|| format!("duration {text:?}"))
+    relevo::config::parse_duration(text).map_err(anyhow::Error::msg)
 }
 
 fn run() -> Result<()> {

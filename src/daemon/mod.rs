@@ -616,13 +616,21 @@ impl Daemon {
                     return;
                 }
                 info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
+                // Stop hooks may queue behind a running hook (two timeouts); a stopping
+                // master waits for its successor at most four advert intervals.
                 let longest_hook = self
                     .instances
                     .iter()
                     .map(|i| i.cfg.hook_timeout)
                     .max()
                     .unwrap_or_default();
-                let deadline = now + longest_hook * 2 + SHUTDOWN_SLACK;
+                let longest_release = self
+                    .instances
+                    .iter()
+                    .map(|i| i.cfg.advert_interval * 4)
+                    .max()
+                    .unwrap_or_default();
+                let deadline = now + (longest_hook * 2).max(longest_release) + SHUTDOWN_SLACK;
                 self.shutdown_deadline = Some(deadline);
                 self.deadlines.schedule(TimerOwner::Daemon, Some(deadline));
                 for i in 0..self.instances.len() {

@@ -15,9 +15,7 @@
 //! Orchestrator side: [`ProbeHandle`] collects these lines on a reader thread and answers
 //! "what outage did the client see after instant t".
 use crate::lab::netns::{spawn_in_netns, Lab, LabProcess};
-use crate::lab::util::{
-    check_interrupted, install_interrupt_handler, interrupted, monotonic_ns, parse_duration,
-};
+use crate::lab::util::{check_interrupted, install_interrupt_handler, interrupted, monotonic_ns};
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
@@ -58,7 +56,16 @@ pub struct ProbeArgs {
 }
 
 fn duration_arg(text: &str) -> std::result::Result<Duration, String> {
-    parse_duration(text).map_err(|e| format!("{e:#}"))
+    match crate::config::parse_duration(text)? {
+        d if d.is_zero() => Err(format!("duration {text:?} must be positive")),
+        d => Ok(d),
+    }
+}
+
+/// A duration as exact decimal milliseconds ("1.000000ms"), which `duration_arg` reads back.
+fn millis_text(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    format!("{}.{:06}ms", nanos / 1_000_000, nanos % 1_000_000)
 }
 
 /// Entry point of `relevo probe`: runs until SIGTERM/SIGINT or stdin EOF.
@@ -632,8 +639,8 @@ impl ProbeHandle {
     pub fn spawn(lab: &Lab, relevo_bin: &Path, target: IpAddr, interval: Duration) -> Result<Self> {
         let bin = relevo_bin.to_string_lossy();
         let target_text = target.to_string();
-        let interval_text = format!("{}ns", interval.as_nanos());
-        let timeout_text = format!("{}ns", LOSS_TIMEOUT.as_nanos());
+        let interval_text = millis_text(interval);
+        let timeout_text = millis_text(LOSS_TIMEOUT);
         let argv = [
             bin.as_ref(),
             "probe",

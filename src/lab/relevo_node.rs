@@ -1,8 +1,8 @@
 //! A relevo daemon on a lab node: the TOML config builder (the `[node]` + `[[vrrp]]` contract
 //! of design.md §3) and the process handle (`<bin> run -c /tmp/<lab>/n<i>.toml`, log in
 //! `/tmp/<lab>/n<i>.log`) with graceful stop, crash and restart.
+use crate::config::format_duration;
 use crate::lab::netns::{Lab, LabProcess};
-use crate::lab::util::format_duration;
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 use std::fmt::Write as _;
@@ -359,11 +359,11 @@ mod tests {
         );
         let vrrp = &table["vrrp"][0];
         assert_eq!(vrrp["auth_pass"].as_str(), Some("se\"cr\\et"));
-        assert_eq!(vrrp["preempt_delay"].as_str(), Some("1500ms"));
+        assert_eq!(vrrp["preempt_delay"].as_str(), Some("1.5s"));
         assert_eq!(vrrp["hooks"]["master"].as_str(), Some("/tmp/x/master hook"));
         assert!(vrrp["hooks"].get("backup").is_none());
         assert_eq!(vrrp["garp_repeat"].as_integer(), Some(3));
-        assert_eq!(vrrp["garp_refresh"].as_str(), Some("60s"));
+        assert_eq!(vrrp["garp_refresh"].as_str(), Some("1m"));
         assert_eq!(vrrp["unicast_peers"][0].as_str(), Some("192.0.2.12"));
     }
 }

@@ -170,42 +170,6 @@ pub fn root_test_guard(test: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// Formats a duration the way the config files and reports spell it: "10ms", "1s", "1.5s".
-pub(crate) fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if d.subsec_nanos() % 1_000_000 != 0 {
-        format!("{}us", d.as_micros())
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
-/// Parses "1ms", "250us", "2s", "1.5s", "100ns" into a Duration.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .with_context(|| format!("duration {text:?} has no unit (ns, us, ms, s)"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("duration {text:?}: {number:?} is not a number"))?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        _ => bail!("duration {text:?}: unknown unit {unit:?} (ns, us, ms, s)"),
-    };
-    let seconds = value * scale;
-    if !seconds.is_finite() || seconds <= 0.0 {
-        bail!("duration {text:?} must be positive");
-    }
-    Duration::try_from_secs_f64(seconds).with_context(|| format!("duration {text:?} out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,19 +187,5 @@ mod tests {
         let status = "Name:\tx\nVmRSS:\t    2048 kB\nThreads:\t1\n";
         assert_eq!(parse_vm_rss(status).unwrap(), 2048);
         assert!(parse_vm_rss("Name:\tx\n").is_err());
-    }
-
-    #[test]
-    fn durations_round_trip() {
-        assert_eq!(parse_duration("1ms").unwrap(), Duration::from_millis(1));
-        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5m").is_err());
-        assert!(parse_duration("0ms").is_err());
-        assert_eq!(format_duration(Duration::from_millis(10)), "10ms");
-        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(format_duration(Duration::from_micros(250)), "250us");
     }
 }
