@@ -400,12 +400,12 @@ fn inject_bad_adverts(ns: &str, src: Ipv4Addr) -> usize {
     let group = Ipv4Addr::new(224, 0, 0, 18);
     let to = SocketAddrV4::new(group, 0).into();
     let addrs = [ip(VIP)];
-    let emit = |version, policy| {
+    let emit = |version, interval_cs, policy| {
         let repr = AdvertRepr {
             version,
             vrid: 60,
             priority: 200,
-            interval_cs: 10,
+            interval_cs,
             auth: V2Auth::None,
             addrs: &addrs,
         };
@@ -415,28 +415,9 @@ fn inject_bad_adverts(ns: &str, src: Ipv4Addr) -> usize {
             .unwrap();
         buf[..n].to_vec()
     };
-    let good = emit(VrrpVersion::V3, V3Ipv4Checksum::PseudoHeader);
-    let no_pseudo = emit(VrrpVersion::V3, V3Ipv4Checksum::NoPseudoHeader);
-    let v2 = {
-        let repr = AdvertRepr {
-            version: VrrpVersion::V2,
-            vrid: 60,
-            priority: 200,
-            interval_cs: 100,
-            auth: V2Auth::None,
-            addrs: &addrs,
-        };
-        let mut buf = [0u8; 64];
-        let n = repr
-            .emit(
-                IpAddr::V4(src),
-                IpAddr::V4(group),
-                V3Ipv4Checksum::PseudoHeader,
-                &mut buf,
-            )
-            .unwrap();
-        buf[..n].to_vec()
-    };
+    let good = emit(VrrpVersion::V3, 10, V3Ipv4Checksum::PseudoHeader);
+    let no_pseudo = emit(VrrpVersion::V3, 10, V3Ipv4Checksum::NoPseudoHeader);
+    let v2 = emit(VrrpVersion::V2, 100, V3Ipv4Checksum::PseudoHeader);
     let mut truncated = good.clone();
     truncated.truncate(10);
     let mut sent = 0;

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn, SockaddrIn6,
+    SockaddrIn, SockaddrIn6, SockaddrLike,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -114,14 +114,7 @@ impl VrrpSocket {
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
                 let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
-                let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-                sendmsg(
-                    self.raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::MSG_DONTWAIT,
-                    Some(&to),
-                )?;
+                self.send_msg(&iov, &[ControlMessage::Ipv4PacketInfo(&info)], &to)?;
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let info = libc::in6_pktinfo {
@@ -132,14 +125,7 @@ impl VrrpSocket {
                 };
                 let scope = if needs_scope(&dst) { self.ifindex } else { 0 };
                 let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
-                let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-                sendmsg(
-                    self.raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::MSG_DONTWAIT,
-                    Some(&to),
-                )?;
+                self.send_msg(&iov, &[ControlMessage::Ipv6PacketInfo(&info)], &to)?;
             }
             _ => {
                 return Err(io::Error::new(
@@ -148,6 +134,16 @@ impl VrrpSocket {
                 ))
             }
         }
+        Ok(())
+    }
+
+    fn send_msg<S: SockaddrLike>(
+        &self,
+        iov: &[IoSlice<'_>],
+        cmsgs: &[ControlMessage<'_>],
+        to: &S,
+    ) -> io::Result<()> {
+        sendmsg(self.raw_fd(), iov, cmsgs, MsgFlags::MSG_DONTWAIT, Some(to))?;
         Ok(())
     }
 
