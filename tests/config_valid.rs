@@ -124,7 +124,7 @@ fn minimal_config_gets_every_default() {
         vrrp.announce,
         AnnounceConfig {
             repeat: 3,
-            interval: Duration::from_millis(10),
+            interval: Duration::from_millis(1),
             delay: Duration::from_secs(5),
             refresh: None,
         }

@@ -173,7 +173,10 @@ impl Default for AnnounceConfig {
     fn default() -> Self {
         AnnounceConfig {
             repeat: 3,
-            interval: Duration::from_millis(10),
+            // Tight, like keepalived's back-to-back GARPs: when two routers claim MASTER at
+            // once (Skew_Time is 0 at 10 ms adverts), the loser's GARP can land after ours,
+            // and our next one is what brings the clients back.
+            interval: Duration::from_millis(1),
             delay: Duration::from_secs(5),
             refresh: None,
         }
