@@ -26,7 +26,7 @@ use relevo::lab::fault::{measure_failover, vip_address, Fault, SETTLE};
 use relevo::lab::keepalived;
 use relevo::lab::{
     check_prerequisites, install_interrupt_handler, monotonic_ns, process_usage, sleep_checked,
-    Lab, PeerImpl, PeerSpec, ProbeHandle, ProbeRunner, VrrpPeer,
+    Lab, PeerImpl, PeerSpec, ProbeHandle, VrrpPeer,
 };
 use std::net::IpAddr;
 use std::path::Path;
@@ -54,7 +54,7 @@ struct Settings {
     intervals: Vec<Duration>,
     impls: Vec<PeerImpl>,
     cpu_window: Duration,
-    probe: ProbeRunner,
+    relevo_bin: std::path::PathBuf,
 }
 
 impl Settings {
@@ -95,7 +95,7 @@ impl Settings {
             intervals,
             impls,
             cpu_window,
-            probe: ProbeRunner::best_for(relevo_bin),
+            relevo_bin: relevo_bin.to_path_buf(),
         })
     }
 }
@@ -113,12 +113,6 @@ fn run() -> Result<()> {
     check_prerequisites()?;
     let relevo_bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
     let settings = Settings::from_env(relevo_bin)?;
-    if settings.probe == ProbeRunner::InProcess {
-        println!(
-            "note: {} has no `probe` subcommand; probing from a bench thread",
-            relevo_bin.display()
-        );
-    }
     println!(
         "failover bench: {} trials per row, intervals {:?}, daemons {:?}",
         settings.trials,
@@ -189,7 +183,7 @@ impl Bench {
         let vip = vip_address(VIP)?;
         lab.wait_master(vip, 1, failover_timeout(interval))
             .context("first election")?;
-        let probe = ProbeHandle::start(&lab, &settings.probe, vip, PROBE_INTERVAL)?;
+        let probe = ProbeHandle::spawn(&lab, &settings.relevo_bin, vip, PROBE_INTERVAL)?;
         probe.wait_ready(Duration::from_secs(5))?;
         Ok(Bench {
             probe,

@@ -3,7 +3,7 @@
 //! daemons in place of relevo's.
 use relevo::lab::fault::{measure_failover, Fault, SETTLE};
 use relevo::lab::keepalived::{is_installed, KeepalivedConfig, KeepalivedNode};
-use relevo::lab::{demo, monotonic_ns, root_test_guard, Lab, PeerImpl, ProbeHandle, ProbeRunner};
+use relevo::lab::{demo, monotonic_ns, root_test_guard, Lab, PeerImpl, ProbeHandle};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ fn keepalived_crash_failover_is_measured() {
     let mut n2 =
         KeepalivedNode::start(&lab, 2, &KeepalivedConfig::new(51, 100, interval, &[VIP])).unwrap();
     lab.wait_master(vip(), 1, TIMEOUT).unwrap();
-    let probe = ProbeHandle::start_in_process(&lab, vip(), Duration::from_millis(1)).unwrap();
+    let probe = ProbeHandle::spawn(&lab, relevo_bin(), vip(), Duration::from_millis(1)).unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
     assert_eq!(n1.state().as_deref(), Some("MASTER"));
 
@@ -86,7 +86,7 @@ fn demo_flow_runs_with_keepalived() {
         return;
     }
     let mut out = Vec::new();
-    let report = demo::run_with(&PeerImpl::Keepalived, &ProbeRunner::InProcess, &mut out).unwrap();
+    let report = demo::run_with(&PeerImpl::Keepalived, relevo_bin(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     eprintln!("{text}");
     assert_eq!(report.steps.len(), 3, "{text}");
@@ -121,7 +121,7 @@ fn keepalived_ipv6_failover_updates_the_client_neighbour_cache() {
     let _n2 =
         KeepalivedNode::start(&lab, 2, &KeepalivedConfig::new(52, 100, interval, &[vip6])).unwrap();
     lab.wait_master(vip, 1, TIMEOUT).unwrap();
-    let probe = ProbeHandle::start_in_process(&lab, vip, Duration::from_millis(1)).unwrap();
+    let probe = ProbeHandle::spawn(&lab, relevo_bin(), vip, Duration::from_millis(1)).unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
     let result = measure_failover(&lab, &probe, &mut n1, Fault::Crash, vip, TIMEOUT).unwrap();
     eprintln!("keepalived IPv6 crash failover at 10 ms adverts: {result:?}");
@@ -136,4 +136,8 @@ fn keepalived_ipv6_failover_updates_the_client_neighbour_cache() {
         .ip(&lab.client_ns(), &["-6", "neigh", "show", "2001:db8::100"])
         .unwrap();
     assert!(neigh.contains(&lab.node_mac(2)), "{neigh}");
+}
+
+fn relevo_bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_relevo"))
 }

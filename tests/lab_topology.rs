@@ -2,7 +2,7 @@
 //! faults, the outage probe (in-process and, when the relevo binary has it, as `relevo
 //! probe`), and complete cleanup on drop.
 use nix::sys::signal::Signal;
-use relevo::lab::{monotonic_ns, root_test_guard, Lab, ProbeHandle, ProbeRunner};
+use relevo::lab::{monotonic_ns, root_test_guard, Lab, ProbeHandle};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
@@ -87,8 +87,13 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     assert!(out.contains("02:52:00:00:00:01"), "{out}");
 
     // IPv6 over the bridge, both directions of the neighbour discovery path.
-    let v6 =
-        ProbeHandle::start_in_process(&lab, IpAddr::V6(lab.node_ipv6(2)), PROBE_INTERVAL).unwrap();
+    let v6 = ProbeHandle::spawn(
+        &lab,
+        relevo_bin(),
+        IpAddr::V6(lab.node_ipv6(2)),
+        PROBE_INTERVAL,
+    )
+    .unwrap();
     v6.wait_ready(TIMEOUT).unwrap();
     let (sent, received) = v6.stop().unwrap();
     assert!(
@@ -97,7 +102,7 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     );
 
     let target = IpAddr::V4(lab.node_ipv4(1));
-    let probe = ProbeHandle::start_in_process(&lab, target, PROBE_INTERVAL).unwrap();
+    let probe = ProbeHandle::spawn(&lab, relevo_bin(), target, PROBE_INTERVAL).unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
 
     // Stable network: no outage at all.
@@ -183,13 +188,6 @@ fn relevo_probe_subcommand_measures_an_outage() {
         return;
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
-    if ProbeRunner::best_for(bin) == ProbeRunner::InProcess {
-        eprintln!(
-            "note: {} has no `probe` subcommand yet; skipping",
-            bin.display()
-        );
-        return;
-    }
     let lab = Lab::create("prb", 1).unwrap();
     let probe =
         ProbeHandle::spawn(&lab, bin, IpAddr::V4(lab.node_ipv4(1)), PROBE_INTERVAL).unwrap();
@@ -199,4 +197,8 @@ fn relevo_probe_subcommand_measures_an_outage() {
     assert_outage_near(outage, down, "port down (relevo probe)");
     let (sent, received) = probe.stop().unwrap();
     assert!(received > 0 && sent > received);
+}
+
+fn relevo_bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_relevo"))
 }

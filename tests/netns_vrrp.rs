@@ -369,9 +369,7 @@ fn malformed_and_foreign_adverts_are_counted_and_dropped() {
     // From the client: higher-priority adverts that must all be dropped, else n1 steps down.
     let client = lab.client_ipv4();
     let ns = lab.client_ns();
-    let sent = std::thread::spawn(move || inject_bad_adverts(&ns, client))
-        .join()
-        .unwrap();
+    let sent = relevo::lab::netns::in_netns(&ns, move || Ok(inject_bad_adverts(client))).unwrap();
     assert!(sent > 0);
     assert!(
         holds_for(ms(500), || lab.masters(vip) == [1]),
@@ -389,12 +387,10 @@ fn malformed_and_foreign_adverts_are_counted_and_dropped() {
     }
 }
 
-/// Sends adverts for VRID 60 at priority 200 that are each wrong in one way, from a thread
-/// that entered the client's namespace. Returns how many went out.
-fn inject_bad_adverts(ns: &str, src: Ipv4Addr) -> usize {
+/// Sends adverts for VRID 60 at priority 200 that are each wrong in one way (run it inside
+/// the client's namespace). Returns how many went out.
+fn inject_bad_adverts(src: Ipv4Addr) -> usize {
     use socket2::{Domain, Protocol, Socket, Type};
-    let netns = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
     let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
     sock.bind_device(Some(b"eth0")).unwrap();
     let group = Ipv4Addr::new(224, 0, 0, 18);

@@ -4,7 +4,7 @@
 use crate::lab::fault::{measure_failover, vip_address, FailoverResult, Fault, SETTLE};
 use crate::lab::netns::{check_prerequisites, Lab};
 use crate::lab::peer::{PeerImpl, PeerSpec, VrrpPeer};
-use crate::lab::probe::{ProbeHandle, ProbeRunner};
+use crate::lab::probe::ProbeHandle;
 use crate::lab::util::{check_interrupted, install_interrupt_handler, interrupted, monotonic_ns};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -29,8 +29,7 @@ pub fn run(relevo_bin: &Path) -> Result<()> {
 pub fn run_as(implementation: &PeerImpl, relevo_bin: &Path) -> Result<()> {
     install_interrupt_handler()?;
     check_prerequisites()?;
-    let probe = ProbeRunner::Binary(relevo_bin.to_path_buf());
-    let result = run_with(implementation, &probe, &mut std::io::stdout());
+    let result = run_with(implementation, relevo_bin, &mut std::io::stdout());
     if interrupted() {
         bail!("interrupted; the demo's namespaces and processes were removed");
     }
@@ -52,10 +51,11 @@ pub struct DemoReport {
     pub steps: Vec<DemoStep>,
 }
 
-/// The demo flow with any daemon implementation and probe runner, writing to `out`.
+/// The demo flow with any daemon implementation (the probe is `<relevo_bin> probe`), writing
+/// to `out`.
 pub fn run_with(
     implementation: &PeerImpl,
-    probe_runner: &ProbeRunner,
+    relevo_bin: &Path,
     out: &mut dyn Write,
 ) -> Result<DemoReport> {
     let vip = vip_address(VIP)?;
@@ -85,7 +85,7 @@ pub fn run_with(
             PRIORITIES[2]
         ),
     )?;
-    let probe = ProbeHandle::start(&lab, probe_runner, vip, PROBE_INTERVAL)?;
+    let probe = ProbeHandle::spawn(&lab, relevo_bin, vip, PROBE_INTERVAL)?;
     probe
         .wait_ready(STEP_TIMEOUT)
         .context("starting the probe")?;

@@ -15,7 +15,7 @@ mod util;
 
 pub use netns::{check_prerequisites, Lab, LabProcess};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
-pub use probe::{Outage, ProbeArgs, ProbeHandle, ProbeRunner};
+pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
     install_interrupt_handler, interrupted, monotonic_ns, process_usage, root_test_guard,
     sleep_checked, ProcessUsage,

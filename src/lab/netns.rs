@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Largest node count: node numbers end up in a MAC byte and an address octet.
@@ -599,34 +598,26 @@ impl Drop for LabProcess {
     }
 }
 
-/// Runs `f` on a new thread that has entered namespace `ns`, returning its result.
-pub(crate) fn in_netns<T, F>(ns: &str, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T> + Send + 'static,
-{
-    spawn_in_netns(ns, f)?
-        .join()
-        .map_err(|_| anyhow!("a thread in namespace {ns} panicked"))?
-}
-
-/// Starts `f` on a new thread inside namespace `ns` (network namespaces are per thread).
-pub(crate) fn spawn_in_netns<T, F>(ns: &str, f: F) -> Result<JoinHandle<Result<T>>>
+/// Runs `f` on a new thread that has entered namespace `ns` (network namespaces are per
+/// thread), returning its result.
+pub fn in_netns<T, F>(ns: &str, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
     let path = Path::new("/run/netns").join(ns);
     let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let ns = ns.to_string();
+    let name = ns.to_string();
     std::thread::Builder::new()
         .name(format!("netns {ns}"))
         .spawn(move || {
             nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
-                .with_context(|| format!("entering namespace {ns}"))?;
+                .with_context(|| format!("entering namespace {name}"))?;
             f()
         })
-        .context("spawning a namespace thread")
+        .context("spawning a namespace thread")?
+        .join()
+        .map_err(|_| anyhow!("a thread in namespace {ns} panicked"))?
 }
 
 /// Writes `/proc/sys/<key>` values inside namespace `ns`.

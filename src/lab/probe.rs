@@ -14,7 +14,7 @@
 //!
 //! Orchestrator side: [`ProbeHandle`] collects these lines on a reader thread and answers
 //! "what outage did the client see after instant t".
-use crate::lab::netns::{spawn_in_netns, Lab, LabProcess};
+use crate::lab::netns::{Lab, LabProcess};
 use crate::lab::util::{check_interrupted, install_interrupt_handler, interrupted, monotonic_ns};
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -28,7 +28,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -115,7 +114,7 @@ fn process_ident() -> u16 {
     (std::process::id() & 0xffff) as u16
 }
 
-/// The paced send / receive / report loop shared by the subprocess and the thread probe.
+/// The paced send / receive / report loop of `relevo probe`.
 fn probe_loop(
     config: &ProbeConfig,
     out: &mut dyn Write,
@@ -568,44 +567,10 @@ impl ProbeLog {
 
 type Shared = Arc<(Mutex<ProbeLog>, Condvar)>;
 
-/// How the probe runs.
-enum Runner {
-    Process {
-        process: LabProcess,
-        stdin: Option<ChildStdin>,
-    },
-    Thread {
-        stop: Arc<AtomicBool>,
-        thread: Option<JoinHandle<Result<()>>>,
-    },
-}
-
-/// Where a probe runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeRunner {
-    /// `<binary> probe ...` as a process in the client namespace.
-    Binary(PathBuf),
-    /// A thread of this process inside the client namespace.
-    InProcess,
-}
-
-impl ProbeRunner {
-    /// `Binary(bin)` if `bin probe --help` works, else `InProcess` (a relevo binary whose CLI
-    /// lacks the probe subcommand).
-    pub fn best_for(bin: &Path) -> ProbeRunner {
-        let works = std::process::Command::new(bin)
-            .args(["probe", "--help"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .is_ok_and(|out| {
-                out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--target")
-            });
-        if works {
-            ProbeRunner::Binary(bin.to_path_buf())
-        } else {
-            ProbeRunner::InProcess
-        }
-    }
+/// The `relevo probe` process and its stdin (closing it stops the probe).
+struct Runner {
+    process: LabProcess,
+    stdin: Option<ChildStdin>,
 }
 
 /// Orchestrator handle of a running probe.
@@ -621,19 +586,6 @@ pub struct ProbeHandle {
 const LOSS_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl ProbeHandle {
-    /// Starts a probe of `target` every `interval` from the lab's client namespace.
-    pub fn start(
-        lab: &Lab,
-        runner: &ProbeRunner,
-        target: IpAddr,
-        interval: Duration,
-    ) -> Result<Self> {
-        match runner {
-            ProbeRunner::Binary(bin) => ProbeHandle::spawn(lab, bin, target, interval),
-            ProbeRunner::InProcess => ProbeHandle::start_in_process(lab, target, interval),
-        }
-    }
-
     /// Starts `<relevo_bin> probe --target <target> --interval <interval>` in the lab's client
     /// namespace (stderr to `<work dir>/probe.log`).
     pub fn spawn(lab: &Lab, relevo_bin: &Path, target: IpAddr, interval: Duration) -> Result<Self> {
@@ -660,41 +612,11 @@ impl ProbeHandle {
         let shared = Shared::default();
         let reader = start_reader(Box::new(stdout), Arc::clone(&shared))?;
         Ok(ProbeHandle {
-            runner: Runner::Process { process, stdin },
+            runner: Runner { process, stdin },
             shared,
             reader: Some(reader),
             loss_timeout: LOSS_TIMEOUT,
             stderr_log: Some(log),
-        })
-    }
-
-    /// Runs the same probe on a thread of this process that entered the client namespace (no
-    /// relevo binary needed; used by tests of the lab itself).
-    pub fn start_in_process(lab: &Lab, target: IpAddr, interval: Duration) -> Result<Self> {
-        static NEXT_IDENT: AtomicU16 = AtomicU16::new(1);
-        let ident = process_ident() ^ NEXT_IDENT.fetch_add(0x3b1, Ordering::SeqCst);
-        let config = ProbeConfig::new(target, interval, LOSS_TIMEOUT, ident)?;
-        // CLOEXEC: processes the lab spawns later must not hold the write end (no EOF otherwise).
-        let (read_end, write_end) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating the probe pipe")?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = spawn_in_netns(&lab.client_ns(), move || {
-            let mut out = std::fs::File::from(write_end);
-            let stop_requested = || thread_stop.load(Ordering::SeqCst);
-            probe_loop(&config, &mut out, None, &stop_requested)
-        })?;
-        let shared = Shared::default();
-        let reader = start_reader(Box::new(std::fs::File::from(read_end)), Arc::clone(&shared))?;
-        Ok(ProbeHandle {
-            runner: Runner::Thread {
-                stop,
-                thread: Some(thread),
-            },
-            shared,
-            reader: Some(reader),
-            loss_timeout: LOSS_TIMEOUT,
-            stderr_log: None,
         })
     }
 
@@ -761,23 +683,11 @@ impl ProbeHandle {
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        match &mut self.runner {
-            Runner::Process { process, stdin } => {
-                drop(stdin.take());
-                if process.wait_exit(Duration::from_secs(2))?.is_none() {
-                    process.kill_wait()?;
-                    bail!("the probe did not exit on stdin EOF; killed it");
-                }
-            }
-            Runner::Thread { stop, thread } => {
-                stop.store(true, Ordering::SeqCst);
-                if let Some(thread) = thread.take() {
-                    match thread.join() {
-                        Ok(result) => result.context("the probe thread failed")?,
-                        Err(_) => bail!("the probe thread panicked"),
-                    }
-                }
-            }
+        let Runner { process, stdin } = &mut self.runner;
+        drop(stdin.take());
+        if process.wait_exit(Duration::from_secs(2))?.is_none() {
+            process.kill_wait()?;
+            bail!("the probe did not exit on stdin EOF; killed it");
         }
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
