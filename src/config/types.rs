@@ -80,23 +80,8 @@ impl VrrpConfig {
     }
 }
 
-/// IP address family of an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// IPv4: adverts to 224.0.0.18, gratuitous ARP.
-    V4,
-    /// IPv6: adverts to ff02::12, unsolicited neighbour advertisements.
-    V6,
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
+/// IP address family of an instance (the wire layer's type).
+pub use crate::wire::vrrp::IpFamily as Family;
 
 /// A virtual IP with the prefix length it is added with; displays as `addr/len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,20 +6,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 
-use crate::config::{Vip, VrrpConfig};
+use crate::config::{Family, Vip, VrrpConfig};
 use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::vrrp::{AdvertIn, Instance, Params, Reason, State};
 use crate::wire::arp::emit_garp;
 use crate::wire::nd::emit_unsolicited_na;
 use crate::wire::vrrp::{
-    check_ttl, parse_advert, parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth, VRRP_MCAST_V4,
-    VRRP_MCAST_V6,
+    check_ttl, parse_advert, parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth,
 };
 use crate::wire::VrrpVersion;
 
 use super::packet_socket::PacketSocket;
-use super::vrrp_socket::{Family, VrrpSocket};
+use super::vrrp_socket::VrrpSocket;
 
 /// Largest frame Relevo builds (an advert with 255 IPv6 addresses is ~4 KiB).
 const TX_BUFFER: usize = 8192;
@@ -36,8 +35,9 @@ pub struct InstanceRt {
     pub added: Vec<(u32, Vip)>,
     /// The VIP addresses alone, in config order (what adverts list).
     pub vip_addrs: Vec<IpAddr>,
-    /// Source address last given to the engine.
-    pub source: Option<IpAddr>,
+    /// Whether unsolicited NAs carry the Router flag (IPv6 forwarding on the interface),
+    /// read when the interface is bound, not per announcement.
+    pub na_router_flag: bool,
     auth: V2Auth,
     counters: BTreeMap<&'static str, u64>,
     warned: HashSet<&'static str>,
@@ -45,11 +45,8 @@ pub struct InstanceRt {
 }
 
 impl InstanceRt {
-    pub fn new(cfg: VrrpConfig) -> anyhow::Result<Self> {
-        let family = match cfg.vips.first().map(|v| v.addr) {
-            Some(IpAddr::V6(_)) => Family::V6,
-            _ => Family::V4,
-        };
+    pub fn new(cfg: VrrpConfig) -> Self {
+        let family = cfg.family();
         let params = Params {
             version: cfg.version,
             vrid: cfg.vrid,
@@ -68,20 +65,20 @@ impl InstanceRt {
             Some(p) => V2Auth::from_password(p),
             None => V2Auth::None,
         };
-        Ok(InstanceRt {
+        InstanceRt {
             vip_addrs: cfg.vips.iter().map(|v| v.addr).collect(),
             engine: Instance::new(params),
             family,
             ifindex: None,
             link_up: false,
             added: Vec::new(),
-            source: None,
+            na_router_flag: false,
             auth,
             counters: BTreeMap::new(),
             warned: HashSet::new(),
             tx: vec![0; TX_BUFFER],
             cfg,
-        })
+        }
     }
 
     /// Counts a dropped received packet.
@@ -130,10 +127,7 @@ impl InstanceRt {
             auth: self.auth,
             addrs: &self.vip_addrs,
         };
-        let group = match self.family {
-            Family::V4 => IpAddr::V4(VRRP_MCAST_V4),
-            Family::V6 => IpAddr::V6(VRRP_MCAST_V6),
-        };
+        let group = self.family.vrrp_multicast();
         let peers: &[IpAddr] = if self.cfg.unicast_peers.is_empty() {
             std::slice::from_ref(&group)
         } else {
@@ -161,7 +155,7 @@ impl InstanceRt {
         ifindex: u32,
         mac: [u8; 6],
     ) -> io::Result<()> {
-        let router = self.family == Family::V6 && ipv6_forwarding(&self.cfg.interface);
+        let router = self.na_router_flag;
         let mut result = Ok(());
         for addr in &self.vip_addrs {
             let len = match addr {
@@ -227,7 +221,7 @@ impl InstanceRt {
 
 /// Whether IPv6 forwarding is on for `ifname`: unsolicited NAs then carry the Router flag, so
 /// hosts that use the VIP as their default gateway keep it in their router list.
-fn ipv6_forwarding(ifname: &str) -> bool {
+pub fn ipv6_forwarding(ifname: &str) -> bool {
     std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
         .map(|s| s.trim() == "1")
         .unwrap_or(false)

@@ -21,6 +21,7 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::config::Family;
 use crate::engine::hook_queue::HookQueue;
 use crate::engine::vrrp::{Action, Input};
 use control::{ControlServer, InstanceStatus, Status};
@@ -31,7 +32,7 @@ use netlink::{NetEvent, Netlink, RELEVO_ADDR_PROTO};
 use packet_socket::PacketSocket;
 use signals::{SignalAction, Signals};
 use timer::{DeadlineHeap, LoopTimer, TimerOwner};
-use vrrp_socket::{Family, VrrpSocket};
+use vrrp_socket::VrrpSocket;
 
 const TOKEN_TIMER: Token = Token(0);
 const TOKEN_SIGNALS: Token = Token(1);
@@ -101,7 +102,7 @@ impl Daemon {
             .vrrp
             .iter()
             .map(|c| InstanceRt::new(c.clone()))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect();
         let control = match ControlServer::bind(&config.node.control_socket, CONTROL_TOKEN_BASE) {
             Ok(c) => Some(c),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -180,8 +181,7 @@ impl Daemon {
                     inst.cfg.interface
                 );
             }
-            let source = self.source_address(i);
-            self.feed(i, Input::PrimaryAddress(source), now);
+            self.refresh_source(i, now);
             self.feed(i, Input::Startup { link_up }, now);
         }
         Ok(())
@@ -307,9 +307,8 @@ impl Daemon {
         let Some(slot_idx) = self.slot_of(i) else {
             return;
         };
-        let source = self.source_address(i);
         let inst = &mut self.instances[i];
-        let Some(src) = source else {
+        let Some(src) = inst.engine.primary_address() else {
             inst.count_tx_error("no_source_address");
             if inst.warn_once("no_source_address") {
                 warn!(
@@ -434,6 +433,7 @@ impl Daemon {
         let inst = &mut self.instances[i];
         inst.ifindex = ifindex;
         inst.link_up = up;
+        inst.na_router_flag = inst.family == Family::V6 && instance::ipv6_forwarding(&name);
         if let Some(ifindex) = ifindex {
             self.ensure_socket(ifindex, &name, self.instances[i].family);
         }
@@ -504,11 +504,12 @@ impl Daemon {
                 }
             };
             let family = slot.socket.family();
-            let members = slot.instances.clone();
             let len = datagram.len.min(buf.len());
+            // `slot` borrows `self.sockets` only, disjoint from `self.instances`: no copy of
+            // the member list per datagram.
             match instance::demux(
                 &mut self.instances,
-                &members,
+                &slot.instances,
                 family,
                 &buf[..len],
                 datagram.v6_meta,
@@ -598,10 +599,11 @@ impl Daemon {
         }
     }
 
+    /// Tells the engine when the advert source address changed (the engine's copy is the one
+    /// the daemon sends from).
     fn refresh_source(&mut self, i: usize, now: Instant) {
         let source = self.source_address(i);
-        if self.instances[i].source != source {
-            self.instances[i].source = source;
+        if self.instances[i].engine.primary_address() != source {
             self.feed(i, Input::PrimaryAddress(source), now);
         }
     }

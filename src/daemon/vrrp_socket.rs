@@ -13,18 +13,12 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::config::Family;
 use crate::wire::vrrp::{IPPROTO_VRRP, VRRP_MCAST_V4, VRRP_MCAST_V6};
 
 /// DSCP CS6 (network control), as keepalived and FRR send adverts.
 const TOS_CS6: u32 = 0xc0;
 const RECV_BUFFER_BYTES: usize = 1 << 20;
-
-/// Address family of a socket or instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
 
 /// One datagram as received, before any VRRP validation.
 #[derive(Debug, Clone, Copy)]

@@ -44,11 +44,22 @@ pub const TYPE_ADVERTISEMENT: u8 = 1;
 
 const IPV4_MIN_HEADER_LEN: usize = 20;
 
-/// Address family of an advert, decided by its source address.
+/// IP address family (of an advert, an instance, a socket): the one family type of the crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpFamily {
+    /// IPv4: adverts to 224.0.0.18, gratuitous ARP.
     V4,
+    /// IPv6: adverts to ff02::12, unsolicited neighbour advertisements.
     V6,
+}
+
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpFamily::V4 => "IPv4",
+            IpFamily::V6 => "IPv6",
+        })
+    }
 }
 
 impl IpFamily {
