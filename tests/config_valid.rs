@@ -84,7 +84,11 @@ fn full_config_reads_every_key() {
     assert_eq!(web6.family(), Family::V6);
     assert_eq!(
         web6.vips,
-        [vip("2001:db8::100/64"), vip("2001:db8::101/128")]
+        [
+            vip("2001:db8::100/64"),
+            vip("2001:db8::101/128"),
+            vip("fe80::51/64")
+        ]
     );
     assert_eq!(
         (web6.interface.as_str(), web6.vrid),
@@ -241,6 +245,28 @@ unicast_peers = ["2001:db8:1::2", "fe80::2"]
 }
 
 #[test]
+fn check_warns_about_an_ipv6_instance_without_a_link_local_vip() {
+    let dir = std::env::temp_dir().join(format!("relevo-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v6.toml");
+    std::fs::write(
+        &path,
+        "[[vrrp]]\nname = \"v6\"\ninterface = \"eth0\"\nvrid = 9\nvips = [\"2001:db8:1::1/64\"]\n",
+    )
+    .unwrap();
+    let report = config::run_check(&path);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(
+        report
+            .stderr
+            .contains("v6.toml:5:8: warning: IPv6 instance without a link-local VIP"),
+        "{}",
+        report.stderr
+    );
+}
+
+#[test]
 fn check_summarises_a_valid_config() {
     let path = configs_dir().join("full.toml");
     let report = config::run_check(&path);
@@ -251,7 +277,7 @@ fn check_summarises_a_valid_config() {
          node n1 (control socket /tmp/relevo-test/relevo.sock)\n\
          vrrp web: interface eth0 vrid 51 v3 IPv4 priority 150 interval 250ms vips 192.0.2.100/24,192.0.2.101/32 unicast to 192.0.2.12,192.0.2.13\n\
          vrrp legacy: interface eth1 vrid 7 v2 IPv4 priority 255 interval 2s vips 198.51.100.1/24 multicast\n\
-         vrrp web6: interface eth0 vrid 51 v3 IPv6 priority 100 interval 1s vips 2001:db8::100/64,2001:db8::101/128 multicast\n",
+         vrrp web6: interface eth0 vrid 51 v3 IPv6 priority 100 interval 1s vips 2001:db8::100/64,2001:db8::101/128,fe80::51/64 multicast\n",
         path.display()
     );
     assert_eq!(report.stdout, expected);

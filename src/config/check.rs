@@ -26,7 +26,11 @@ pub fn run_check(path: &Path) -> CheckReport {
         Ok(config) => CheckReport {
             code: 0,
             stdout: summary(&config),
-            stderr: String::new(),
+            stderr: config
+                .warnings
+                .iter()
+                .map(|warning| format!("{warning}\n"))
+                .collect(),
         },
         Err(error) => CheckReport {
             code: 1,

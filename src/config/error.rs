@@ -17,17 +17,20 @@ pub struct Diagnostic {
     pub message: String,
     /// The source line the problem is on (without its line break), when there is one.
     pub source_line: Option<String>,
+    /// A warning (the config is accepted) rather than an error.
+    pub warning: bool,
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.display();
+        let severity = if self.warning { "warning" } else { "error" };
         if self.line == 0 {
-            return write!(f, "{file}: error: {}", self.message);
+            return write!(f, "{file}: {severity}: {}", self.message);
         }
         write!(
             f,
-            "{file}:{}:{}: error: {}",
+            "{file}:{}:{}: {severity}: {}",
             self.line, self.column, self.message
         )?;
         if let Some(source) = &self.source_line {
@@ -60,6 +63,7 @@ impl ConfigError {
                 column: 0,
                 message: message.into(),
                 source_line: None,
+                warning: false,
             }],
         }
     }
@@ -79,6 +83,7 @@ impl ConfigError {
                     column,
                     message,
                     source_line: Some(text.to_string()),
+                    warning: false,
                 }
             })
             .collect();

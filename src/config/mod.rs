@@ -22,8 +22,8 @@ use toml::de::DeTable;
 pub use check::{check_command, run_check, summary, CheckReport};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Diagnostic};
-pub use node::DEFAULT_CONTROL_SOCKET;
-pub use types::{AnnounceConfig, Config, Family, Hooks, NodeConfig, Vip, VrrpConfig};
+pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
+pub use types::{AnnounceConfig, Config, Family, HookSecurity, Hooks, NodeConfig, Vip, VrrpConfig};
 
 use reader::{Diags, Later, Table};
 
@@ -94,10 +94,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if !diags.is_empty() {
         return Err(ConfigError::at_offsets(path, text, diags.found));
     }
+    let mut warnings = ConfigError::at_offsets(path, text, diags.warned).diagnostics;
+    for warning in &mut warnings {
+        warning.warning = true;
+    }
     Ok(Config {
         path: path.to_path_buf(),
         node,
         vrrp,
+        warnings,
     })
 }
 

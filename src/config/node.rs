@@ -1,14 +1,24 @@
-//! `[node]`: the node name (default: host name) and the control socket path.
+//! `[node]`: the node name (default: host name), the control socket and who may use it, the
+//! state directory and the hook security policy.
 
 use std::path::PathBuf;
 
 use super::reader::{Diags, Table, Value};
-use super::types::NodeConfig;
+use super::types::{HookSecurity, NodeConfig};
 
 /// Default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/relevo/relevo.sock";
 
-pub(crate) const KEYS: &[&str] = &["name", "control_socket"];
+/// Default state directory (the addresses Relevo added, for crash cleanup).
+pub const DEFAULT_STATE_DIR: &str = "/run/relevo";
+
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "control_socket",
+    "control_group",
+    "state_dir",
+    "hook_security",
+];
 
 /// Longest node or instance name.
 pub(crate) const MAX_NAME_LEN: usize = 64;
@@ -34,9 +44,69 @@ pub(crate) fn read_node(diags: &mut Diags, table: Option<&Table<'_, '_>>) -> Nod
     let control_socket = get("control_socket")
         .and_then(|value| read_socket_path(diags, value))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+    let control_group = get("control_group").and_then(|value| read_group(diags, value));
+    let state_dir = get("state_dir")
+        .and_then(|value| read_state_dir(diags, value))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let hook_security = get("hook_security")
+        .and_then(|value| read_hook_security(diags, value))
+        .unwrap_or_default();
     NodeConfig {
         name,
         control_socket,
+        control_group,
+        state_dir,
+        hook_security,
+    }
+}
+
+/// `control_group`: a group that exists on this host (checked here so a typo is refused by
+/// `relevo check`, not discovered when an operator is locked out).
+fn read_group(diags: &mut Diags, value: &Value<'_>) -> Option<String> {
+    let name = diags.string("control_group", value)?;
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(_)) => Some(name.to_string()),
+        Ok(None) => {
+            let message = format!(
+                "`control_group`: no group \"{}\" on this host; create it or remove the key",
+                name.escape_debug()
+            );
+            diags.error(&value.span(), message);
+            None
+        }
+        Err(errno) => {
+            let message = format!("`control_group`: looking up \"{name}\" failed: {errno}");
+            diags.error(&value.span(), message);
+            None
+        }
+    }
+}
+
+fn read_state_dir(diags: &mut Diags, value: &Value<'_>) -> Option<PathBuf> {
+    let path = diags.string("state_dir", value)?;
+    if !path.starts_with('/') || path.contains('\0') {
+        let message = format!(
+            "`state_dir` must be an absolute path, got \"{}\"",
+            path.escape_debug()
+        );
+        diags.error(&value.span(), message);
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+fn read_hook_security(diags: &mut Diags, value: &Value<'_>) -> Option<HookSecurity> {
+    match diags.string("hook_security", value)? {
+        "strict" => Some(HookSecurity::Strict),
+        "off" => Some(HookSecurity::Off),
+        other => {
+            let message = format!(
+                "`hook_security` must be \"strict\" or \"off\", got \"{}\"",
+                other.escape_debug()
+            );
+            diags.error(&value.span(), message);
+            None
+        }
     }
 }
 

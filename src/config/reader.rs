@@ -16,6 +16,8 @@ pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 /// Collected problems, as (byte offset, message); turned into a `ConfigError` at the end.
 pub(crate) struct Diags<'s> {
     pub found: Vec<(usize, String)>,
+    /// Warnings: the config is accepted, `relevo check` shows them.
+    pub warned: Vec<(usize, String)>,
     lines: LineIndex<'s>,
 }
 
@@ -23,6 +25,7 @@ impl<'s> Diags<'s> {
     pub fn new(source: &'s str) -> Self {
         Diags {
             found: Vec::new(),
+            warned: Vec::new(),
             lines: LineIndex::new(source),
         }
     }
@@ -35,6 +38,11 @@ impl<'s> Diags<'s> {
     /// Records a problem at the start of `span`.
     pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
         self.found.push((span.start, message.into()));
+    }
+
+    /// Records a warning at the start of `span` (the config stays valid).
+    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        self.warned.push((span.start, message.into()));
     }
 
     pub fn is_empty(&self) -> bool {

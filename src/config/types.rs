@@ -18,6 +18,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// `[[vrrp]]`, in file order.
     pub vrrp: Vec<VrrpConfig>,
+    /// What `relevo check` warns about (the config is valid), in file order.
+    pub warnings: Vec<super::Diagnostic>,
 }
 
 /// `[node]`: this node's identity and control socket.
@@ -27,6 +29,22 @@ pub struct NodeConfig {
     pub name: String,
     /// Path of the control socket; default `/run/relevo/relevo.sock`.
     pub control_socket: PathBuf,
+    /// Group whose members may use the control socket besides root (by name).
+    pub control_group: Option<String>,
+    /// Where run-time state lives (the addresses Relevo added, for crash cleanup);
+    /// default `/run/relevo`.
+    pub state_dir: PathBuf,
+    /// Whether hook files writable by anyone but root are refused.
+    pub hook_security: HookSecurity,
+}
+
+/// `hook_security`: refuse hooks that a non-root user could rewrite (strict, the default), or
+/// run them anyway (off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HookSecurity {
+    #[default]
+    Strict,
+    Off,
 }
 
 /// One `[[vrrp]]` instance.
@@ -62,6 +80,11 @@ pub struct VrrpConfig {
     pub hook_timeout: Duration,
     /// Gratuitous ARP / unsolicited NA schedule.
     pub announce: AnnounceConfig,
+    /// Advert source address; `None` = the interface's primary address (IPv4) or its
+    /// link-local address (IPv6).
+    pub source_address: Option<IpAddr>,
+    /// Kernel lifetime of the VIPs while held (refreshed from the loop); zero = permanent.
+    pub vip_lease: Duration,
 }
 
 impl VrrpConfig {
@@ -242,6 +265,8 @@ mod tests {
             hooks: Hooks::default(),
             hook_timeout: Duration::from_secs(30),
             announce: AnnounceConfig::default(),
+            source_address: None,
+            vip_lease: Duration::from_secs(5),
         }
     }
 }

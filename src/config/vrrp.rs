@@ -32,6 +32,8 @@ pub(crate) const KEYS: &[&str] = &[
     "garp_interval",
     "garp_delay",
     "garp_refresh",
+    "source_address",
+    "vip_lease",
 ];
 
 pub(crate) const LATER: &[Later] = &[
@@ -153,10 +155,24 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
             Duration::from_secs(30),
         ),
         announce: read_announce(diags, table),
+        source_address: None,
+        vip_lease: read_vip_lease(diags, table),
         vips,
     };
     if let Some(value) = table.get("unicast_peers") {
         config.unicast_peers = read_peers(diags, value, family, &config.vips);
+    }
+    if let Some(value) = table.get("source_address") {
+        config.source_address = read_source_address(diags, value, family, &config.vips);
+    }
+    if family == Some(Family::V6) && !config.vips.iter().any(|vip| is_link_local(&vip.addr)) {
+        if let Some(value) = table.get("vips") {
+            diags.warn(
+                &value.span(),
+                "IPv6 instance without a link-local VIP (fe80::/10): RFC 5798 §5.2.9 expects one \
+                 first in every advert, and hosts use it as their default router; add one",
+            );
+        }
     }
     let router_ok = interface.is_some() && vrid.is_some() && family.is_some();
     Instance {
@@ -289,6 +305,8 @@ fn read_vips(diags: &mut Diags, value: &Value<'_>) -> (Vec<Vip>, Vec<Range<usize
             ))
         } else if vips.iter().any(|seen| seen.addr == vip.addr) {
             Some(format!("{} is listed twice", vip.addr))
+        } else if is_link_local(&vip.addr) && vips.iter().any(|seen| is_link_local(&seen.addr)) {
+            Some("only one link-local VIP per instance (it goes first in every advert)".to_string())
         } else {
             vip_address_problem(&vip.addr)
         };
@@ -324,13 +342,6 @@ fn vip_address_problem(addr: &IpAddr) -> Option<String> {
         _ if addr.is_loopback() => "a loopback address",
         _ if addr.is_multicast() => "a multicast address",
         IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
-        // fe80::/10 (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above our MSRV).
-        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
-            return Some(
-                "IPv6 link-local VIPs are not supported in this release; use a global or unique-local address"
-                    .to_string(),
-            )
-        }
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => "an IPv4-mapped IPv6 address",
         _ => return None,
     };
@@ -487,6 +498,70 @@ fn read_peers(
         }
     }
     peers
+}
+
+/// fe80::/10 (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above our MSRV).
+pub(crate) fn is_link_local(addr: &IpAddr) -> bool {
+    matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// `vip_lease`: "0s" (permanent addresses) or 1s up to a day.
+fn read_vip_lease(diags: &mut Diags, table: &Table<'_, '_>) -> Duration {
+    let default = Duration::from_secs(5);
+    let Some(value) = table.get("vip_lease") else {
+        return default;
+    };
+    match diags.duration("vip_lease", value, Duration::ZERO, DAY) {
+        Some(lease) if !lease.is_zero() && lease < Duration::from_secs(1) => {
+            let message = "`vip_lease` must be \"0s\" (off) or at least 1s (the kernel counts address lifetimes in seconds)";
+            diags.error(&value.span(), message);
+            default
+        }
+        Some(lease) => lease,
+        None => default,
+    }
+}
+
+/// `source_address`: an address of the instance's family, not one of its VIPs; for IPv6 a
+/// link-local address (RFC 5798 §5.1.2.1: adverts come from the link-local address).
+fn read_source_address(
+    diags: &mut Diags,
+    value: &Value<'_>,
+    family: Option<Family>,
+    vips: &[Vip],
+) -> Option<IpAddr> {
+    let text = diags.string("source_address", value)?;
+    let Ok(addr) = text.parse::<IpAddr>() else {
+        let message = format!(
+            "`source_address` \"{}\" is not an IPv4 or IPv6 address",
+            text.escape_debug()
+        );
+        diags.error(&value.span(), message);
+        return None;
+    };
+    let problem = match family {
+        Some(family) if family_of(&addr) != family => Some(format!(
+            "{addr} is {} but the VIPs are {family}",
+            family_of(&addr)
+        )),
+        _ if vips.iter().any(|vip| vip.addr == addr) => Some(format!(
+            "{addr} is one of this instance's VIPs; adverts come from the node's own address"
+        )),
+        _ if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() => {
+            Some(format!("{addr} is not a unicast address of this node"))
+        }
+        Some(Family::V6) if !is_link_local(&addr) => Some(format!(
+            "{addr} is not link-local; IPv6 adverts are sent from a link-local address (fe80::/10)"
+        )),
+        _ => None,
+    };
+    match problem {
+        Some(problem) => {
+            diags.error(&value.span(), format!("`source_address`: {problem}"));
+            None
+        }
+        None => Some(addr),
+    }
 }
 
 fn read_announce(diags: &mut Diags, table: &Table<'_, '_>) -> AnnounceConfig {
