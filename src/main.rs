@@ -137,6 +137,15 @@ mod status {
                 println!("{:<16} {}", "", counters.join(" "));
             }
         }
+        let l = &status.loop_stats;
+        println!(
+            "loop: {} timers fired, lateness p50 {} µs, p99 {} µs, worst {} µs; {} stalls",
+            l.timers_fired,
+            l.timer_lateness_p50_us,
+            l.timer_lateness_p99_us,
+            l.timer_lateness_worst_us,
+            l.stalls
+        );
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ fn params(priority: u8, advert_interval_cs: u16, preempt: bool) -> Params {
             delay: Duration::ZERO,
             refresh: None,
         },
+        priority_step: Duration::ZERO,
     }
 }
 

@@ -26,6 +26,7 @@ fn params(priority: u8, advert_interval_cs: u16) -> Params {
         preempt: true,
         preempt_delay: Duration::ZERO,
         announce: ONE_ANNOUNCE,
+        priority_step: Duration::ZERO,
     }
 }
 

@@ -11,6 +11,7 @@ use super::hooks::read_hooks;
 use super::node::read_name;
 use super::reader::{Diags, Later, Table, Value};
 use super::types::{AnnounceConfig, Family, Vip, VrrpConfig};
+use crate::wire::ipv6::is_link_local;
 use crate::wire::{V3Ipv4Checksum, VrrpVersion};
 
 pub(crate) const KEYS: &[&str] = &[
@@ -163,7 +164,8 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
         config.unicast_peers = read_peers(diags, value, family, &config.vips);
     }
     if let Some(value) = table.get("source_address") {
-        config.source_address = read_source_address(diags, value, family, &config.vips);
+        let unicast = !config.unicast_peers.is_empty();
+        config.source_address = read_source_address(diags, value, family, &config.vips, unicast);
     }
     if family == Some(Family::V6) && !config.vips.iter().any(|vip| is_link_local(&vip.addr)) {
         if let Some(value) = table.get("vips") {
@@ -500,11 +502,6 @@ fn read_peers(
     peers
 }
 
-/// fe80::/10 (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above our MSRV).
-pub(crate) fn is_link_local(addr: &IpAddr) -> bool {
-    matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
 /// `vip_lease`: "0s" (permanent addresses) or 1s up to a day.
 fn read_vip_lease(diags: &mut Diags, table: &Table<'_, '_>) -> Duration {
     let default = Duration::from_secs(5);
@@ -522,13 +519,14 @@ fn read_vip_lease(diags: &mut Diags, table: &Table<'_, '_>) -> Duration {
     }
 }
 
-/// `source_address`: an address of the instance's family, not one of its VIPs; for IPv6 a
-/// link-local address (RFC 5798 §5.1.2.1: adverts come from the link-local address).
+/// `source_address`: an address of the instance's family, not one of its VIPs; for multicast
+/// IPv6 a link-local address (RFC 5798 §5.1.2.1: adverts come from the link-local address).
 fn read_source_address(
     diags: &mut Diags,
     value: &Value<'_>,
     family: Option<Family>,
     vips: &[Vip],
+    unicast: bool,
 ) -> Option<IpAddr> {
     let text = diags.string("source_address", value)?;
     let Ok(addr) = text.parse::<IpAddr>() else {
@@ -550,8 +548,8 @@ fn read_source_address(
         _ if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() => {
             Some(format!("{addr} is not a unicast address of this node"))
         }
-        Some(Family::V6) if !is_link_local(&addr) => Some(format!(
-            "{addr} is not link-local; IPv6 adverts are sent from a link-local address (fe80::/10)"
+        Some(Family::V6) if !unicast && !is_link_local(&addr) => Some(format!(
+            "{addr} is not link-local; multicast IPv6 adverts are sent from a link-local address (fe80::/10)"
         )),
         _ => None,
     };

@@ -35,6 +35,12 @@ pub struct InstanceStatus {
     pub master_down_interval_ms: u64,
     /// Packet counters: adverts sent/received and drops by reason.
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// The address adverts are sent from, if there is one.
+    #[serde(default)]
+    pub source_address: Option<String>,
+    /// Why the instance is in its state (the last transition's reason code).
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// The status reply.
@@ -42,6 +48,9 @@ pub struct InstanceStatus {
 pub struct Status {
     pub node: String,
     pub instances: Vec<InstanceStatus>,
+    /// Timer lateness and loop counters since start.
+    #[serde(default, rename = "loop")]
+    pub loop_stats: super::loop_stats::LoopStatus,
 }
 
 struct Conn {

@@ -9,13 +9,12 @@ use std::net::IpAddr;
 use crate::config::{Family, Vip, VrrpConfig};
 use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
+use crate::engine::receive::AdvertFilter;
 use crate::engine::vrrp::{AdvertIn, Instance, Params, Reason, State};
 use crate::wire::arp::emit_garp;
+use crate::wire::ipv6::is_link_local;
 use crate::wire::nd::emit_unsolicited_na;
-use crate::wire::vrrp::{
-    check_ttl, parse_advert, parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth,
-};
-use crate::wire::VrrpVersion;
+use crate::wire::vrrp::{parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth};
 
 use super::packet_socket::PacketSocket;
 use super::vrrp_socket::VrrpSocket;
@@ -33,8 +32,17 @@ pub struct InstanceRt {
     pub link_up: bool,
     /// The VIPs this instance added (ifindex, VIP): exactly what it removes later.
     pub added: Vec<(u32, Vip)>,
-    /// The VIP addresses alone, in config order (what adverts list).
+    /// The VIP addresses alone, as adverts list them: an IPv6 link-local VIP first
+    /// (RFC 5798 §5.2.9), then config order.
     pub vip_addrs: Vec<IpAddr>,
+    /// The receive-side protocol rules (engine layer).
+    pub filter: AdvertFilter,
+    /// Advert sends that failed in a row.
+    pub send_failures: u32,
+    /// The reason code of the last transition (status).
+    pub last_reason: String,
+    /// An input produced while performing actions, fed once they are all done.
+    pub pending_input: Option<crate::engine::vrrp::Input>,
     /// Whether unsolicited NAs carry the Router flag (IPv6 forwarding on the interface),
     /// read when the interface is bound, not per announcement.
     pub na_router_flag: bool,
@@ -60,13 +68,29 @@ impl InstanceRt {
                 delay: cfg.announce.delay,
                 refresh: cfg.announce.refresh,
             },
+            priority_step: crate::engine::vrrp::DEFAULT_PRIORITY_STEP,
         };
         let auth = match &cfg.auth_pass {
             Some(p) => V2Auth::from_password(p),
             None => V2Auth::None,
         };
+        let mut vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+        // Stable: a link-local VIP moves to the front, the rest keep their order.
+        vip_addrs.sort_by_key(|addr| !is_link_local(addr));
+        let filter = AdvertFilter::new(
+            cfg.version,
+            cfg.advert_interval_cs(),
+            cfg.unicast_peers.clone(),
+            auth,
+            cfg.v3_ipv4_checksum,
+            vip_addrs.clone(),
+        );
         InstanceRt {
-            vip_addrs: cfg.vips.iter().map(|v| v.addr).collect(),
+            vip_addrs,
+            filter,
+            send_failures: 0,
+            last_reason: String::new(),
+            pending_input: None,
             engine: Instance::new(params),
             family,
             ifindex: None,
@@ -254,44 +278,22 @@ pub fn demux(
         .find(|&i| instances.get(i).map(|x| x.cfg.vrid) == Some(vrid))
         .ok_or(DropReason::VridUnknown)?;
     let inst = &mut instances[i];
-    match validate(inst, src, dst, ttl, payload) {
+    match inst.filter.check(src, dst, ttl, payload) {
         Ok(advert) => {
             *inst.counters.entry("adverts_received").or_default() += 1;
             Ok(Some((i, advert)))
         }
-        Err(reason) => {
-            inst.count_drop(reason);
+        Err(verdict) => {
+            inst.count_drop(verdict.reason);
+            if verdict.first_from_sender {
+                // The peer's address is printed with Display (never a shell, never raw bytes).
+                tracing::warn!(
+                    instance = %inst.cfg.name,
+                    "adverts from {src} list other addresses than this instance's VIPs: \
+                     dropped (RFC 5798 §7.1); check both routers' vips"
+                );
+            }
             Ok(None)
         }
     }
-}
-
-fn validate(
-    inst: &InstanceRt,
-    src: IpAddr,
-    dst: IpAddr,
-    ttl: u8,
-    payload: &[u8],
-) -> Result<AdvertIn, DropReason> {
-    check_ttl(ttl)?;
-    if !inst.cfg.unicast_peers.is_empty() && !inst.cfg.unicast_peers.contains(&src) {
-        return Err(DropReason::UnknownPeer);
-    }
-    let view = parse_advert(payload, src, dst, inst.cfg.v3_ipv4_checksum)?;
-    if view.version() != inst.cfg.version {
-        return Err(DropReason::VersionMismatch);
-    }
-    if inst.cfg.version == VrrpVersion::V2 {
-        if !inst.auth.matches(&view) {
-            return Err(DropReason::AuthMismatch);
-        }
-        if view.interval_cs() != inst.cfg.advert_interval_cs() {
-            return Err(DropReason::IntervalMismatch);
-        }
-    }
-    Ok(AdvertIn {
-        src,
-        priority: view.priority(),
-        interval_cs: view.interval_cs(),
-    })
 }

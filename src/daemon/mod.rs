@@ -5,6 +5,7 @@ pub mod control;
 pub mod hooks;
 pub mod instance;
 pub mod interfaces;
+pub mod loop_stats;
 pub mod netlink;
 pub mod packet_socket;
 pub mod signals;
@@ -23,11 +24,12 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::config::Family;
 use crate::engine::hook_queue::HookQueue;
-use crate::engine::vrrp::{Action, Input};
+use crate::engine::vrrp::{Action, Blocker, Input};
 use control::{ControlServer, InstanceStatus, Status};
 use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
 use interfaces::Interfaces;
+use loop_stats::LoopStats;
 use netlink::{NetEvent, Netlink, RELEVO_ADDR_PROTO};
 use packet_socket::PacketSocket;
 use signals::{SignalAction, Signals};
@@ -47,6 +49,16 @@ const HOOK_TOKEN_BASE: usize = 1 << 20;
 const RECV_BUFFER: usize = 2048;
 /// Extra time granted after the last stop hook's own timeout before exiting anyway.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(3);
+/// Datagrams read from one VRRP socket per loop turn: a flood cannot starve the timers; the
+/// rest is read on the next turn.
+const SOCKET_BUDGET: usize = 64;
+/// A loop that wakes this late for a timer has stalled (SIGSTOP, a frozen VM, a debugger):
+/// what queued on the sockets meanwhile is read before any timer fires, so a backup that
+/// slept through its Master_Down deadline first hears the master that is still alive.
+const STALL_THRESHOLD: Duration = Duration::from_millis(5);
+
+/// Consecutive failed advert sends after which an instance goes to FAULT (`send-failed`).
+const SEND_FAILURES_FOR_FAULT: u32 = 3;
 
 /// A VRRP socket and the instances whose adverts it carries.
 struct SocketSlot {
@@ -75,6 +87,9 @@ pub struct Daemon {
     shutdown_deadline: Option<Instant>,
     actions: Vec<Action>,
     rx_buf: Vec<u8>,
+    /// Sockets whose last drain stopped at the budget with datagrams left (read next turn).
+    sockets_with_backlog: Vec<usize>,
+    loop_stats: LoopStats,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -134,6 +149,8 @@ impl Daemon {
             shutdown_deadline: None,
             actions: Vec::new(),
             rx_buf: vec![0; RECV_BUFFER],
+            sockets_with_backlog: Vec::new(),
+            loop_stats: LoopStats::default(),
         })
     }
 
@@ -182,6 +199,11 @@ impl Daemon {
                 );
             }
             self.refresh_source(i, now);
+            if self.instances[i].engine.primary_address().is_none() {
+                let inst = &self.instances[i];
+                warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
+                self.feed(i, Input::CannotAdvertise(Blocker::NoSourceAddress), now);
+            }
             self.feed(i, Input::Startup { link_up }, now);
         }
         Ok(())
@@ -194,7 +216,18 @@ impl Daemon {
         let mut hook_done = Vec::new();
         loop {
             let now = Instant::now();
-            self.fire_due_timers(now, &mut hook_done);
+            if self
+                .deadlines
+                .peek()
+                .is_some_and(|due| now.saturating_duration_since(due) > STALL_THRESHOLD)
+            {
+                // Inputs before timers after a stall: read what queued while we slept.
+                self.loop_stats.stalls += 1;
+                self.drain_all_sockets(now);
+            } else {
+                self.drain_backlog(now);
+            }
+            self.fire_due_timers(Instant::now(), &mut hook_done);
             if self.shutdown_complete(Instant::now()) {
                 break;
             }
@@ -202,7 +235,9 @@ impl Daemon {
             self.timer
                 .arm(next, Instant::now())
                 .context("arming the loop timer")?;
-            match self.poll.poll(&mut events, None) {
+            // A socket left with a backlog is read on the next turn without waiting.
+            let timeout = (!self.sockets_with_backlog.is_empty()).then_some(Duration::ZERO);
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e).context("waiting for events (epoll_wait)"),
@@ -251,7 +286,9 @@ impl Daemon {
     }
 
     fn fire_due_timers(&mut self, now: Instant, hook_done: &mut Vec<HookDone>) {
-        while let Some(owner) = self.deadlines.pop_due(now) {
+        while let Some((owner, due)) = self.deadlines.pop_due(now) {
+            self.loop_stats
+                .timer_fired(now.saturating_duration_since(due));
             match owner {
                 TimerOwner::Instance(i) => {
                     let mut actions = std::mem::take(&mut self.actions);
@@ -283,8 +320,19 @@ impl Daemon {
         self.deadlines.schedule(TimerOwner::Instance(i), next);
     }
 
-    /// Carries out the engine's actions for instance `i`, in order.
+    /// Carries out the engine's actions for instance `i`, in order. An input that performing
+    /// them produced (persistent send failure) is fed afterwards, never in the middle of a
+    /// list (a FAULT in the middle would be followed by the rest, e.g. adding the VIPs).
     fn perform(&mut self, i: usize, actions: &mut Vec<Action>, now: Instant) {
+        self.perform_actions(i, actions, now);
+        if let Some(input) = self.instances[i].pending_input.take() {
+            let mut more = Vec::new();
+            self.instances[i].engine.handle(input, now, &mut more);
+            self.perform_actions(i, &mut more, now);
+        }
+    }
+
+    fn perform_actions(&mut self, i: usize, actions: &mut Vec<Action>, now: Instant) {
         for action in actions.drain(..) {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority),
@@ -292,6 +340,7 @@ impl Daemon {
                 Action::RemoveVips => self.remove_vips(i),
                 Action::Announce => self.announce(i),
                 Action::Transition { from, to, reason } => {
+                    self.instances[i].last_reason = reason.code().to_string();
                     let inst = &self.instances[i];
                     info!(instance = %inst.cfg.name, "{} -> {} ({reason})", from.as_str(), to.as_str());
                     if let Some(req) = inst.hook_request(i, from, to, &reason, &self.node_name) {
@@ -322,10 +371,21 @@ impl Daemon {
         let Some(slot) = self.sockets.get(slot_idx).and_then(|s| s.as_ref()) else {
             return;
         };
-        if let Err(e) = inst.send_advert(&slot.socket, src, priority) {
-            inst.count_tx_error("send_failed");
-            if inst.warn_once("send_failed") {
-                warn!(instance = %inst.cfg.name, "sending an advert failed: {e}");
+        match inst.send_advert(&slot.socket, src, priority) {
+            Ok(()) => {
+                if std::mem::take(&mut inst.send_failures) > 0 {
+                    inst.pending_input = Some(Input::CanAdvertise(Blocker::SendFailed));
+                }
+            }
+            Err(e) => {
+                inst.count_tx_error("send_failed");
+                inst.send_failures += 1;
+                if inst.send_failures == 1 || inst.send_failures == SEND_FAILURES_FOR_FAULT {
+                    warn!(instance = %inst.cfg.name, "sending an advert failed ({} in a row): {e}", inst.send_failures);
+                }
+                if inst.send_failures >= SEND_FAILURES_FOR_FAULT && priority != 0 {
+                    inst.pending_input = Some(Input::CannotAdvertise(Blocker::SendFailed));
+                }
             }
         }
     }
@@ -409,9 +469,24 @@ impl Daemon {
         }
     }
 
+    /// The advert source: the configured `source_address` while it is on the interface (and
+    /// not tentative); otherwise the source in use while it is still there (pinned: a new
+    /// address or a reordering never moves it); otherwise the interface's choice (IPv4
+    /// primary, IPv6 link-local). Never a VIP.
     fn source_address(&self, i: usize) -> Option<std::net::IpAddr> {
         let inst = &self.instances[i];
         let ifindex = inst.ifindex?;
+        let usable = |addr: std::net::IpAddr| {
+            self.interfaces
+                .present_vips(ifindex, std::slice::from_ref(&addr))
+                .any(|a| !a.tentative)
+        };
+        if let Some(wanted) = inst.cfg.source_address {
+            return Some(wanted).filter(|a| usable(*a));
+        }
+        if let Some(pinned) = inst.engine.primary_address().filter(|a| usable(*a)) {
+            return Some(pinned);
+        }
         self.interfaces
             .source_address(ifindex, inst.family == Family::V6, &inst.vip_addrs)
     }
@@ -492,9 +567,36 @@ impl Daemon {
         }
     }
 
+    /// Reads every VRRP socket (each up to its budget), e.g. after a stall.
+    fn drain_all_sockets(&mut self, now: Instant) {
+        self.sockets_with_backlog.clear();
+        for idx in 0..self.sockets.len() {
+            self.on_socket_readable(idx, now);
+        }
+    }
+
+    /// Reads the sockets whose previous drain stopped at the budget.
+    fn drain_backlog(&mut self, now: Instant) {
+        for idx in std::mem::take(&mut self.sockets_with_backlog) {
+            self.on_socket_readable(idx, now);
+        }
+    }
+
+    /// Reads up to [`SOCKET_BUDGET`] datagrams from socket `idx` and feeds them to their
+    /// instances; a socket with more queued is remembered for the next turn (mio is
+    /// edge-triggered: no new event would come for data already queued).
     fn on_socket_readable(&mut self, idx: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.rx_buf);
+        let mut budget = SOCKET_BUDGET;
         while let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) {
+            if budget == 0 {
+                self.loop_stats.budget_exhausted += 1;
+                if !self.sockets_with_backlog.contains(&idx) {
+                    self.sockets_with_backlog.push(idx);
+                }
+                break;
+            }
+            budget -= 1;
             let datagram = match slot.socket.recv(&mut buf) {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
@@ -603,9 +705,30 @@ impl Daemon {
     /// the daemon sends from).
     fn refresh_source(&mut self, i: usize, now: Instant) {
         let source = self.source_address(i);
-        if self.instances[i].engine.primary_address() != source {
-            self.feed(i, Input::PrimaryAddress(source), now);
+        let old = self.instances[i].engine.primary_address();
+        if old == source {
+            return;
         }
+        let inst = &self.instances[i];
+        match (old, source) {
+            (Some(old), Some(new)) => {
+                info!(instance = %inst.cfg.name, "advert source address changed from {old} to {new}")
+            }
+            (None, Some(new)) => {
+                info!(instance = %inst.cfg.name, "advert source address: {new}")
+            }
+            (Some(old), None) => {
+                warn!(instance = %inst.cfg.name, "advert source address {old} is gone from {}: no usable source address", inst.cfg.interface)
+            }
+            (None, None) => {}
+        }
+        self.feed(i, Input::PrimaryAddress(source), now);
+        let blocker = Blocker::NoSourceAddress;
+        let input = match source {
+            Some(_) => Input::CanAdvertise(blocker),
+            None => Input::CannotAdvertise(blocker),
+        };
+        self.feed(i, input, now);
     }
 
     fn on_signal(&mut self, action: SignalAction, now: Instant) {
@@ -615,6 +738,12 @@ impl Daemon {
             }
             SignalAction::Shutdown(sig) => {
                 if self.shutdown_deadline.is_some() {
+                    // A second signal: the operator does not want to wait for the hand-over.
+                    warn!("{sig} again: exiting at once (VIPs removed now, hooks not awaited)");
+                    for i in 0..self.instances.len() {
+                        self.remove_vips(i);
+                    }
+                    self.shutdown_deadline = Some(now);
                     return;
                 }
                 info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
@@ -722,11 +851,14 @@ impl Daemon {
                 advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
                 master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
                 counters: inst.counters(),
+                source_address: inst.engine.primary_address().map(|a| a.to_string()),
+                reason: inst.last_reason.clone(),
             })
             .collect();
         Status {
             node: self.node_name.clone(),
             instances,
+            loop_stats: self.loop_stats.status(),
         }
     }
 

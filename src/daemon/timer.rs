@@ -49,8 +49,8 @@ impl DeadlineHeap {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Removes and returns one owner whose deadline is `<= now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<TimerOwner> {
+    /// Removes and returns one owner whose deadline is `<= now`, with that deadline.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(TimerOwner, Instant)> {
         self.drop_stale();
         let Reverse((at, owner)) = *self.heap.peek()?;
         if at > now {
@@ -58,7 +58,7 @@ impl DeadlineHeap {
         }
         self.heap.pop();
         self.live.remove(&owner);
-        Some(owner)
+        Some((owner, at))
     }
 
     fn drop_stale(&mut self) {
@@ -148,8 +148,14 @@ mod tests {
         assert_eq!(h.peek(), Some(t0 + Duration::from_millis(5)));
         assert_eq!(h.pop_due(t0), None);
         let now = t0 + Duration::from_millis(40);
-        assert_eq!(h.pop_due(now), Some(TimerOwner::Instance(1)));
-        assert_eq!(h.pop_due(now), Some(TimerOwner::Instance(2)));
+        assert_eq!(
+            h.pop_due(now),
+            Some((TimerOwner::Instance(1), t0 + Duration::from_millis(5)))
+        );
+        assert_eq!(
+            h.pop_due(now),
+            Some((TimerOwner::Instance(2), t0 + Duration::from_millis(10)))
+        );
         assert_eq!(h.pop_due(now), None);
         assert_eq!(h.peek(), None);
     }

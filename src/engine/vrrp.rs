@@ -25,6 +25,13 @@
 //!   [`Reason::AddressOwner`], anyone else [`Reason::LinkUp`].
 //! - A Master's advert timer re-arms at `previous deadline + interval` (no drift), unless
 //!   that is not in the future any more, then at `now + interval`.
+//! - "Can I advertise?" is a state input besides the link: [`Input::CannotAdvertise`] with
+//!   [`Blocker::NoSourceAddress`] (the interface has no usable source address) or
+//!   [`Blocker::SendFailed`] (sending failed persistently) puts the instance in FAULT, so it
+//!   never holds the VIPs while its peers cannot hear it; [`Input::CanAdvertise`] lifts the
+//!   blocker. A send failure cannot be observed from FAULT (nothing is sent there), so that
+//!   blocker lifts itself after a backoff (1 s doubling to 30 s; reset by a successful send):
+//!   the instance re-enters BACKUP, where it follows any live master and sends nothing.
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::IpAddr;
@@ -57,7 +64,28 @@ pub struct Params {
     pub preempt_delay: Duration,
     /// Gratuitous ARP / unsolicited NA schedule while MASTER.
     pub announce: AnnounceParams,
+    /// Priority order below the timer resolution: every Master_Down / Skew wait of a Backup
+    /// is lengthened by `(256 - priority) * priority_step` (zero = the RFC's timers exactly).
+    /// See [`DEFAULT_PRIORITY_STEP`].
+    pub priority_step: Duration,
 }
+
+/// The daemon's `priority_step`: 10 µs per priority point.
+///
+/// At 10 ms adverts the RFC's integer-centisecond Skew_Time is 0 for every priority, so when a
+/// master dies every backup's Master_Down timer fires at the same instant and all of them
+/// claim MASTER; the answer-a-competing-master rule repairs it within a millisecond, but
+/// clients see two owners in turn. With this step, backups wait `(256 - priority) * 10 µs`
+/// more (priority 100: 1.56 ms, 50: 2.06 ms, 254: 20 µs), so the highest-priority backup
+/// claims first and the others hear its advert before their own timer fires, as long as
+/// their priorities differ by more than (advert latency + timer jitter) / 10 µs. On this
+/// project's namespace lab an advert takes ~40-120 µs from one daemon's send to the other's
+/// receive under load (median ~60 µs), so priorities 10 apart (100 µs) are usually ordered
+/// and priorities 50 apart (500 µs) always were. The step stays far below the 10 ms timer
+/// resolution (at most 2.55 ms), which keeps the failover faster than keepalived's (whose
+/// exact, non-truncated skew adds 6.1 ms at priority 100), and it does not change the RFC
+/// ordering where Skew_Time already orders the backups.
+pub const DEFAULT_PRIORITY_STEP: Duration = Duration::from_micros(10);
 
 /// RFC state of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,7 +139,25 @@ pub enum Input {
     LinkUp,
     /// Our own primary address on the interface changed (used for the equal-priority tie-break).
     PrimaryAddress(Option<IpAddr>),
+    /// Something keeps this instance from advertising: FAULT until [`Input::CanAdvertise`].
+    CannotAdvertise(Blocker),
+    /// The blocker is gone (the source address is back, a send succeeded).
+    CanAdvertise(Blocker),
 }
+
+/// Why an instance with its link up cannot advertise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Blocker {
+    /// No usable source address on the interface (none, or IPv6 link-local still tentative).
+    NoSourceAddress,
+    /// Adverts could not be sent several times in a row.
+    SendFailed,
+}
+
+/// First wait before a send-failed FAULT retries; doubles up to [`SEND_RETRY_MAX`].
+pub const SEND_RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between two retries after persistent send failures.
+pub const SEND_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What the daemon must do, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,11 +184,20 @@ pub enum Reason {
     AddressOwner,
     MasterDown,
     PriorityZeroFromMaster,
-    HigherPriority { peer: IpAddr, priority: u8 },
-    EqualPriorityHigherAddress { peer: IpAddr },
+    HigherPriority {
+        peer: IpAddr,
+        priority: u8,
+    },
+    EqualPriorityHigherAddress {
+        peer: IpAddr,
+    },
     Preempt,
     LinkDown,
     LinkUp,
+    NoSourceAddress,
+    SendFailed,
+    /// The last blocker (source address, send failure) lifted, or a send retry is due.
+    CanAdvertise,
     Shutdown,
 }
 
@@ -159,6 +214,9 @@ impl Reason {
             Reason::Preempt => "preempt",
             Reason::LinkDown => "link-down",
             Reason::LinkUp => "link-up",
+            Reason::NoSourceAddress => "no-source-address",
+            Reason::SendFailed => "send-failed",
+            Reason::CanAdvertise => "can-advertise",
             Reason::Shutdown => "shutdown",
         }
     }
@@ -170,6 +228,16 @@ impl Reason {
                 Some(*peer)
             }
             _ => None,
+        }
+    }
+}
+
+impl Blocker {
+    /// The FAULT reason this blocker gives.
+    pub fn reason(self) -> Reason {
+        match self {
+            Blocker::NoSourceAddress => Reason::NoSourceAddress,
+            Blocker::SendFailed => Reason::SendFailed,
         }
     }
 }
@@ -190,6 +258,9 @@ impl fmt::Display for Reason {
             Reason::Preempt => f.write_str("preempting a lower-priority master"),
             Reason::LinkDown => f.write_str("link down"),
             Reason::LinkUp => f.write_str("link up"),
+            Reason::NoSourceAddress => f.write_str("no usable source address on the interface"),
+            Reason::SendFailed => f.write_str("sending adverts keeps failing"),
+            Reason::CanAdvertise => f.write_str("able to advertise again"),
             Reason::Shutdown => f.write_str("shutdown"),
         }
     }
@@ -227,6 +298,14 @@ pub struct Instance {
     release_deadline: Option<Instant>,
     /// When this MASTER last answered a lower-priority competing master.
     last_conflict_answer: Option<Instant>,
+    /// Link state as last reported (Startup, LinkUp/LinkDown).
+    link_down: bool,
+    /// Active blockers besides the link.
+    no_source: bool,
+    send_failed: bool,
+    /// Send-failed FAULT: when to try again, and the wait after that.
+    send_retry_at: Option<Instant>,
+    send_retry_backoff: Duration,
 }
 
 impl Instance {
@@ -249,6 +328,11 @@ impl Instance {
             master: None,
             release_deadline: None,
             last_conflict_answer: None,
+            link_down: false,
+            no_source: false,
+            send_failed: false,
+            send_retry_at: None,
+            send_retry_backoff: SEND_RETRY_MIN,
         }
     }
 
@@ -296,12 +380,23 @@ impl Instance {
         centiseconds(3 * u32::from(self.master_adver_interval_cs)) + self.skew_time()
     }
 
+    /// The priority-ordered wait added to every Backup timer (see [`Params::priority_step`]).
+    pub fn priority_offset(&self) -> Duration {
+        self.params.priority_step * (256 - u32::from(self.params.priority))
+    }
+
+    /// When a Backup's Master_Down timer armed now with `wait` fires.
+    fn backup_deadline(&self, now: Instant, wait: Duration) -> Option<Instant> {
+        now.checked_add(wait + self.priority_offset())
+    }
+
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.timer,
             self.announce.next_deadline(),
             self.release_deadline,
+            self.send_retry_at,
         ]
         .into_iter()
         .flatten()
@@ -317,10 +412,10 @@ impl Instance {
     /// [`handle_timeout`](Self::handle_timeout) first if a deadline has passed.
     pub fn handle(&mut self, input: Input, now: Instant, out: &mut Vec<Action>) {
         match (input, self.state) {
-            (Input::Startup { link_up: true }, State::Initialize) => {
-                self.start(now, Reason::Startup, out)
+            (Input::Startup { link_up }, State::Initialize) => {
+                self.link_down = !link_up;
+                self.start_or_fault(now, Reason::Startup, out)
             }
-            (Input::Startup { link_up: false }, State::Initialize) => self.enter_fault(out),
             (Input::Shutdown, _) => self.shutdown(now, out),
             // Our own advert, looped back: not a peer.
             (Input::Advert(advert), _) if Some(advert.src) == self.primary => {}
@@ -329,10 +424,34 @@ impl Instance {
             }
             (Input::Advert(advert), State::Backup) => self.backup_advert(advert, now),
             (Input::Advert(advert), State::Master) => self.master_advert(advert, now, out),
-            (Input::LinkDown, State::Backup | State::Master) => self.enter_fault(out),
-            (Input::LinkUp, State::Fault) => self.start(now, Reason::LinkUp, out),
+            (Input::LinkDown, State::Backup | State::Master) => {
+                self.link_down = true;
+                self.enter_fault(Reason::LinkDown, out)
+            }
+            (Input::LinkUp, State::Fault) => {
+                self.link_down = false;
+                self.start_or_fault(now, Reason::LinkUp, out)
+            }
             (Input::LinkDown, State::Initialize) => self.finish_release(out),
+            (Input::LinkDown, _) => self.link_down = true,
+            (Input::LinkUp, _) => self.link_down = false,
             (Input::PrimaryAddress(address), _) => self.primary = address,
+            (Input::CannotAdvertise(blocker), state) => {
+                self.set_blocker(blocker, true, now);
+                if matches!(state, State::Backup | State::Master) {
+                    self.enter_fault(blocker.reason(), out);
+                }
+            }
+            (Input::CanAdvertise(blocker), state) => {
+                if blocker == Blocker::SendFailed {
+                    self.send_retry_backoff = SEND_RETRY_MIN;
+                }
+                let was = self.blocked_by(blocker);
+                self.set_blocker(blocker, false, now);
+                if was && state == State::Fault {
+                    self.start_or_fault(now, Reason::CanAdvertise, out);
+                }
+            }
             // Startup when started, adverts in INIT/FAULT, link events that change nothing.
             _ => {}
         }
@@ -345,6 +464,13 @@ impl Instance {
         if self.release_deadline.is_some_and(|t| t <= now) {
             self.finish_release(out);
         }
+        if self.send_retry_at.is_some_and(|t| t <= now) {
+            self.send_retry_at = None;
+            self.send_failed = false;
+            if self.state == State::Fault {
+                self.start_or_fault(now, Reason::CanAdvertise, out);
+            }
+        }
         loop {
             let timer = self.timer.filter(|t| *t <= now);
             let announce = self.announce.next_deadline().filter(|t| *t <= now);
@@ -354,6 +480,53 @@ impl Instance {
                 (None, Some(_)) => self.emit_announcements(now, out),
                 (None, None) => return,
             }
+        }
+    }
+
+    /// Whether `blocker` is active.
+    fn blocked_by(&self, blocker: Blocker) -> bool {
+        match blocker {
+            Blocker::NoSourceAddress => self.no_source,
+            Blocker::SendFailed => self.send_failed,
+        }
+    }
+
+    fn set_blocker(&mut self, blocker: Blocker, on: bool, now: Instant) {
+        match blocker {
+            Blocker::NoSourceAddress => self.no_source = on,
+            Blocker::SendFailed if on => {
+                if !self.send_failed {
+                    self.send_retry_at = now.checked_add(self.send_retry_backoff);
+                    self.send_retry_backoff = (self.send_retry_backoff * 2).min(SEND_RETRY_MAX);
+                }
+                self.send_failed = true;
+            }
+            Blocker::SendFailed => {
+                self.send_failed = false;
+                self.send_retry_at = None;
+            }
+        }
+    }
+
+    /// Why the instance must stay in FAULT, if it must.
+    fn fault_reason(&self) -> Option<Reason> {
+        if self.link_down {
+            Some(Reason::LinkDown)
+        } else if self.no_source {
+            Some(Reason::NoSourceAddress)
+        } else if self.send_failed {
+            Some(Reason::SendFailed)
+        } else {
+            None
+        }
+    }
+
+    /// Start (from INIT or FAULT) unless something still keeps the instance in FAULT.
+    fn start_or_fault(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        match self.fault_reason() {
+            Some(fault) if self.state != State::Fault => self.enter_fault(fault, out),
+            Some(_) => {}
+            None => self.start(now, reason, out),
         }
     }
 
@@ -370,7 +543,7 @@ impl Instance {
     }
 
     fn enter_backup(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
-        self.timer = now.checked_add(self.master_down_interval());
+        self.timer = self.backup_deadline(now, self.master_down_interval());
         self.last_heard = LastHeard::Master;
         self.transition(State::Backup, reason, out);
     }
@@ -396,11 +569,11 @@ impl Instance {
         self.enter_backup(now, reason, out);
     }
 
-    fn enter_fault(&mut self, out: &mut Vec<Action>) {
+    fn enter_fault(&mut self, reason: Reason, out: &mut Vec<Action>) {
         self.finish_release(out);
         self.release_vips(out);
         self.cancel_timers();
-        self.transition(State::Fault, Reason::LinkDown, out);
+        self.transition(State::Fault, reason, out);
     }
 
     /// Shutdown. A MASTER resigns with a priority-0 advert (its backups take over after
@@ -458,11 +631,11 @@ impl Instance {
     /// RFC 5798 §6.4.2 "If an ADVERTISEMENT is received" in BACKUP.
     fn backup_advert(&mut self, advert: AdvertIn, now: Instant) {
         if advert.priority == 0 {
-            self.timer = now.checked_add(self.skew_time());
+            self.timer = self.backup_deadline(now, self.skew_time());
             self.last_heard = LastHeard::Resignation;
         } else if self.accepts_as_master(advert.priority, now) {
             self.follow(advert);
-            self.timer = now.checked_add(self.master_down_interval());
+            self.timer = self.backup_deadline(now, self.master_down_interval());
             self.last_heard = LastHeard::Master;
         } else {
             // Preempting: let the Master_Down timer run out and take over then.

@@ -12,6 +12,12 @@ pub const NEXT_HEADER_ICMPV6: u8 = 58;
 /// All-nodes link-local multicast address ff02::1.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
+/// Whether `addr` is an IPv6 unicast link-local address (fe80::/10).
+/// (`Ipv6Addr::is_unicast_link_local` needs Rust 1.84, above the MSRV.)
+pub fn is_link_local(addr: &std::net::IpAddr) -> bool {
+    matches!(addr, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
 /// Fields of the fixed IPv6 header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv6Header {

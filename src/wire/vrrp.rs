@@ -127,11 +127,16 @@ pub enum DropReason {
     VersionMismatch,
     /// Sender is not one of the instance's configured unicast peers.
     UnknownPeer,
+    /// The advert's address list (count or addresses) differs from the configured VIPs and
+    /// the sender is not the address owner (RFC 5798 §7.1).
+    AddressListMismatch,
+    /// An IPv6 advert whose source is not link-local (RFC 5798 §5.1.2.1).
+    SourceNotLinkLocal,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (for registering counters).
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Truncated,
         DropReason::BadVersion,
         DropReason::BadType,
@@ -145,6 +150,8 @@ impl DropReason {
         DropReason::IntervalMismatch,
         DropReason::VersionMismatch,
         DropReason::UnknownPeer,
+        DropReason::AddressListMismatch,
+        DropReason::SourceNotLinkLocal,
     ];
 
     /// Stable snake_case name, for counters and logs.
@@ -163,6 +170,8 @@ impl DropReason {
             DropReason::IntervalMismatch => "interval_mismatch",
             DropReason::VersionMismatch => "version_mismatch",
             DropReason::UnknownPeer => "unknown_peer",
+            DropReason::AddressListMismatch => "address_list_mismatch",
+            DropReason::SourceNotLinkLocal => "source_not_link_local",
         }
     }
 }
