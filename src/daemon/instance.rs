@@ -1,12 +1,12 @@
 //! One configured VRRP instance at run time: its config, its engine state machine, where it
-//! lives (interface, source address), what it added, its packet counters, and the glue that
+//! lives (interface, source address), its packet counters, and the glue that
 //! turns engine actions into frames (adverts, gratuitous ARP / unsolicited NA) and hook
 //! requests. Also the demultiplexer that hands a received datagram to the right instance.
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 
-use crate::config::{Family, Vip, VrrpConfig};
+use crate::config::{Family, VrrpConfig};
 use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::receive::AdvertFilter;
@@ -30,8 +30,6 @@ pub struct InstanceRt {
     pub ifindex: Option<u32>,
     /// Last known link state (administratively up and carrier).
     pub link_up: bool,
-    /// The VIPs this instance added (ifindex, VIP): exactly what it removes later.
-    pub added: Vec<(u32, Vip)>,
     /// The VIP addresses alone, as adverts list them: an IPv6 link-local VIP first
     /// (RFC 5798 §5.2.9), then config order.
     pub vip_addrs: Vec<IpAddr>,
@@ -95,7 +93,6 @@ impl InstanceRt {
             family,
             ifindex: None,
             link_up: false,
-            added: Vec::new(),
             na_router_flag: false,
             auth,
             counters: BTreeMap::new(),
@@ -108,6 +105,11 @@ impl InstanceRt {
     /// Counts a dropped received packet.
     pub fn count_drop(&mut self, reason: DropReason) {
         *self.counters.entry(reason.as_str()).or_default() += 1;
+    }
+
+    /// The counters, to count events the daemon observes (e.g. restored VIPs).
+    pub fn counters_mut(&mut self) -> &mut BTreeMap<&'static str, u64> {
+        &mut self.counters
     }
 
     /// Counts a failure to transmit.

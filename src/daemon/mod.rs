@@ -10,6 +10,7 @@ pub mod netlink;
 pub mod packet_socket;
 pub mod signals;
 pub mod timer;
+pub mod vip;
 pub mod vrrp_socket;
 
 use std::collections::HashMap;
@@ -30,10 +31,11 @@ use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
 use interfaces::Interfaces;
 use loop_stats::LoopStats;
-use netlink::{NetEvent, Netlink, RELEVO_ADDR_PROTO};
+use netlink::{NetEvent, Netlink};
 use packet_socket::PacketSocket;
 use signals::{SignalAction, Signals};
 use timer::{DeadlineHeap, LoopTimer, TimerOwner};
+use vip::{VipOwner, VipTable};
 use vrrp_socket::VrrpSocket;
 
 const TOKEN_TIMER: Token = Token(0);
@@ -79,6 +81,8 @@ pub struct Daemon {
     sockets: Vec<Option<SocketSlot>>,
     socket_index: HashMap<(u32, Family), usize>,
     instances: Vec<InstanceRt>,
+    /// Every VIP of this node: desired vs actual, leases, the state file.
+    vips: VipTable,
     hook_queue: HookQueue,
     hooks: HookRunner,
     control: Option<ControlServer>,
@@ -113,11 +117,16 @@ impl Daemon {
         let mut interfaces = Interfaces::default();
         interfaces.reset(links, addrs);
         let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
-        let instances = config
+        let instances: Vec<InstanceRt> = config
             .vrrp
             .iter()
             .map(|c| InstanceRt::new(c.clone()))
             .collect();
+        let mut vips = VipTable::new(&config.node.state_dir);
+        for (i, c) in config.vrrp.iter().enumerate() {
+            let lease = Some(c.vip_lease).filter(|lease| !lease.is_zero());
+            vips.register(VipOwner::Instance(i), &c.interface, &c.vips, lease);
+        }
         let control = match ControlServer::bind(&config.node.control_socket, CONTROL_TOKEN_BASE) {
             Ok(c) => Some(c),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -143,6 +152,7 @@ impl Daemon {
             sockets: Vec::new(),
             socket_index: HashMap::new(),
             instances,
+            vips,
             hook_queue: HookQueue::new(),
             hooks: HookRunner::new(HOOK_TOKEN_BASE),
             node_name: config.node.name.clone(),
@@ -179,9 +189,10 @@ impl Daemon {
                 .context("registering the control socket")?;
         }
         let now = Instant::now();
+        self.vips
+            .remove_leftovers(&self.interfaces, &mut self.netlink);
         for i in 0..self.instances.len() {
             self.bind_interface(i);
-            self.remove_stale_vips(i);
             let inst = &mut self.instances[i];
             info!(
                 instance = %inst.cfg.name,
@@ -301,6 +312,12 @@ impl Daemon {
                     self.hooks.handle_timeout(now, hook_done);
                     self.on_hooks_done(hook_done, now);
                 }
+                TimerOwner::Vips => {
+                    let restored =
+                        self.vips
+                            .handle_timeout(now, &self.interfaces, &mut self.netlink);
+                    self.announce_restored(restored);
+                }
                 TimerOwner::Daemon => {}
             }
         }
@@ -336,7 +353,7 @@ impl Daemon {
         for action in actions.drain(..) {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority),
-                Action::AddVips => self.add_vips(i),
+                Action::AddVips => self.add_vips(i, now),
                 Action::RemoveVips => self.remove_vips(i),
                 Action::Announce => self.announce(i),
                 Action::Transition { from, to, reason } => {
@@ -390,39 +407,42 @@ impl Daemon {
         }
     }
 
-    /// Adds every VIP that is not already configured by someone else (an operator's address
-    /// is never re-stamped as ours, so it is never removed either).
-    fn add_vips(&mut self, i: usize) {
-        let inst = &mut self.instances[i];
-        let Some(ifindex) = inst.ifindex else {
-            return;
-        };
-        for vip in inst.cfg.vips.clone() {
-            let foreign = self
-                .interfaces
-                .present_vips(ifindex, std::slice::from_ref(&vip.addr))
-                .any(|a| a.proto != RELEVO_ADDR_PROTO);
-            if foreign {
-                if inst.warn_once("foreign_vip") {
-                    warn!(instance = %inst.cfg.name, "VIP {vip} is configured on {} by someone else: relevo leaves it alone", inst.cfg.interface);
-                }
-                continue;
-            }
-            match self.netlink.add_address(ifindex, vip.addr, vip.prefix_len) {
-                Ok(_) => inst.added.push((ifindex, vip)),
-                Err(e) => warn!(instance = %inst.cfg.name, "adding VIP {vip} failed: {e}"),
-            }
-        }
+    fn add_vips(&mut self, i: usize, now: Instant) {
+        self.vips.acquire(
+            VipOwner::Instance(i),
+            now,
+            &self.interfaces,
+            &mut self.netlink,
+        );
+        self.schedule_vips();
     }
 
     /// Removes exactly the VIPs this instance added.
     fn remove_vips(&mut self, i: usize) {
-        let inst = &mut self.instances[i];
-        for (ifindex, vip) in std::mem::take(&mut inst.added) {
-            if let Err(e) = self.netlink.del_address(ifindex, vip.addr, vip.prefix_len) {
-                warn!(instance = %inst.cfg.name, "removing VIP {vip} failed: {e}");
+        self.vips
+            .release(VipOwner::Instance(i), &self.interfaces, &mut self.netlink);
+        self.schedule_vips();
+    }
+
+    fn schedule_vips(&mut self) {
+        self.deadlines
+            .schedule(TimerOwner::Vips, self.vips.next_deadline());
+    }
+
+    /// Held VIPs that had vanished were re-added: announce them again.
+    fn announce_restored(&mut self, owners: Vec<VipOwner>) {
+        for owner in owners {
+            match owner {
+                VipOwner::Instance(i) => {
+                    *self.instances[i]
+                        .counters_mut()
+                        .entry("vips_restored")
+                        .or_default() += 1;
+                    self.announce(i);
+                }
             }
         }
+        self.schedule_vips();
     }
 
     fn announce(&mut self, i: usize) {
@@ -441,38 +461,6 @@ impl Daemon {
         }
     }
 
-    /// VIPs Relevo added in an earlier run that crashed (stamped with our IFA_PROTO) are
-    /// removed before the instance starts; VIPs someone else configured are left alone.
-    fn remove_stale_vips(&mut self, i: usize) {
-        let inst = &self.instances[i];
-        let Some(ifindex) = inst.ifindex else {
-            return;
-        };
-        let stale: Vec<_> = self
-            .interfaces
-            .present_vips(ifindex, &inst.vip_addrs)
-            .map(|a| (a.addr, a.prefix_len, a.proto))
-            .collect();
-        for (addr, prefix_len, proto) in stale {
-            if proto == RELEVO_ADDR_PROTO {
-                info!(instance = %inst.cfg.name, "removing VIP {addr}/{prefix_len} left by an earlier run");
-                if let Err(e) = self.netlink.del_address(ifindex, addr, prefix_len) {
-                    warn!(instance = %inst.cfg.name, "removing stale VIP {addr} failed: {e}");
-                }
-            } else {
-                warn!(
-                    instance = %inst.cfg.name,
-                    "VIP {addr} is already configured on {} and was not added by relevo: it is left alone",
-                    inst.cfg.interface
-                );
-            }
-        }
-    }
-
-    /// The advert source: the configured `source_address` while it is on the interface (and
-    /// not tentative); otherwise the source in use while it is still there (pinned: a new
-    /// address or a reordering never moves it); otherwise the interface's choice (IPv4
-    /// primary, IPv6 link-local). Never a VIP.
     fn source_address(&self, i: usize) -> Option<std::net::IpAddr> {
         let inst = &self.instances[i];
         let ifindex = inst.ifindex?;
@@ -657,8 +645,6 @@ impl Daemon {
                         let was_up = self.instances[i].link_up;
                         self.instances[i].ifindex = None;
                         self.instances[i].link_up = false;
-                        // The kernel removed the interface's addresses with it.
-                        self.instances[i].added.clear();
                         if was_up {
                             self.feed(i, Input::LinkDown, now);
                         }
@@ -671,6 +657,12 @@ impl Daemon {
                     if self.instances[i].ifindex == Some(ifindex) {
                         self.refresh_source(i, now);
                     }
+                }
+                if matches!(event, NetEvent::AddrRemoved(_)) {
+                    let restored = self
+                        .vips
+                        .reconcile(now, &self.interfaces, &mut self.netlink);
+                    self.announce_restored(restored);
                 }
             }
             NetEvent::RequestFailed { what, errno, .. } => {
