@@ -7,7 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use relevo::engine::announce::AnnounceParams;
-use relevo::engine::vrrp::{Action, AdvertIn, Input, Instance, Params, Reason, State};
+use relevo::engine::vrrp::{
+    Action, AdvertIn, Blocker, Input, Instance, Params, Reason, State, DEFAULT_PRIORITY_STEP,
+    SEND_RETRY_MIN,
+};
 use relevo::wire::VrrpVersion;
 
 const ONE_ANNOUNCE: AnnounceParams = AnnounceParams {
@@ -862,4 +865,204 @@ fn master_answers_a_lower_priority_competing_master_at_most_once_per_mdi() {
     assert!(feed(&mut instance, advert(v4(5), 50, 1), t2 + ms(29)).is_empty());
     let out = feed(&mut instance, advert(v4(5), 50, 1), t2 + ms(30));
     assert_eq!(out[0], Action::SendAdvert { priority: 100 });
+}
+
+// ---- "Can I advertise?" as a state input (no source address, persistent send failures) ----
+
+#[test]
+fn startup_without_a_source_address_goes_fault_and_leaves_when_it_comes() {
+    let t0 = Instant::now();
+    let mut instance = Instance::new(params(100, 100));
+    feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::NoSourceAddress),
+        t0,
+    );
+    let out = feed(&mut instance, Input::Startup { link_up: true }, t0);
+    assert_eq!(
+        out,
+        vec![transition(
+            State::Initialize,
+            State::Fault,
+            Reason::NoSourceAddress
+        )]
+    );
+    assert_eq!(instance.next_deadline(), None);
+    // Adverts heard meanwhile change nothing; the link coming and going neither.
+    assert!(feed(&mut instance, advert(v4(11), 50, 100), t0 + ms(10)).is_empty());
+    assert!(feed(&mut instance, Input::LinkUp, t0 + ms(20)).is_empty());
+    let out = feed(
+        &mut instance,
+        Input::CanAdvertise(Blocker::NoSourceAddress),
+        t0 + ms(30),
+    );
+    assert_eq!(
+        out,
+        vec![transition(
+            State::Fault,
+            State::Backup,
+            Reason::CanAdvertise
+        )]
+    );
+}
+
+#[test]
+fn a_master_that_loses_its_source_address_releases_its_vips_in_fault() {
+    let t0 = Instant::now();
+    let (mut instance, at) = master(params(100, 100), t0);
+    let out = feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::NoSourceAddress),
+        at + ms(5),
+    );
+    assert_eq!(
+        out,
+        vec![
+            Action::RemoveVips,
+            transition(State::Master, State::Fault, Reason::NoSourceAddress)
+        ]
+    );
+    // The link coming back does not start it while the address is missing.
+    feed(&mut instance, Input::LinkDown, at + ms(6));
+    assert!(feed(&mut instance, Input::LinkUp, at + ms(7)).is_empty());
+    assert_eq!(instance.state(), State::Fault);
+}
+
+#[test]
+fn link_down_and_no_source_both_must_clear() {
+    let t0 = Instant::now();
+    let mut instance = backup(params(100, 100), t0);
+    feed(&mut instance, Input::LinkDown, t0 + ms(1));
+    feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::NoSourceAddress),
+        t0 + ms(2),
+    );
+    assert!(feed(
+        &mut instance,
+        Input::CanAdvertise(Blocker::NoSourceAddress),
+        t0 + ms(3)
+    )
+    .is_empty());
+    assert_eq!(instance.state(), State::Fault);
+    let out = feed(&mut instance, Input::LinkUp, t0 + ms(4));
+    assert_eq!(
+        out,
+        vec![transition(State::Fault, State::Backup, Reason::LinkUp)]
+    );
+}
+
+#[test]
+fn persistent_send_failures_go_fault_and_retry_with_backoff() {
+    let t0 = Instant::now();
+    let (mut instance, at) = master(params(100, 1), t0);
+    let out = feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::SendFailed),
+        at,
+    );
+    assert_eq!(
+        out,
+        vec![
+            Action::RemoveVips,
+            transition(State::Master, State::Fault, Reason::SendFailed)
+        ]
+    );
+    // The retry is due after the first backoff: back to BACKUP, which sends nothing.
+    assert_eq!(instance.next_deadline(), Some(at + SEND_RETRY_MIN));
+    let out = tick(&mut instance, at + SEND_RETRY_MIN);
+    assert_eq!(
+        out,
+        vec![transition(
+            State::Fault,
+            State::Backup,
+            Reason::CanAdvertise
+        )]
+    );
+    // Failing again doubles the wait; a successful send resets it.
+    let t1 = at + SEND_RETRY_MIN + ms(100);
+    feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::SendFailed),
+        t1,
+    );
+    assert_eq!(instance.next_deadline(), Some(t1 + SEND_RETRY_MIN * 2));
+    feed(
+        &mut instance,
+        Input::CanAdvertise(Blocker::SendFailed),
+        t1 + ms(1),
+    );
+    assert_eq!(instance.state(), State::Backup);
+    let t2 = t1 + ms(2);
+    feed(
+        &mut instance,
+        Input::CannotAdvertise(Blocker::SendFailed),
+        t2,
+    );
+    assert_eq!(instance.next_deadline(), Some(t2 + SEND_RETRY_MIN));
+}
+
+// ---- One master at a time (issue: after a stall, and with zero skew) ----
+
+#[test]
+fn a_backup_woken_late_hears_the_queued_master_before_its_timer() {
+    // The daemon feeds what queued on the sockets before it fires overdue timers. The engine
+    // part of that contract: an advert fed at a late `now` re-arms the Master_Down timer, so
+    // the overdue deadline never fires.
+    let t0 = Instant::now();
+    let mut instance = backup(params(100, 1), t0);
+    let woke = t0 + Duration::from_secs(3);
+    assert!(instance.next_deadline().is_some_and(|d| d < woke));
+    let out = feed(&mut instance, advert(v4(11), 150, 1), woke);
+    assert!(out.is_empty());
+    let out = tick(&mut instance, woke);
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::AddVips | Action::SendAdvert { .. })),
+        "{out:?}"
+    );
+    assert_eq!(instance.state(), State::Backup);
+    assert_eq!(instance.current_master(), Some((v4(11), 150)));
+}
+
+#[test]
+fn backups_with_zero_skew_are_ordered_by_priority() {
+    let step = |priority| Params {
+        priority_step: DEFAULT_PRIORITY_STEP,
+        ..params(priority, 1)
+    };
+    let t0 = Instant::now();
+    let mut high = backup(step(100), t0);
+    let mut low = backup(step(50), t0);
+    // Both hear the master's last advert at the same instant.
+    feed(&mut high, advert(v4(11), 150, 1), t0 + ms(5));
+    feed(&mut low, advert(v4(11), 150, 1), t0 + ms(5));
+    assert_eq!(high.skew_time(), Duration::ZERO);
+    assert_eq!(low.skew_time(), Duration::ZERO);
+    let high_at = high.next_deadline().unwrap();
+    let low_at = low.next_deadline().unwrap();
+    assert_eq!(high_at, t0 + ms(35) + Duration::from_micros(1560));
+    assert_eq!(low_at, t0 + ms(35) + Duration::from_micros(2060));
+    // The higher one claims MASTER first; its advert reaches the lower one before its timer.
+    let out = tick(&mut high, high_at);
+    assert!(out.contains(&Action::SendAdvert { priority: 100 }));
+    let heard = high_at + Duration::from_micros(100);
+    assert!(heard < low_at);
+    feed(&mut low, advert(v4(12), 100, 1), heard);
+    assert!(tick(&mut low, low_at).is_empty());
+    assert_eq!(low.state(), State::Backup);
+    // A priority-0 resignation is ordered the same way.
+    let mut high = backup(step(100), t0);
+    let mut low = backup(step(50), t0);
+    feed(&mut high, advert(v4(11), 0, 1), t0 + ms(1));
+    feed(&mut low, advert(v4(11), 0, 1), t0 + ms(1));
+    assert!(high.next_deadline().unwrap() < low.next_deadline().unwrap());
+}
+
+#[test]
+fn the_rfc_timers_are_exact_without_a_priority_step() {
+    let t0 = Instant::now();
+    let instance = backup(params(100, 1), t0);
+    assert_eq!(instance.priority_offset(), Duration::ZERO);
+    assert_eq!(instance.next_deadline(), Some(t0 + ms(30)));
 }
