@@ -45,6 +45,9 @@ pub struct VrrpInstance {
     pub garp_interval: Option<Duration>,
     pub garp_delay: Option<Duration>,
     pub garp_refresh: Option<Duration>,
+    /// `vip_lease` (None = the default, 5 s).
+    pub vip_lease: Option<Duration>,
+    pub source_address: Option<String>,
 }
 
 impl VrrpInstance {
@@ -68,6 +71,8 @@ impl VrrpInstance {
             garp_interval: None,
             garp_delay: None,
             garp_refresh: None,
+            vip_lease: None,
+            source_address: None,
         }
     }
 
@@ -98,11 +103,15 @@ impl VrrpInstance {
             ("garp_interval", self.garp_interval),
             ("garp_delay", self.garp_delay),
             ("garp_refresh", self.garp_refresh),
+            ("vip_lease", self.vip_lease),
         ];
         for (key, value) in optional_durations {
             if let Some(value) = value {
                 line(out, key, &duration(value));
             }
+        }
+        if let Some(source) = &self.source_address {
+            line(out, "source_address", &quote(source));
         }
         if let Some(hooks) = self.hooks_table() {
             line(out, "hooks", &hooks);
@@ -131,6 +140,8 @@ impl VrrpInstance {
 pub struct NodeConfig {
     pub name: String,
     pub control_socket: Option<PathBuf>,
+    /// `state_dir` (the VIP state file): one per node, so daemons of a lab never share it.
+    pub state_dir: Option<PathBuf>,
     pub vrrp: Vec<VrrpInstance>,
 }
 
@@ -145,6 +156,9 @@ impl NodeConfig {
                 "control_socket",
                 &quote(&socket.to_string_lossy()),
             );
+        }
+        if let Some(dir) = &self.state_dir {
+            line(&mut out, "state_dir", &quote(&dir.to_string_lossy()));
         }
         for instance in &self.vrrp {
             instance.write_toml(&mut out);
@@ -203,6 +217,7 @@ impl RelevoNode {
         NodeConfig {
             name: format!("n{i}"),
             control_socket: Some(lab.work_dir().join(format!("n{i}.sock"))),
+            state_dir: Some(lab.work_dir().join(format!("n{i}.state"))),
             vrrp: vec![instance],
         }
     }
@@ -319,6 +334,7 @@ mod tests {
         let config = NodeConfig {
             name: "n1".into(),
             control_socket: None,
+            state_dir: None,
             vrrp: vec![VrrpInstance::new(
                 51,
                 150,
@@ -349,6 +365,7 @@ mod tests {
         let config = NodeConfig {
             name: "n2".into(),
             control_socket: Some("/tmp/rl/n2.sock".into()),
+            state_dir: Some("/tmp/rl/n2.state".into()),
             vrrp: vec![instance],
         };
         let text = config.to_toml();
