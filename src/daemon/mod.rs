@@ -658,12 +658,10 @@ impl Daemon {
                         self.refresh_source(i, now);
                     }
                 }
-                if matches!(event, NetEvent::AddrRemoved(_)) {
-                    let restored = self
-                        .vips
-                        .reconcile(now, &self.interfaces, &mut self.netlink);
-                    self.announce_restored(restored);
-                }
+                let restored = self
+                    .vips
+                    .reconcile(now, &self.interfaces, &mut self.netlink);
+                self.announce_restored(restored);
             }
             NetEvent::RequestFailed { what, errno, .. } => {
                 warn!(

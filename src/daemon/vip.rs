@@ -250,13 +250,19 @@ impl VipTable {
             if !entry.held || entry.foreign || entry.retry_at.is_some() {
                 continue;
             }
+            let on_interface = present(interfaces, &entry.interface, entry.vip.addr);
+            if on_interface.is_some() {
+                // The add went through: a later disappearance is a real one.
+                self.entries[i].requested_at = None;
+                continue;
+            }
             if entry
                 .requested_at
                 .is_some_and(|at| now.saturating_duration_since(at) < IN_FLIGHT)
             {
                 continue;
             }
-            match present(interfaces, &entry.interface, entry.vip.addr) {
+            match on_interface {
                 Some(_) => {}
                 None if interfaces.by_name(&entry.interface).is_none() => {}
                 None => {

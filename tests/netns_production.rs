@@ -1,0 +1,293 @@
+//! Production edges of VRRP with real daemons in namespaces (root; fail under CI=true without
+//! it): no master without a source address, VIPs restored when deleted by hand, VIP leases
+//! that expire with a SIGKILLed or frozen daemon, crash leftovers without the address stamp
+//! (state file), address-list mismatches, a frozen backup that must not take over, and the
+//! priority order of backups whose Skew_Time rounds to zero.
+mod netns_support;
+
+use std::time::Duration;
+
+use netns_support::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use relevo::lab::netns::Lab;
+use relevo::lab::relevo_node::RelevoNode;
+
+const VIP: &str = "192.0.2.100/24";
+const FAST: Duration = Duration::from_millis(10);
+const SLOW: Duration = Duration::from_millis(100);
+
+/// The daemon's `status --json` reply on lab node `node`.
+fn status(lab: &Lab, node: usize) -> serde_json::Value {
+    let sock = lab.work_dir().join(format!("n{node}.sock"));
+    let out = std::process::Command::new(relevo_bin())
+        .args(["status", "--json", "--socket", sock.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "status of n{node}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Instance 0's counter `name` on `node` (0 when absent).
+fn counter(lab: &Lab, node: usize, name: &str) -> u64 {
+    status(lab, node)["instances"][0]["counters"][name]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn state(lab: &Lab, node: usize) -> (String, String) {
+    let s = status(lab, node);
+    let i = &s["instances"][0];
+    (
+        i["state"].as_str().unwrap_or_default().to_string(),
+        i["reason"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn signal(node: &RelevoNode, sig: Signal) {
+    kill(Pid::from_raw(node.pid().expect("running")), sig).unwrap();
+}
+
+fn logs(nodes: &[&RelevoNode]) -> Vec<std::path::PathBuf> {
+    nodes.iter().map(|n| n.log_path().to_path_buf()).collect()
+}
+
+#[test]
+fn no_source_address_keeps_an_instance_in_fault_until_one_appears() {
+    let Some(lab) = lab("nosrc", 2) else { return };
+    let vip = ip(VIP);
+    let own = format!("{}/24", lab.node_ipv4(2));
+    lab.remove_node_address(2, &own).unwrap();
+    let n1 = start(&lab, 1, instance(51, 100, SLOW, &[VIP]));
+    // n2 has the higher priority but cannot advertise: it must never hold the VIP.
+    let n2 = start(&lab, 2, instance(51, 150, SLOW, &[VIP]));
+    let logs = logs(&[&n1, &n2]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(
+        holds_for(ms(1000), || lab.holders(vip) == [1]),
+        "n2 without a source address took the VIP: {:?}\n{}",
+        lab.holders(vip),
+        log_of(&logs[1])
+    );
+    assert_eq!(
+        state(&lab, 2),
+        ("FAULT".to_string(), "no-source-address".to_string())
+    );
+    assert_eq!(counter(&lab, 2, "adverts_sent"), 0);
+    // The address comes back: n2 leaves FAULT and, with the higher priority, preempts.
+    lab.add_node_address(2, &own).unwrap();
+    expect_master(&lab, vip, 2, Duration::from_secs(5), &logs);
+    let log = log_of(&logs[1]);
+    assert!(log.contains("advert source address: 192.0.2.12"), "{log}");
+}
+
+#[test]
+fn a_vip_deleted_by_hand_on_the_master_is_restored() {
+    let Some(lab) = lab("restore", 2) else { return };
+    let vip = ip(VIP);
+    let n1 = start(&lab, 1, instance(51, 150, SLOW, &[VIP]));
+    let n2 = start(&lab, 2, instance(51, 100, SLOW, &[VIP]));
+    let logs = logs(&[&n1, &n2]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    for round in 1..=3u64 {
+        lab.ip(&lab.node_ns(1), &["addr", "del", VIP, "dev", "eth0"])
+            .unwrap();
+        assert!(
+            wait_for(Duration::from_secs(2), || lab.node_has_address(1, vip)),
+            "round {round}: the deleted VIP was not restored\n{}",
+            log_of(&logs[0])
+        );
+        assert!(
+            wait_for(Duration::from_secs(1), || counter(&lab, 1, "vips_restored")
+                >= round),
+            "round {round}: not counted"
+        );
+    }
+    assert_eq!(state(&lab, 1).0, "MASTER");
+    assert!(!lab.node_has_address(2, vip));
+    assert!(log_of(&logs[0]).contains("vanished from eth0 while held"));
+}
+
+/// The VIP's remaining valid lifetime on node `i`, from `ip -j addr` (None = forever).
+fn valid_lifetime(lab: &Lab, i: usize, vip: std::net::IpAddr) -> Option<u64> {
+    let out = lab
+        .ip(&lab.node_ns(i), &["-j", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let addrs = json[0]["addr_info"].as_array().cloned().unwrap_or_default();
+    let entry = addrs
+        .iter()
+        .find(|a| a["local"].as_str() == Some(&vip.to_string()))?;
+    entry["valid_life_time"]
+        .as_u64()
+        .filter(|&lft| lft != u64::from(u32::MAX))
+}
+
+#[test]
+fn vip_lease_expires_after_sigkill_and_after_sigstop() {
+    let Some(lab) = lab("lease", 1) else { return };
+    let vip = ip(VIP);
+    let mut one = instance(51, 150, SLOW, &[VIP]);
+    one.vip_lease = Some(Duration::from_secs(2));
+    let mut n1 = start(&lab, 1, one);
+    let logs = logs(&[&n1]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let lft = valid_lifetime(&lab, 1, vip);
+    assert!(
+        lft.is_some_and(|s| s <= 2),
+        "the VIP must carry its lease as lifetime: {lft:?}"
+    );
+    // Refreshed while held: still there after several leases.
+    assert!(
+        holds_for(Duration::from_secs(5), || lab.node_has_address(1, vip)),
+        "the lease was not refreshed\n{}",
+        log_of(&logs[0])
+    );
+
+    // Frozen: the kernel removes the VIP by itself; resumed: the daemon restores it.
+    signal(&n1, Signal::SIGSTOP);
+    let gone = wait_for(Duration::from_secs(4), || !lab.node_has_address(1, vip));
+    signal(&n1, Signal::SIGCONT);
+    assert!(gone, "the VIP of a frozen daemon outlived its lease");
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.node_has_address(1, vip)),
+        "the resumed master did not restore its VIP\n{}",
+        log_of(&logs[0])
+    );
+
+    // Killed: gone within the lease, for good.
+    n1.crash().unwrap();
+    assert!(lab.node_has_address(1, vip));
+    assert!(
+        wait_for(Duration::from_secs(4), || !lab.node_has_address(1, vip)),
+        "the VIP of a SIGKILLed daemon outlived its lease"
+    );
+}
+
+#[test]
+fn crash_leftovers_are_found_through_the_state_file_without_the_address_stamp() {
+    let Some(lab) = lab("nostamp", 2) else { return };
+    let vip = ip(VIP);
+    // Behave like a kernel before 6.1: no IFA_PROTO on the addresses relevo adds.
+    std::env::set_var("RELEVO_NO_ADDR_PROTO", "1");
+    let mut one = instance(51, 150, SLOW, &[VIP]);
+    one.vip_lease = Some(Duration::ZERO);
+    let mut n1 = start(&lab, 1, one);
+    let mut other = instance(51, 100, SLOW, &[VIP]);
+    other.vip_lease = Some(Duration::ZERO);
+    let n2 = start(&lab, 2, other);
+    let logs = logs(&[&n1, &n2]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let shown = lab
+        .ip(&lab.node_ns(1), &["-d", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(!shown.contains("proto 0x52"), "stamped anyway:\n{shown}");
+    let state_file = lab.work_dir().join("n1.state").join("vips.state");
+    let recorded = std::fs::read_to_string(&state_file).unwrap_or_default();
+    assert!(recorded.contains("eth0 192.0.2.100/24"), "{recorded:?}");
+
+    // Crash with the cable pulled: the permanent VIP stays on n1, n2 takes over.
+    lab.set_node_port(1, false).unwrap();
+    n1.crash().unwrap();
+    expect_master(&lab, vip, 2, Duration::from_secs(5), &logs);
+    assert!(lab.node_has_address(1, vip), "the leftover is there");
+    // The restart removes the leftover (found in the state file) before anything else.
+    n1.restart(&lab).unwrap();
+    let removed = wait_for(Duration::from_secs(3), || {
+        log_of(&logs[0]).contains("left by an earlier run (state file)")
+    });
+    std::env::remove_var("RELEVO_NO_ADDR_PROTO");
+    assert!(removed, "{}", log_of(&logs[0]));
+    lab.set_node_port(1, true).unwrap();
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+}
+
+#[test]
+fn adverts_listing_other_addresses_are_counted_and_dropped() {
+    let Some(lab) = lab("addrlist", 2) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let n1 = start(&lab, 1, instance(51, 150, SLOW, &[VIP, "192.0.2.101/24"]));
+    let n2 = start(&lab, 2, instance(51, 100, SLOW, &[VIP]));
+    let logs = logs(&[&n1, &n2]);
+    assert!(
+        wait_for(Duration::from_secs(3), || counter(
+            &lab,
+            2,
+            "address_list_mismatch"
+        ) >= 3),
+        "{}",
+        log_of(&logs[1])
+    );
+    // Dropped means not followed: n2 hears no valid master and claims its VIP itself.
+    assert_eq!(counter(&lab, 2, "adverts_received"), 0);
+    assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
+    let log = log_of(&logs[1]);
+    assert_eq!(
+        log.matches("list other addresses than this instance's VIPs")
+            .count(),
+        1,
+        "logged once per sender:\n{log}"
+    );
+}
+
+#[test]
+fn a_backup_frozen_and_resumed_never_claims_the_live_masters_vip() {
+    let Some(lab) = lab("stall", 2) else { return };
+    let vip = ip(VIP);
+    let n1 = start(&lab, 1, instance(51, 150, FAST, &[VIP]));
+    let n2 = start(&lab, 2, instance(51, 100, FAST, &[VIP]));
+    let logs = logs(&[&n1, &n2]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    for _ in 0..8 {
+        signal(&n2, Signal::SIGSTOP);
+        std::thread::sleep(ms(1000));
+        signal(&n2, Signal::SIGCONT);
+        assert!(
+            holds_for(ms(150), || !lab.node_has_address(2, vip)),
+            "the resumed backup added the VIP"
+        );
+    }
+    assert_eq!(
+        counter(&lab, 2, "adverts_sent"),
+        0,
+        "the resumed backup sent adverts:\n{}",
+        log_of(&logs[1])
+    );
+    assert!(!log_of(&logs[1]).contains("-> MASTER"));
+    assert_eq!(state(&lab, 2).0, "BACKUP");
+}
+
+#[test]
+fn with_zero_skew_only_the_highest_priority_backup_takes_over() {
+    let Some(lab) = lab("order", 3) else { return };
+    let vip = ip(VIP);
+    let mut n1 = start(&lab, 1, instance(51, 150, FAST, &[VIP]));
+    let n2 = start(&lab, 2, instance(51, 100, FAST, &[VIP]));
+    let n3 = start(&lab, 3, instance(51, 50, FAST, &[VIP]));
+    let logs = logs(&[&n1, &n2, &n3]);
+    let trials = 20;
+    for trial in 0..trials {
+        expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+        std::thread::sleep(ms(50 + (trial * 7) % 30));
+        lab.set_node_port(1, false).unwrap();
+        n1.crash().unwrap();
+        expect_master(&lab, vip, 2, Duration::from_secs(3), &logs);
+        lab.set_node_port(1, true).unwrap();
+        // n1's VIPs of the crash are gone once it restarts (stamp); it preempts back.
+        n1.restart(&lab).unwrap();
+    }
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert_eq!(
+        counter(&lab, 3, "adverts_sent"),
+        0,
+        "n3 claimed MASTER in some of {trials} crashes:\n{}\n--- n2\n{}",
+        log_of(&logs[2]),
+        log_of(&logs[1])
+    );
+}
