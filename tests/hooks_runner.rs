@@ -1,6 +1,7 @@
 //! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
 //! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
-//! leftovers killed when the leader exits, and HookQueue + HookRunner sequencing per owner.
+//! leftovers killed when the leader exits, and HookQueue + HookRunner sequencing per owner
+//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED).
 
 mod hooks_support;
 
@@ -70,6 +71,7 @@ fn hook_gets_env_and_its_output_is_logged() {
             "{key} in {env_text}"
         );
     }
+    assert_eq!(env.get("RELEVO_SKIPPED"), Some(&"0"), "always set");
     let expected_path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
     assert_eq!(env.get("PATH"), Some(&expected_path.as_str()));
     assert_eq!(env.get("PWD"), Some(&"/"), "hooks run in /");
@@ -284,35 +286,9 @@ fn blocked_signals_of_the_daemon_are_not_inherited() {
     );
 }
 
-#[test]
-fn queue_and_runner_run_each_owner_sequentially_exactly_once() {
-    let dir = TestDir::new("sequence");
-    let journal = dir.path("journal");
-    let script = dir.script(
-        "step",
-        "echo \"$RELEVO_NAME $RELEVO_EVENT start\" >> \"$1\"\nsleep 0.05\necho \"$RELEVO_NAME $RELEVO_EVENT end\" >> \"$1\"",
-        0o755,
-    );
-    let events = ["backup", "master", "fault", "backup", "stop"];
-    let mut queue = HookQueue::new();
-    for (i, event) in events.iter().enumerate() {
-        for (owner, name) in [(0, "a"), (1, "b")] {
-            let tagged = format!("{event}{i}");
-            let mut req = request(
-                owner,
-                &tagged,
-                &[path_str(&script), path_str(&journal)],
-                5 * SECOND,
-            );
-            req.env = vec![
-                ("RELEVO_NAME".into(), name.into()),
-                ("RELEVO_EVENT".into(), tagged),
-            ];
-            queue.push(req);
-        }
-    }
-
-    let mut lp = TestLoop::new();
+/// Starts what `queue` hands out and turns the loop until both the queue and the runner are
+/// idle; returns the completions as (owner, event).
+fn run_queue(queue: &mut HookQueue, lp: &mut TestLoop) -> Vec<(usize, String)> {
     let mut completed = Vec::new();
     let mut last = Instant::now();
     let limit = Instant::now() + 30 * SECOND;
@@ -333,30 +309,75 @@ fn queue_and_runner_run_each_owner_sequentially_exactly_once() {
             completed.push((d.owner, d.event));
         }
     }
+    completed
+}
+
+#[test]
+fn queue_and_runner_run_each_owner_sequentially_and_coalesce_pending_hooks() {
+    let dir = TestDir::new("sequence");
+    let journal = dir.path("journal");
+    let script = dir.script(
+        "step",
+        "echo \"$RELEVO_NAME $RELEVO_EVENT $RELEVO_SKIPPED start\" >> \"$1\"\nsleep 0.05\necho \"$RELEVO_NAME $RELEVO_EVENT $RELEVO_SKIPPED end\" >> \"$1\"",
+        0o755,
+    );
+    let events = ["backup", "master", "fault", "backup", "master", "stop"];
+    let owners = [(0, "a"), (1, "b")];
+    let push = |queue: &mut HookQueue, i: usize| {
+        for (owner, name) in owners {
+            let tagged = format!("{}{i}", events[i]);
+            let mut req = request(
+                owner,
+                &tagged,
+                &[path_str(&script), path_str(&journal)],
+                5 * SECOND,
+            );
+            req.env = vec![
+                ("RELEVO_NAME".into(), name.into()),
+                ("RELEVO_EVENT".into(), tagged),
+            ];
+            queue.push(req);
+        }
+    };
+
+    let mut lp = TestLoop::new();
+    let mut queue = HookQueue::new();
+    push(&mut queue, 0);
+    while let Some(req) = queue.next_ready() {
+        lp.start(req);
+    }
+    // Four transitions while the first hooks run: only the newest one's hook runs next.
+    for i in 1..=4 {
+        push(&mut queue, i);
+    }
+    let mut completed = run_queue(&mut queue, &mut lp);
+    // A transition after everything finished runs on its own, nothing skipped.
+    push(&mut queue, 5);
+    completed.extend(run_queue(&mut queue, &mut lp));
 
     let text = fs::read_to_string(&journal).unwrap();
-    for (owner, name) in [(0usize, "a"), (1, "b")] {
-        let expected: Vec<String> = events
+    for (owner, name) in owners {
+        let runs = [("backup0", 0), ("master4", 3), ("stop5", 0)];
+        let expected: Vec<String> = runs
             .iter()
-            .enumerate()
-            .flat_map(|(i, e)| [format!("{name} {e}{i} start"), format!("{name} {e}{i} end")])
+            .flat_map(|(e, skipped)| {
+                [
+                    format!("{name} {e} {skipped} start"),
+                    format!("{name} {e} {skipped} end"),
+                ]
+            })
             .collect();
         let actual: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with(&format!("{name} ")))
             .collect();
         assert_eq!(actual, expected, "owner {name} journal");
-        let order: Vec<String> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{e}{i}"))
-            .collect();
-        let reported: Vec<String> = completed
+        let reported: Vec<&str> = completed
             .iter()
             .filter(|(o, _)| *o == owner)
-            .map(|(_, e)| e.clone())
+            .map(|(_, e)| e.as_str())
             .collect();
-        assert_eq!(reported, order, "owner {name} completions");
+        assert_eq!(reported, ["backup0", "master4", "stop5"], "owner {name}");
     }
 }
 

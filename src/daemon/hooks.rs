@@ -558,6 +558,7 @@ impl HookRunner {
             .env_clear()
             .envs(self.base_env.iter().map(|(k, v)| (k, v)))
             .envs(req.env.iter().map(|(k, v)| (k, v)))
+            .env("RELEVO_SKIPPED", req.skipped.to_string())
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -825,6 +826,7 @@ mod tests {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             env: vec![],
             timeout,
+            skipped: 0,
         }
     }
 
@@ -858,6 +860,7 @@ mod tests {
             argv: vec![],
             env: vec![],
             timeout: Duration::from_secs(1),
+            skipped: 0,
         };
         assert_eq!(hook_label(&req), "#4/master");
         req.env.push(("RELEVO_NAME".into(), "web".into()));

@@ -215,6 +215,7 @@ impl InstanceRt {
             argv,
             env,
             timeout: self.cfg.hook_timeout,
+            skipped: 0,
         })
     }
 }

@@ -54,6 +54,7 @@ pub fn request(owner: usize, event: &str, argv: &[&str], timeout: Duration) -> H
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: Vec::new(),
         timeout,
+        skipped: 0,
     }
 }
 
