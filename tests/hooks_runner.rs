@@ -10,6 +10,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use hooks_support::*;
+use relevo::config::HookSecurity;
 use relevo::daemon::hooks::{HookDone, HookOutcome, HookRunner, DEFAULT_PATH, TERM_GRACE};
 use relevo::engine::hook_queue::HookQueue;
 
@@ -138,7 +139,7 @@ fn unstartable_hooks_fail_at_once() {
     let missing = dir.path("does-not-exist");
     let not_executable = dir.script("plain", "exit 0", 0o644);
     let poll = mio::Poll::new().unwrap();
-    let mut runner = HookRunner::new(TOKEN_BASE);
+    let mut runner = HookRunner::new(TOKEN_BASE, HookSecurity::Off);
     for argv in [
         vec![path_str(&missing)],
         vec![path_str(&not_executable)],

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use netns_support::*;
 use relevo::lab::monotonic_ns;
 use relevo::lab::probe::ProbeHandle;
-use relevo::lab::relevo_node::Hooks;
+use relevo::lab::relevo_node::{HookDir, Hooks};
 use relevo::wire::vrrp::{AdvertRepr, V2Auth};
 use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
@@ -136,7 +136,8 @@ fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(53, 150, INTERVAL, &[VIP]);
-    let hook = recording_hook(lab.work_dir(), "hook", &events, "");
+    let hook_dir = HookDir::create("linkdown").unwrap();
+    let hook = recording_hook(hook_dir.path(), "hook", &events, "");
     i1.hooks = Hooks {
         master: Some(hook.clone()),
         backup: Some(hook.clone()),
@@ -248,7 +249,8 @@ fn a_hanging_hook_is_killed_and_never_delays_adverts() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(57, 150, INTERVAL, &[VIP]);
-    let hang = recording_hook(lab.work_dir(), "hang", &events, "sleep 60");
+    let hook_dir = HookDir::create("hookhang").unwrap();
+    let hang = recording_hook(hook_dir.path(), "hang", &events, "sleep 60");
     i1.hooks = Hooks {
         master: Some(hang),
         ..Hooks::default()

@@ -6,7 +6,8 @@
 //! group, then SIGKILL after [`TERM_GRACE`]. When the leader exits, whatever is left in its group
 //! is SIGKILLed before the leader is reaped (the unreaped leader pins the group id, so the signal
 //! can never reach a recycled group). Sequencing (one hook per owner at a time) is the job of
-//! [`crate::engine::hook_queue::HookQueue`]; this module only runs what it is given.
+//! [`crate::engine::hook_queue::HookQueue`]; this module only runs what it is given, after
+//! [`super::hook_security`] has vetted the program when `hook_security` is strict.
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -22,6 +23,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::hook_security;
+use crate::config::HookSecurity;
 pub use crate::engine::hook_queue::HookRequest;
 
 /// Time between the timeout's SIGTERM and the SIGKILL that follows if the group is still alive.
@@ -64,6 +67,8 @@ pub enum HookOutcome {
     TimedOut,
     /// The hook could not be started (missing, not executable, empty argv, ...).
     SpawnFailed(String),
+    /// `hook_security = "strict"` refused to run the program; the reason names the culprit.
+    Refused(String),
     /// The hook's exit status could not be collected (someone else reaped it).
     WaitFailed(String),
 }
@@ -376,6 +381,10 @@ pub struct HookRunner {
     last_now: Option<Instant>,
     /// False once pidfd_open proved unsupported (ENOSYS): exits are then polled.
     use_pidfd: bool,
+    /// Whether programs are vetted by [`hook_security::check`] before they start.
+    security: HookSecurity,
+    /// Hooks refused by that check since the runner was created.
+    refused: u64,
 }
 
 impl std::fmt::Debug for HookRunner {
@@ -388,15 +397,18 @@ impl std::fmt::Debug for HookRunner {
 }
 
 impl HookRunner {
-    /// A runner whose mio tokens are all `>= token_base`. Captures the minimal environment
-    /// (PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ) from the daemon's own.
-    pub fn new(token_base: usize) -> Self {
+    /// A runner whose mio tokens are all `>= token_base`, vetting programs per `security`.
+    /// Captures the minimal environment (PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ) from the
+    /// daemon's own.
+    pub fn new(token_base: usize, security: HookSecurity) -> Self {
         Self {
             token_base,
             slots: Vec::new(),
             base_env: minimal_env(std::env::vars_os()),
             last_now: None,
             use_pidfd: true,
+            security,
+            refused: 0,
         }
     }
 
@@ -410,8 +422,15 @@ impl HookRunner {
         self.slots.iter().flatten().count()
     }
 
-    /// Spawns `req`. Returns `Some(HookDone)` with [`HookOutcome::SpawnFailed`] at once if the
-    /// hook cannot be started; otherwise the completion arrives later through
+    /// Number of hooks `hook_security = "strict"` refused to run.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Spawns `req`. Returns `Some(HookDone)` at once if the hook is not started: with
+    /// [`HookOutcome::Refused`] when the security policy refuses its program (logged and
+    /// counted), with [`HookOutcome::SpawnFailed`] when it cannot be started. Either way the
+    /// hook counts as finished. Otherwise the completion arrives later through
     /// [`handle_event`](Self::handle_event) or [`handle_timeout`](Self::handle_timeout).
     pub fn start(
         &mut self,
@@ -420,6 +439,14 @@ impl HookRunner {
         now: Instant,
     ) -> Option<HookDone> {
         self.last_now = Some(now);
+        if let Err(reason) = self.vet(&req) {
+            self.refused += 1;
+            return Some(HookDone {
+                owner: req.owner,
+                event: req.event,
+                outcome: HookOutcome::Refused(reason),
+            });
+        }
         let label = hook_label(&req);
         let slot = self.free_slot();
         let spawned = self
@@ -542,6 +569,23 @@ impl HookRunner {
             .and_then(|offset| offset.checked_add(kind))
             .and_then(|offset| self.token_base.checked_add(offset))
             .map(Token)
+    }
+
+    /// Applies the security policy to the program of `req`, logging a refusal. An empty argv
+    /// passes: the spawn reports it.
+    fn vet(&self, req: &HookRequest) -> Result<(), String> {
+        let Some(program) = req.argv.first() else {
+            return Ok(());
+        };
+        if self.security == HookSecurity::Off {
+            return Ok(());
+        }
+        hook_security::check(std::path::Path::new(program)).inspect_err(|reason| {
+            tracing::warn!(
+                "hook {program} refused: {reason}; fix the permissions or set \
+                 hook_security = \"off\" in [node]"
+            );
+        })
     }
 
     /// Spawns the leader of a new process group, without a shell.
@@ -833,7 +877,7 @@ mod tests {
     #[test]
     fn without_pidfd_exit_and_timeout_are_found_by_polling() {
         let mut poll = mio::Poll::new().unwrap();
-        let mut runner = HookRunner::new(10);
+        let mut runner = HookRunner::new(10, HookSecurity::Off);
         runner.use_pidfd = false;
         let req = request(
             &["/bin/sh", "-c", "echo hi; exit 4"],

@@ -2,6 +2,7 @@
 //! socket, timer, signal and child process and feeds what happens into the engine, then
 //! performs the actions the engine returns.
 pub mod control;
+pub mod hook_security;
 pub mod hooks;
 pub mod instance;
 pub mod interfaces;
@@ -129,7 +130,7 @@ impl Daemon {
             socket_index: HashMap::new(),
             instances,
             hook_queue: HookQueue::new(),
-            hooks: HookRunner::new(HOOK_TOKEN_BASE),
+            hooks: HookRunner::new(HOOK_TOKEN_BASE, config.node.hook_security),
             node_name: config.node.name.clone(),
             shutdown_deadline: None,
             actions: Vec::new(),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
+use relevo::config::HookSecurity;
 use relevo::daemon::hooks::{HookDone, HookRequest, HookRunner};
 
 /// Loop cadence: the test loop never waits longer than this in one poll.
@@ -72,10 +73,16 @@ pub struct TestLoop {
 }
 
 impl TestLoop {
+    /// A loop whose runner does not vet programs (`hook_security = "off"`): the scratch
+    /// directories live under the world-writable temp dir, which strict refuses.
     pub fn new() -> Self {
+        Self::with_security(HookSecurity::Off)
+    }
+
+    pub fn with_security(security: HookSecurity) -> Self {
         TestLoop {
             poll: Poll::new().unwrap(),
-            runner: HookRunner::new(TOKEN_BASE),
+            runner: HookRunner::new(TOKEN_BASE, security),
             events: Events::with_capacity(64),
             iterations: 0,
             max_gap: Duration::ZERO,
