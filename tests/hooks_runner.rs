@@ -1,7 +1,9 @@
 //! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
 //! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
-//! leftovers killed when the leader exits, and HookQueue + HookRunner sequencing per owner
-//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED).
+//! leftovers killed when the leader exits, HookQueue + HookRunner sequencing per owner
+//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED), and output: complete
+//! and in order, read in bounded passes (an endless writer never stalls the loop), overlong
+//! lines truncated, an escaped writer cut off after the hook's exit.
 
 mod hooks_support;
 
@@ -11,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use hooks_support::*;
 use relevo::config::HookSecurity;
-use relevo::daemon::hooks::{HookDone, HookOutcome, HookRunner, DEFAULT_PATH, TERM_GRACE};
+use relevo::daemon::hooks::{
+    HookDone, HookOutcome, HookRunner, DEFAULT_PATH, MAX_LINE, TERM_GRACE,
+};
 use relevo::engine::hook_queue::HookQueue;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -414,6 +418,116 @@ fn heavy_output_is_logged_completely_in_order_without_stalling_the_loop() {
         max_gap < Duration::from_millis(500),
         "loop blocked for {max_gap:?}"
     );
+}
+
+#[test]
+fn a_hook_writing_endlessly_is_read_in_bounded_turns_and_the_loop_keeps_turning() {
+    let log = LogCapture::default();
+    let (lp, done, most_lines_in_a_turn) = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(9, "master", &["/usr/bin/yes"], SECOND));
+        let (start, mut last, mut seen) = (Instant::now(), Instant::now(), 0);
+        let (mut done, mut most) = (Vec::new(), 0);
+        while done.is_empty() {
+            assert!(start.elapsed() < 15 * SECOND, "yes was never stopped");
+            lp.turn(&mut last, &mut done);
+            most = most.max(log.lines_since(&mut seen));
+        }
+        (lp, done, most)
+    });
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    assert_loop_kept_turning(&lp, 50);
+    // One turn reads a pipe at most twice (its event, the runner's timer) within a budget of
+    // 128 lines each; unbounded, one 64 KiB pipe buffer of "y" is 32768 lines.
+    assert!(
+        most_lines_in_a_turn <= 512,
+        "{most_lines_in_a_turn} lines logged in one turn"
+    );
+    let logged = log
+        .text()
+        .lines()
+        .filter(|l| l.ends_with("hook #9/master: y"))
+        .count();
+    assert!(logged > 1000, "only {logged} lines of output logged");
+}
+
+#[test]
+fn overlong_lines_are_truncated_and_say_so() {
+    let log = LogCapture::default();
+    let done = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(
+            10,
+            "backup",
+            &[
+                "/bin/sh",
+                "-c",
+                "head -c 10000 /dev/zero | tr '\\0' x; echo; echo after",
+            ],
+            5 * SECOND,
+        ));
+        lp.run_until(1, 10 * SECOND)
+    });
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    let text = log.text();
+    let truncated = format!(
+        "hook #10/backup: {} [line truncated: {} more bytes dropped]",
+        "x".repeat(MAX_LINE),
+        10000 - MAX_LINE
+    );
+    assert!(
+        text.lines().any(|l| l.ends_with(&truncated)),
+        "no truncated line in:\n{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(text.lines().any(|l| l.ends_with("hook #10/backup: after")));
+}
+
+#[test]
+fn an_escaped_writer_does_not_hold_up_the_completion() {
+    let dir = TestDir::new("escaped");
+    let pid_file = dir.path("yes.pid");
+    // setsid takes `yes` out of the hook's process group, so it survives the hook and keeps
+    // writing into the hook's stdout.
+    let script = dir.script(
+        "escape",
+        "setsid /usr/bin/yes &\necho $! > \"$1\"\nsleep 0.1\nexit 0",
+        0o755,
+    );
+    let log = LogCapture::default();
+    let started = Instant::now();
+    let done = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(
+            11,
+            "master",
+            &[path_str(&script), path_str(&pid_file)],
+            30 * SECOND,
+        ));
+        let done = lp.run_until(1, 15 * SECOND);
+        assert_loop_kept_turning(&lp, 10);
+        done
+    });
+    let escaped = read_pid(&pid_file);
+    let died = wait_dead(escaped);
+    if !died {
+        // Only the pid this test started.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(escaped),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    assert!(
+        started.elapsed() < 10 * SECOND,
+        "completion waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        log.text().contains("still flowing"),
+        "the cut-off was not logged"
+    );
+    assert!(died, "yes {escaped} kept running after its pipe was closed");
 }
 
 /// The loop kept its cadence while hooks ran: it turned at least `min_iterations` times and

@@ -206,4 +206,12 @@ impl LogCapture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Lines written since byte offset `seen`, which moves to the end.
+    pub fn lines_since(&self, seen: &mut usize) -> usize {
+        let bytes = self.0.lock().unwrap();
+        let lines = bytes[*seen..].iter().filter(|&&b| b == b'\n').count();
+        *seen = bytes.len();
+        lines
+    }
 }
