@@ -1,6 +1,9 @@
 //! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
 //! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
-//! leftovers killed when the leader exits, and HookQueue + HookRunner sequencing per owner.
+//! leftovers killed when the leader exits, HookQueue + HookRunner sequencing per owner
+//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED), and output: complete
+//! and in order, read in bounded passes (an endless writer never stalls the loop), overlong
+//! lines truncated, an escaped writer cut off after the hook's exit.
 
 mod hooks_support;
 
@@ -9,7 +12,10 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use hooks_support::*;
-use relevo::daemon::hooks::{HookDone, HookOutcome, HookRunner, DEFAULT_PATH, TERM_GRACE};
+use relevo::config::HookSecurity;
+use relevo::daemon::hooks::{
+    HookDone, HookOutcome, HookRunner, DEFAULT_PATH, MAX_LINE, TERM_GRACE,
+};
 use relevo::engine::hook_queue::HookQueue;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -70,6 +76,7 @@ fn hook_gets_env_and_its_output_is_logged() {
             "{key} in {env_text}"
         );
     }
+    assert_eq!(env.get("RELEVO_SKIPPED"), Some(&"0"), "always set");
     let expected_path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
     assert_eq!(env.get("PATH"), Some(&expected_path.as_str()));
     assert_eq!(env.get("PWD"), Some(&"/"), "hooks run in /");
@@ -136,7 +143,7 @@ fn unstartable_hooks_fail_at_once() {
     let missing = dir.path("does-not-exist");
     let not_executable = dir.script("plain", "exit 0", 0o644);
     let poll = mio::Poll::new().unwrap();
-    let mut runner = HookRunner::new(TOKEN_BASE);
+    let mut runner = HookRunner::new(TOKEN_BASE, HookSecurity::Off);
     for argv in [
         vec![path_str(&missing)],
         vec![path_str(&not_executable)],
@@ -284,35 +291,9 @@ fn blocked_signals_of_the_daemon_are_not_inherited() {
     );
 }
 
-#[test]
-fn queue_and_runner_run_each_owner_sequentially_exactly_once() {
-    let dir = TestDir::new("sequence");
-    let journal = dir.path("journal");
-    let script = dir.script(
-        "step",
-        "echo \"$RELEVO_NAME $RELEVO_EVENT start\" >> \"$1\"\nsleep 0.05\necho \"$RELEVO_NAME $RELEVO_EVENT end\" >> \"$1\"",
-        0o755,
-    );
-    let events = ["backup", "master", "fault", "backup", "stop"];
-    let mut queue = HookQueue::new();
-    for (i, event) in events.iter().enumerate() {
-        for (owner, name) in [(0, "a"), (1, "b")] {
-            let tagged = format!("{event}{i}");
-            let mut req = request(
-                owner,
-                &tagged,
-                &[path_str(&script), path_str(&journal)],
-                5 * SECOND,
-            );
-            req.env = vec![
-                ("RELEVO_NAME".into(), name.into()),
-                ("RELEVO_EVENT".into(), tagged),
-            ];
-            queue.push(req);
-        }
-    }
-
-    let mut lp = TestLoop::new();
+/// Starts what `queue` hands out and turns the loop until both the queue and the runner are
+/// idle; returns the completions as (owner, event).
+fn run_queue(queue: &mut HookQueue, lp: &mut TestLoop) -> Vec<(usize, String)> {
     let mut completed = Vec::new();
     let mut last = Instant::now();
     let limit = Instant::now() + 30 * SECOND;
@@ -333,30 +314,75 @@ fn queue_and_runner_run_each_owner_sequentially_exactly_once() {
             completed.push((d.owner, d.event));
         }
     }
+    completed
+}
+
+#[test]
+fn queue_and_runner_run_each_owner_sequentially_and_coalesce_pending_hooks() {
+    let dir = TestDir::new("sequence");
+    let journal = dir.path("journal");
+    let script = dir.script(
+        "step",
+        "echo \"$RELEVO_NAME $RELEVO_EVENT $RELEVO_SKIPPED start\" >> \"$1\"\nsleep 0.05\necho \"$RELEVO_NAME $RELEVO_EVENT $RELEVO_SKIPPED end\" >> \"$1\"",
+        0o755,
+    );
+    let events = ["backup", "master", "fault", "backup", "master", "stop"];
+    let owners = [(0, "a"), (1, "b")];
+    let push = |queue: &mut HookQueue, i: usize| {
+        for (owner, name) in owners {
+            let tagged = format!("{}{i}", events[i]);
+            let mut req = request(
+                owner,
+                &tagged,
+                &[path_str(&script), path_str(&journal)],
+                5 * SECOND,
+            );
+            req.env = vec![
+                ("RELEVO_NAME".into(), name.into()),
+                ("RELEVO_EVENT".into(), tagged),
+            ];
+            queue.push(req);
+        }
+    };
+
+    let mut lp = TestLoop::new();
+    let mut queue = HookQueue::new();
+    push(&mut queue, 0);
+    while let Some(req) = queue.next_ready() {
+        lp.start(req);
+    }
+    // Four transitions while the first hooks run: only the newest one's hook runs next.
+    for i in 1..=4 {
+        push(&mut queue, i);
+    }
+    let mut completed = run_queue(&mut queue, &mut lp);
+    // A transition after everything finished runs on its own, nothing skipped.
+    push(&mut queue, 5);
+    completed.extend(run_queue(&mut queue, &mut lp));
 
     let text = fs::read_to_string(&journal).unwrap();
-    for (owner, name) in [(0usize, "a"), (1, "b")] {
-        let expected: Vec<String> = events
+    for (owner, name) in owners {
+        let runs = [("backup0", 0), ("master4", 3), ("stop5", 0)];
+        let expected: Vec<String> = runs
             .iter()
-            .enumerate()
-            .flat_map(|(i, e)| [format!("{name} {e}{i} start"), format!("{name} {e}{i} end")])
+            .flat_map(|(e, skipped)| {
+                [
+                    format!("{name} {e} {skipped} start"),
+                    format!("{name} {e} {skipped} end"),
+                ]
+            })
             .collect();
         let actual: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with(&format!("{name} ")))
             .collect();
         assert_eq!(actual, expected, "owner {name} journal");
-        let order: Vec<String> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{e}{i}"))
-            .collect();
-        let reported: Vec<String> = completed
+        let reported: Vec<&str> = completed
             .iter()
             .filter(|(o, _)| *o == owner)
-            .map(|(_, e)| e.clone())
+            .map(|(_, e)| e.as_str())
             .collect();
-        assert_eq!(reported, order, "owner {name} completions");
+        assert_eq!(reported, ["backup0", "master4", "stop5"], "owner {name}");
     }
 }
 
@@ -392,6 +418,116 @@ fn heavy_output_is_logged_completely_in_order_without_stalling_the_loop() {
         max_gap < Duration::from_millis(500),
         "loop blocked for {max_gap:?}"
     );
+}
+
+#[test]
+fn a_hook_writing_endlessly_is_read_in_bounded_turns_and_the_loop_keeps_turning() {
+    let log = LogCapture::default();
+    let (lp, done, most_lines_in_a_turn) = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(9, "master", &["/usr/bin/yes"], SECOND));
+        let (start, mut last, mut seen) = (Instant::now(), Instant::now(), 0);
+        let (mut done, mut most) = (Vec::new(), 0);
+        while done.is_empty() {
+            assert!(start.elapsed() < 15 * SECOND, "yes was never stopped");
+            lp.turn(&mut last, &mut done);
+            most = most.max(log.lines_since(&mut seen));
+        }
+        (lp, done, most)
+    });
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    assert_loop_kept_turning(&lp, 50);
+    // One turn reads a pipe at most twice (its event, the runner's timer) within a budget of
+    // 128 lines each; unbounded, one 64 KiB pipe buffer of "y" is 32768 lines.
+    assert!(
+        most_lines_in_a_turn <= 512,
+        "{most_lines_in_a_turn} lines logged in one turn"
+    );
+    let logged = log
+        .text()
+        .lines()
+        .filter(|l| l.ends_with("hook #9/master: y"))
+        .count();
+    assert!(logged > 1000, "only {logged} lines of output logged");
+}
+
+#[test]
+fn overlong_lines_are_truncated_and_say_so() {
+    let log = LogCapture::default();
+    let done = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(
+            10,
+            "backup",
+            &[
+                "/bin/sh",
+                "-c",
+                "head -c 10000 /dev/zero | tr '\\0' x; echo; echo after",
+            ],
+            5 * SECOND,
+        ));
+        lp.run_until(1, 10 * SECOND)
+    });
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    let text = log.text();
+    let truncated = format!(
+        "hook #10/backup: {} [line truncated: {} more bytes dropped]",
+        "x".repeat(MAX_LINE),
+        10000 - MAX_LINE
+    );
+    assert!(
+        text.lines().any(|l| l.ends_with(&truncated)),
+        "no truncated line in:\n{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(text.lines().any(|l| l.ends_with("hook #10/backup: after")));
+}
+
+#[test]
+fn an_escaped_writer_does_not_hold_up_the_completion() {
+    let dir = TestDir::new("escaped");
+    let pid_file = dir.path("yes.pid");
+    // setsid takes `yes` out of the hook's process group, so it survives the hook and keeps
+    // writing into the hook's stdout.
+    let script = dir.script(
+        "escape",
+        "setsid /usr/bin/yes &\necho $! > \"$1\"\nsleep 0.1\nexit 0",
+        0o755,
+    );
+    let log = LogCapture::default();
+    let started = Instant::now();
+    let done = log.run(|| {
+        let mut lp = TestLoop::new();
+        lp.start(request(
+            11,
+            "master",
+            &[path_str(&script), path_str(&pid_file)],
+            30 * SECOND,
+        ));
+        let done = lp.run_until(1, 15 * SECOND);
+        assert_loop_kept_turning(&lp, 10);
+        done
+    });
+    let escaped = read_pid(&pid_file);
+    let died = wait_dead(escaped);
+    if !died {
+        // Only the pid this test started.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(escaped),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(done[0].outcome, HookOutcome::Exited(0));
+    assert!(
+        started.elapsed() < 10 * SECOND,
+        "completion waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        log.text().contains("still flowing"),
+        "the cut-off was not logged"
+    );
+    assert!(died, "yes {escaped} kept running after its pipe was closed");
 }
 
 /// The loop kept its cadence while hooks ran: it turned at least `min_iterations` times and

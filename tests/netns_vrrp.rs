@@ -1,7 +1,8 @@
 //! Real `relevo run` daemons in network namespaces (root; fail under CI=true without it):
 //! election by priority, crash / graceful stop / link down failover seen from a client,
-//! preemption (and none without it), IPv6, unicast peers, hooks, VIPs a crashed run left
-//! behind, an interface that appears late, and malformed adverts counted and dropped.
+//! preemption (and none without it), IPv6, unicast peers, hooks (pending ones coalescing to the
+//! newest state), VIPs a crashed run left behind, an interface that appears late, and
+//! malformed adverts counted and dropped.
 mod netns_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use netns_support::*;
 use relevo::lab::monotonic_ns;
 use relevo::lab::probe::ProbeHandle;
-use relevo::lab::relevo_node::Hooks;
+use relevo::lab::relevo_node::{HookDir, Hooks};
 use relevo::wire::vrrp::{AdvertRepr, V2Auth};
 use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
@@ -136,7 +137,8 @@ fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(53, 150, INTERVAL, &[VIP]);
-    let hook = recording_hook(lab.work_dir(), "hook", &events, "");
+    let hook_dir = HookDir::create("linkdown").unwrap();
+    let hook = recording_hook(hook_dir.path(), "hook", &events, "");
     i1.hooks = Hooks {
         master: Some(hook.clone()),
         backup: Some(hook.clone()),
@@ -248,7 +250,8 @@ fn a_hanging_hook_is_killed_and_never_delays_adverts() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(57, 150, INTERVAL, &[VIP]);
-    let hang = recording_hook(lab.work_dir(), "hang", &events, "sleep 60");
+    let hook_dir = HookDir::create("hookhang").unwrap();
+    let hang = recording_hook(hook_dir.path(), "hang", &events, "sleep 60");
     i1.hooks = Hooks {
         master: Some(hang),
         ..Hooks::default()
@@ -274,6 +277,57 @@ fn a_hanging_hook_is_killed_and_never_delays_adverts() {
         "{}",
         log_of(n1.log_path())
     );
+}
+
+#[test]
+fn transitions_behind_a_slow_hook_coalesce_to_the_newest_state() {
+    let Some(lab) = lab("coalesce", 1) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let events = lab.work_dir().join("n1.events");
+    let hook_dir = HookDir::create("coalesce").unwrap();
+    // Every hook records itself and RELEVO_SKIPPED, then takes 2 s.
+    let extra = format!(
+        "echo \"skipped $RELEVO_SKIPPED\" >> {}\nsleep 2",
+        events.display()
+    );
+    let hook = recording_hook(hook_dir.path(), "hook", &events, &extra);
+    let mut i1 = instance(59, 150, INTERVAL, &[VIP]);
+    i1.hooks = Hooks {
+        master: Some(hook.clone()),
+        backup: Some(hook.clone()),
+        fault: Some(hook.clone()),
+        stop: Some(hook),
+    };
+    let n1 = start(&lab, 1, i1);
+    // Alone, n1 is master ~360 ms after start, while its backup hook still runs: the master
+    // hook waits. The link goes down before it could start: FAULT replaces it.
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &[n1.log_path()]);
+    lab.set_node_link(1, false).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(6), || log_of(&events)
+            .contains("skipped 1")),
+        "no hook ran after the backup hook: {}",
+        log_of(&events)
+    );
+    let text = log_of(&events);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("backup BACKUP INIT"), "{text}");
+    assert_eq!(lines[1], "skipped 0", "{text}");
+    // The fault hook runs for the transition MASTER -> FAULT although no master hook ran.
+    assert!(
+        lines[2].starts_with("fault FAULT MASTER link-down"),
+        "{text}"
+    );
+    assert_eq!(lines[3], "skipped 1", "{text}");
+    let log = log_of(n1.log_path());
+    assert!(
+        log.contains("hook web/fault: skipped 1 transition"),
+        "{log}"
+    );
+    assert!(!log.contains("hook web/master finished"), "{log}");
 }
 
 #[test]

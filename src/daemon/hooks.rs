@@ -1,12 +1,16 @@
 //! Hook processes inside the daemon's single-threaded mio loop, never blocking it.
 //!
 //! [`HookRunner`] spawns each [`HookRequest`] directly (no shell) as the leader of its own
-//! process group, with stdin on `/dev/null` and stdout/stderr piped into the log line by line.
+//! process group, with stdin on `/dev/null` and stdout/stderr piped into the log line by line
+//! (lines cut at [`MAX_LINE`]), read in passes bounded by a per-pipe budget so that a hook
+//! flooding its output cannot stall the loop (see [`PIPE_BUDGET`]).
 //! Exit is watched through a pidfd registered with mio; the timeout sends SIGTERM to the whole
 //! group, then SIGKILL after [`TERM_GRACE`]. When the leader exits, whatever is left in its group
 //! is SIGKILLed before the leader is reaped (the unreaped leader pins the group id, so the signal
-//! can never reach a recycled group). Sequencing (one hook per owner at a time) is the job of
-//! [`crate::engine::hook_queue::HookQueue`]; this module only runs what it is given.
+//! can never reach a recycled group); the completion is reported once the output the group
+//! left in the pipes is logged. Sequencing (one hook per owner at a time) is the job of
+//! [`crate::engine::hook_queue::HookQueue`]; this module only runs what it is given, after
+//! [`super::hook_security`] has vetted the program when `hook_security` is strict.
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -22,24 +26,48 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::hook_security;
+use crate::config::HookSecurity;
 pub use crate::engine::hook_queue::HookRequest;
 
 /// Time between the timeout's SIGTERM and the SIGKILL that follows if the group is still alive.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
-/// Longest line logged as one record; longer output is split into records of this size.
+/// Longest line logged; the rest of a longer line is dropped, and its record says how much.
 pub const MAX_LINE: usize = 4096;
 /// PATH given to hooks when neither the daemon nor the request sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Variables of the daemon's own environment that hooks inherit; everything else is dropped.
 const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
-/// Bytes read from one pipe per loop turn before yielding to the rest of the loop.
-const READ_BUDGET: usize = 64 * 1024;
-/// Bytes read from each pipe when a hook completes, to log what is still buffered.
-const FINAL_DRAIN: usize = 1024 * 1024;
-/// Pause before re-reading a pipe whose read budget ran out. Strictly in the future, so a loop
-/// that fires every due timer before polling (`while let Some(t) = pop_due(now)`) still gets
-/// back to its other sources while a hook floods its output.
+/// What one read pass may take from one output pipe: bytes read from the pipe, lines logged.
+/// A hook has two pipes, so a pass over a hook costs at most 64 KiB and 256 log lines.
+///
+/// Output is read in such bounded passes so that a hook writing without pause (`yes`) cannot
+/// keep the loop from turning: a pass runs per readiness event of the pipe and per
+/// [`HookRunner::handle_timeout`], a small fixed number of times per loop turn, and then
+/// returns. What is left waits in the pipe (the writer blocks when it is full: back-pressure,
+/// nothing is lost) for the next pass.
+///
+/// Re-arming: mio is edge-triggered, so a pipe that still holds data after its pass is not
+/// reported again until *new* data arrives, and a writer blocked on a full pipe writes none.
+/// Such a pipe is marked (`backlog`) and the runner's [`next_deadline`](HookRunner::next_deadline)
+/// becomes [`BACKLOG_YIELD`] from now; `handle_timeout` then reads it. The timer, rather than
+/// `Registry::reregister` (which makes epoll report a still-ready fd again), keeps the re-read
+/// in the runner's hands, including from `handle_timeout`, which has no registry.
+const PIPE_BUDGET: ReadBudget = ReadBudget {
+    bytes: 32 * 1024,
+    lines: 128,
+};
+/// Pause before re-reading a pipe whose budget ran out. Strictly in the future, so a loop that
+/// fires every due timer before polling (`while let Some(t) = pop_due(now)`) still gets back to
+/// its other sources while a hook floods its output.
 const BACKLOG_YIELD: Duration = Duration::from_millis(1);
+/// Bytes read from a pipe after the hook's leader exited. Its group is killed then, so what is
+/// left is what it wrote before, at most a pipe buffer (64 KiB by default); a process that
+/// escaped the group and keeps writing is cut off here, so that the hook's completion (and the
+/// next hook of its owner) is held up for a second or so at worst.
+const AFTER_EXIT_LIMIT: usize = 256 * 1024;
+/// Size of one read from a pipe.
+const CHUNK: usize = 4096;
 /// How often a hook without a pidfd (kernel < 5.3) is checked for exit.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Tokens per running hook: pidfd, stdout, stderr.
@@ -64,6 +92,8 @@ pub enum HookOutcome {
     TimedOut,
     /// The hook could not be started (missing, not executable, empty argv, ...).
     SpawnFailed(String),
+    /// `hook_security = "strict"` refused to run the program; the reason names the culprit.
+    Refused(String),
     /// The hook's exit status could not be collected (someone else reaped it).
     WaitFailed(String),
 }
@@ -75,47 +105,95 @@ enum Stream {
     Stderr,
 }
 
-/// Splits a byte stream into log lines, holding at most [`MAX_LINE`] bytes of a partial line.
+/// Limits of one read pass over a pipe.
+#[derive(Debug, Clone, Copy)]
+struct ReadBudget {
+    /// Bytes read from the pipe.
+    bytes: usize,
+    /// Lines logged.
+    lines: usize,
+}
+
+/// Splits a byte stream into log lines, holding at most [`MAX_LINE`] bytes of a line; the rest
+/// of a longer line is dropped and counted.
 #[derive(Debug, Default)]
 struct LineBuf {
     partial: Vec<u8>,
+    /// Bytes of the current line dropped beyond [`MAX_LINE`].
+    dropped: usize,
 }
 
 impl LineBuf {
-    /// Feeds `bytes`, calling `emit` for every complete line (and every [`MAX_LINE`] chunk).
-    fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&str)) {
-        while !bytes.is_empty() {
-            let room = MAX_LINE - self.partial.len();
-            let window = &bytes[..bytes.len().min(room)];
-            match window.iter().position(|&b| b == b'\n') {
+    /// Feeds `bytes` until `max_lines` lines have been emitted; returns the bytes consumed and
+    /// the lines emitted. Unconsumed bytes are the caller's to feed again later.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        max_lines: usize,
+        emit: &mut impl FnMut(&str),
+    ) -> (usize, usize) {
+        let (mut consumed, mut lines) = (0, 0);
+        while lines < max_lines && consumed < bytes.len() {
+            let rest = &bytes[consumed..];
+            match rest.iter().position(|&b| b == b'\n') {
                 Some(newline) => {
-                    self.partial.extend_from_slice(&window[..newline]);
-                    self.emit_partial(emit);
-                    bytes = &bytes[newline + 1..];
+                    self.keep(&rest[..newline]);
+                    consumed += newline + 1;
+                    self.emit_line(emit);
+                    lines += 1;
                 }
                 None => {
-                    self.partial.extend_from_slice(window);
-                    bytes = &bytes[window.len()..];
-                    if self.partial.len() >= MAX_LINE {
-                        self.emit_partial(emit);
-                    }
+                    self.keep(rest);
+                    consumed = bytes.len();
                 }
             }
         }
+        (consumed, lines)
     }
 
     /// Emits a trailing line that had no newline (at end of stream).
     fn flush(&mut self, emit: &mut impl FnMut(&str)) {
-        if !self.partial.is_empty() {
-            self.emit_partial(emit);
+        if !self.partial.is_empty() || self.dropped > 0 {
+            self.emit_line(emit);
         }
     }
 
-    fn emit_partial(&mut self, emit: &mut impl FnMut(&str)) {
-        let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
-        emit(&String::from_utf8_lossy(line));
-        self.partial.clear();
+    /// Appends to the current line what fits under [`MAX_LINE`], counting the rest.
+    fn keep(&mut self, bytes: &[u8]) {
+        let kept = bytes.len().min(MAX_LINE.saturating_sub(self.partial.len()));
+        self.partial.extend_from_slice(&bytes[..kept]);
+        self.dropped += bytes.len() - kept;
     }
+
+    fn emit_line(&mut self, emit: &mut impl FnMut(&str)) {
+        if self.dropped == 0 {
+            let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
+            emit(&String::from_utf8_lossy(line));
+        } else {
+            let line = without_cut_char(&self.partial);
+            let dropped = self.dropped + (self.partial.len() - line.len());
+            emit(&format!(
+                "{} [line truncated: {dropped} more bytes dropped]",
+                String::from_utf8_lossy(line)
+            ));
+        }
+        self.partial.clear();
+        self.dropped = 0;
+    }
+}
+
+/// `line` without a UTF-8 character cut in two at its end (where truncation cut it).
+fn without_cut_char(line: &[u8]) -> &[u8] {
+    for len in 1..=line.len().min(3) {
+        let tail = &line[line.len() - len..];
+        if let Err(e) = std::str::from_utf8(tail) {
+            // The tail starts a character and ends before it does.
+            if e.valid_up_to() == 0 && e.error_len().is_none() {
+                return &line[..line.len() - len];
+            }
+        }
+    }
+    line
 }
 
 /// One output pipe of a running hook.
@@ -123,6 +201,10 @@ struct OutputPipe {
     rx: Receiver,
     lines: LineBuf,
     stream: Stream,
+    /// Bytes read from the pipe that are not logged yet (the line budget ran out within them),
+    /// from `held_at` on.
+    held: Vec<u8>,
+    held_at: usize,
 }
 
 /// What a bounded read of a pipe ended with.
@@ -137,32 +219,65 @@ enum DrainEnd {
 }
 
 impl OutputPipe {
-    /// Reads up to `budget` bytes, logging complete lines under `label`.
-    fn drain(&mut self, label: &str, budget: usize) -> DrainEnd {
-        let mut chunk = [0u8; 4096];
-        let mut total = 0;
+    fn new(rx: Receiver, stream: Stream) -> Self {
+        OutputPipe {
+            rx,
+            lines: LineBuf::default(),
+            stream,
+            held: Vec::with_capacity(CHUNK),
+            held_at: 0,
+        }
+    }
+
+    /// One read pass within `budget`, logging complete lines under `label`. Returns how it
+    /// ended and the bytes read from the pipe.
+    fn drain(&mut self, label: &str, budget: ReadBudget) -> (DrainEnd, usize) {
         let stream = self.stream;
         let mut emit = |line: &str| log_line(label, stream, line);
-        while total < budget {
-            match self.rx.read(&mut chunk) {
+        let (mut read, mut lines_left) = (0, budget.lines);
+        loop {
+            let (used, lines) = self
+                .lines
+                .feed(&self.held[self.held_at..], lines_left, &mut emit);
+            self.held_at += used;
+            lines_left -= lines;
+            if self.held_at < self.held.len() || lines_left == 0 || read >= budget.bytes {
+                return (DrainEnd::Budget, read);
+            }
+            let want = CHUNK.min(budget.bytes - read);
+            self.held.resize(want, 0);
+            self.held_at = 0;
+            let result = self.rx.read(&mut self.held);
+            self.held.truncate(*result.as_ref().unwrap_or(&0));
+            match result {
                 Ok(0) => {
                     self.lines.flush(&mut emit);
-                    return DrainEnd::Closed;
+                    return (DrainEnd::Closed, read);
                 }
-                Ok(n) => {
-                    total += n;
-                    self.lines.feed(&chunk[..n], &mut emit);
-                }
+                Ok(n) => read += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return DrainEnd::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (DrainEnd::WouldBlock, read)
+                }
                 Err(e) => {
                     tracing::warn!("hook {label}: reading {stream:?}: {e}");
                     self.lines.flush(&mut emit);
-                    return DrainEnd::Closed;
+                    return (DrainEnd::Closed, read);
                 }
             }
         }
-        DrainEnd::Budget
+    }
+
+    /// Logs the last partial line and drops what was read but not logged yet; returns how many
+    /// bytes that was.
+    fn finish(&mut self, label: &str) -> usize {
+        let stream = self.stream;
+        self.lines
+            .flush(&mut |line: &str| log_line(label, stream, line));
+        let unlogged = self.held.len() - self.held_at;
+        self.held.clear();
+        self.held_at = 0;
+        unlogged
     }
 }
 
@@ -173,8 +288,8 @@ fn log_line(label: &str, stream: Stream, line: &str) {
     }
 }
 
-/// Where a running hook stands with respect to its timeout.
-#[derive(Debug, Clone, Copy)]
+/// Where a hook stands: with respect to its timeout while it runs, then reaped.
+#[derive(Debug, Clone)]
 enum Phase {
     /// Within its time; SIGTERM is due at `deadline` (never, if the timeout overflows).
     Running { deadline: Option<Instant> },
@@ -182,9 +297,13 @@ enum Phase {
     Terminating { kill_at: Instant },
     /// SIGKILL sent; waiting for the exit.
     Killed,
+    /// The leader is reaped (its group killed) with this outcome; what its pipes still hold is
+    /// being logged, in budgeted passes, before the completion is reported. No signal is sent
+    /// any more: the pid may already belong to another process.
+    Reaped(HookOutcome),
 }
 
-/// A spawned hook whose leader has not been reaped yet.
+/// A spawned hook, from its start until its completion is reported.
 struct RunningHook {
     owner: usize,
     event: String,
@@ -201,45 +320,85 @@ struct RunningHook {
     timed_out: bool,
     /// Set when an output pipe still had data after its read budget: read again very soon.
     backlog: bool,
+    /// Bytes read since the leader was reaped (see [`AFTER_EXIT_LIMIT`]).
+    after_exit: usize,
     /// Next check for a hook without pidfd.
     poll_at: Option<Instant>,
 }
 
 impl RunningHook {
-    fn pipe_mut(&mut self, stream: Stream) -> &mut Option<OutputPipe> {
-        match stream {
-            Stream::Stdout => &mut self.stdout,
-            Stream::Stderr => &mut self.stderr,
-        }
+    fn is_reaped(&self) -> bool {
+        matches!(self.phase, Phase::Reaped(_))
     }
 
-    /// Reads what `stream` has (bounded), closing the pipe at end of stream.
-    fn read_output(&mut self, registry: Option<&Registry>, stream: Stream, budget: usize) {
-        let label = self.label.clone();
-        let slot = self.pipe_mut(stream);
+    /// True once both output pipes are closed (or were never watched).
+    fn output_closed(&self) -> bool {
+        self.stdout.is_none() && self.stderr.is_none()
+    }
+
+    /// One read pass over `stream` within [`PIPE_BUDGET`]. The pipe is closed at end of stream,
+    /// and once the leader is reaped also as soon as it is empty (everything its group wrote is
+    /// read; a writer outside the group is not waited for) or after [`AFTER_EXIT_LIMIT`].
+    fn read_output(&mut self, registry: Option<&Registry>, stream: Stream) {
+        let reaped = self.is_reaped();
+        let slot = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
         let Some(pipe) = slot.as_mut() else {
             return;
         };
-        match pipe.drain(&label, budget) {
-            DrainEnd::WouldBlock => {}
-            DrainEnd::Budget => self.backlog = true,
-            DrainEnd::Closed => {
-                if let Some(mut pipe) = slot.take() {
-                    deregister(registry, &mut pipe.rx, &label);
-                }
-            }
+        let (end, read) = pipe.drain(&self.label, PIPE_BUDGET);
+        if reaped {
+            self.after_exit = self.after_exit.saturating_add(read);
         }
+        let close = match end {
+            DrainEnd::Closed => true,
+            DrainEnd::WouldBlock => reaped,
+            DrainEnd::Budget => reaped && self.after_exit >= AFTER_EXIT_LIMIT,
+        };
+        if !close {
+            self.backlog |= end == DrainEnd::Budget;
+            return;
+        }
+        let Some(mut pipe) = slot.take() else {
+            return;
+        };
+        let unlogged = pipe.finish(&self.label);
+        if end == DrainEnd::Budget {
+            tracing::warn!(
+                "hook {}: {stream:?} still flowing {AFTER_EXIT_LIMIT} bytes after the hook exited \
+                 (a process outside its group?): stopped reading it ({unlogged} bytes read but \
+                 not logged)",
+                self.label
+            );
+        }
+        deregister(registry, &mut pipe.rx, &self.label);
     }
 
-    fn read_all_output(&mut self, registry: Option<&Registry>, budget: usize) {
+    fn read_all_output(&mut self, registry: Option<&Registry>) {
         self.backlog = false;
-        self.read_output(registry, Stream::Stdout, budget);
-        self.read_output(registry, Stream::Stderr, budget);
+        self.read_output(registry, Stream::Stdout);
+        self.read_output(registry, Stream::Stderr);
+    }
+
+    /// Records the reaped leader's outcome, stops watching its pidfd and makes a first read
+    /// pass over what its pipes still hold.
+    fn reaped(&mut self, registry: Option<&Registry>, outcome: HookOutcome) {
+        self.phase = Phase::Reaped(outcome);
+        self.poll_at = None;
+        if let Some(pidfd) = self.pidfd.take() {
+            deregister(registry, &mut SourceFd(&pidfd.as_raw_fd()), &self.label);
+        }
+        self.read_all_output(registry);
     }
 
     /// Sends `signal` to the hook's process group and to the leader itself (in case it left
-    /// the group). Only called while the leader is unreaped, so the ids cannot be recycled.
+    /// the group). Does nothing once the leader is reaped: the ids could be recycled.
     fn signal_group(&self, signal: Signal) {
+        if self.is_reaped() {
+            return;
+        }
         for result in [killpg(self.pid, signal), kill(self.pid, signal)] {
             if let Err(e) = result {
                 if e != nix::errno::Errno::ESRCH {
@@ -330,7 +489,7 @@ impl RunningHook {
         let phase = match self.phase {
             Phase::Running { deadline } => deadline,
             Phase::Terminating { kill_at } => Some(kill_at),
-            Phase::Killed => None,
+            Phase::Killed | Phase::Reaped(_) => None,
         };
         let backlog = match (self.backlog, now_hint) {
             (true, Some(now)) => Some(now + BACKLOG_YIELD),
@@ -338,25 +497,10 @@ impl RunningHook {
         };
         [phase, self.poll_at, backlog].into_iter().flatten().min()
     }
-
-    /// Logs what is still buffered and closes every fd. Deregisters when a registry is at hand;
-    /// otherwise closing the fds (we hold the only references) removes them from epoll.
-    fn close(mut self, registry: Option<&Registry>) {
-        self.read_all_output(registry, FINAL_DRAIN);
-        let label = self.label.clone();
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(mut pipe) = self.pipe_mut(stream).take() {
-                pipe.lines
-                    .flush(&mut |line: &str| log_line(&label, stream, line));
-                deregister(registry, &mut pipe.rx, &label);
-            }
-        }
-        if let Some(pidfd) = self.pidfd.take() {
-            deregister(registry, &mut SourceFd(&pidfd.as_raw_fd()), &label);
-        }
-    }
 }
 
+/// Removes `source` from the poll when a registry is at hand; without one, closing the fd
+/// (the runner holds the only reference) removes it from epoll.
 fn deregister(registry: Option<&Registry>, source: &mut impl mio::event::Source, label: &str) {
     if let Some(registry) = registry {
         if let Err(e) = registry.deregister(source) {
@@ -376,6 +520,10 @@ pub struct HookRunner {
     last_now: Option<Instant>,
     /// False once pidfd_open proved unsupported (ENOSYS): exits are then polled.
     use_pidfd: bool,
+    /// Whether programs are vetted by [`hook_security::check`] before they start.
+    security: HookSecurity,
+    /// Hooks refused by that check since the runner was created.
+    refused: u64,
 }
 
 impl std::fmt::Debug for HookRunner {
@@ -388,15 +536,18 @@ impl std::fmt::Debug for HookRunner {
 }
 
 impl HookRunner {
-    /// A runner whose mio tokens are all `>= token_base`. Captures the minimal environment
-    /// (PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ) from the daemon's own.
-    pub fn new(token_base: usize) -> Self {
+    /// A runner whose mio tokens are all `>= token_base`, vetting programs per `security`.
+    /// Captures the minimal environment (PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ) from the
+    /// daemon's own.
+    pub fn new(token_base: usize, security: HookSecurity) -> Self {
         Self {
             token_base,
             slots: Vec::new(),
             base_env: minimal_env(std::env::vars_os()),
             last_now: None,
             use_pidfd: true,
+            security,
+            refused: 0,
         }
     }
 
@@ -405,13 +556,21 @@ impl HookRunner {
         token.0 >= self.token_base
     }
 
-    /// Number of hooks whose leader has not been reaped yet.
+    /// Number of hooks started and not reported done yet (a hook whose leader exited counts
+    /// until the rest of its output is logged).
     pub fn running(&self) -> usize {
         self.slots.iter().flatten().count()
     }
 
-    /// Spawns `req`. Returns `Some(HookDone)` with [`HookOutcome::SpawnFailed`] at once if the
-    /// hook cannot be started; otherwise the completion arrives later through
+    /// Number of hooks `hook_security = "strict"` refused to run.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Spawns `req`. Returns `Some(HookDone)` at once if the hook is not started: with
+    /// [`HookOutcome::Refused`] when the security policy refuses its program (logged and
+    /// counted), with [`HookOutcome::SpawnFailed`] when it cannot be started. Either way the
+    /// hook counts as finished. Otherwise the completion arrives later through
     /// [`handle_event`](Self::handle_event) or [`handle_timeout`](Self::handle_timeout).
     pub fn start(
         &mut self,
@@ -420,6 +579,14 @@ impl HookRunner {
         now: Instant,
     ) -> Option<HookDone> {
         self.last_now = Some(now);
+        if let Err(reason) = self.vet(&req) {
+            self.refused += 1;
+            return Some(HookDone {
+                owner: req.owner,
+                event: req.event,
+                outcome: HookOutcome::Refused(reason),
+            });
+        }
         let label = hook_label(&req);
         let slot = self.free_slot();
         let spawned = self
@@ -461,15 +628,16 @@ impl HookRunner {
             return; // stale event of a hook already completed
         };
         match kind {
-            1 => hook.read_output(Some(registry), Stream::Stdout, READ_BUDGET),
-            2 => hook.read_output(Some(registry), Stream::Stderr, READ_BUDGET),
+            1 => hook.read_output(Some(registry), Stream::Stdout),
+            2 => hook.read_output(Some(registry), Stream::Stderr),
             _ => {}
         }
         // Exit is checked on every event: cheap, and robust to lost or reordered edges.
         self.check_exit(Some(registry), slot, done);
     }
 
-    /// Applies timeouts due at `now`, polls hooks without pidfd and re-reads busy pipes.
+    /// Applies timeouts due at `now`, polls hooks without pidfd, re-reads pipes whose budget
+    /// ran out and reports reaped hooks whose output is read.
     pub fn handle_timeout(&mut self, now: Instant, done: &mut Vec<HookDone>) {
         self.last_now = Some(now);
         for slot in 0..self.slots.len() {
@@ -478,13 +646,15 @@ impl HookRunner {
             };
             hook.escalate(now);
             if hook.backlog {
-                hook.read_all_output(None, READ_BUDGET);
+                hook.read_all_output(None);
             }
-            match hook.poll_at {
-                Some(at) if at <= now => hook.poll_at = Some(now + EXIT_POLL_INTERVAL),
-                _ => continue,
+            let poll_due = hook.poll_at.is_some_and(|at| at <= now);
+            if poll_due {
+                hook.poll_at = Some(now + EXIT_POLL_INTERVAL);
             }
-            self.check_exit(None, slot, done);
+            if poll_due || hook.is_reaped() {
+                self.check_exit(None, slot, done);
+            }
         }
     }
 
@@ -501,28 +671,41 @@ impl HookRunner {
     /// Their completions are reported as usual once they are reaped.
     pub fn kill_all(&mut self) {
         for hook in self.slots.iter_mut().flatten() {
-            hook.signal_group(Signal::SIGKILL);
-            hook.phase = Phase::Killed;
+            if !hook.is_reaped() {
+                hook.signal_group(Signal::SIGKILL);
+                hook.phase = Phase::Killed;
+            }
         }
     }
 
-    /// If the hook in `slot` has exited: reaps it, closes its fds, frees the slot and reports.
+    /// Reaps the hook in `slot` if its leader has exited; once it is reaped and its output is
+    /// read, frees the slot and reports the completion.
     fn check_exit(&mut self, registry: Option<&Registry>, slot: usize, done: &mut Vec<HookDone>) {
         let Some(entry) = self.slots.get_mut(slot) else {
             return;
         };
-        let Some(outcome) = entry.as_mut().and_then(RunningHook::try_finish) else {
+        let Some(hook) = entry.as_mut() else {
             return;
         };
+        if !hook.is_reaped() {
+            let Some(outcome) = hook.try_finish() else {
+                return;
+            };
+            hook.reaped(registry, outcome);
+        }
+        if !hook.output_closed() {
+            return;
+        }
         let Some(hook) = entry.take() else {
             return;
         };
+        let Phase::Reaped(outcome) = hook.phase else {
+            return; // unreachable: reaped above
+        };
         tracing::debug!("hook {}: finished: {outcome:?}", hook.label);
-        let (owner, event) = (hook.owner, hook.event.clone());
-        hook.close(registry);
         done.push(HookDone {
-            owner,
-            event,
+            owner: hook.owner,
+            event: hook.event,
             outcome,
         });
     }
@@ -544,6 +727,23 @@ impl HookRunner {
             .map(Token)
     }
 
+    /// Applies the security policy to the program of `req`, logging a refusal. An empty argv
+    /// passes: the spawn reports it.
+    fn vet(&self, req: &HookRequest) -> Result<(), String> {
+        let Some(program) = req.argv.first() else {
+            return Ok(());
+        };
+        if self.security == HookSecurity::Off {
+            return Ok(());
+        }
+        hook_security::check(std::path::Path::new(program)).inspect_err(|reason| {
+            tracing::warn!(
+                "hook {program} refused: {reason}; fix the permissions or set \
+                 hook_security = \"off\" in [node]"
+            );
+        })
+    }
+
     /// Spawns the leader of a new process group, without a shell.
     fn spawn(&self, req: &HookRequest) -> Result<Child, String> {
         let (program, args) = req
@@ -558,6 +758,7 @@ impl HookRunner {
             .env_clear()
             .envs(self.base_env.iter().map(|(k, v)| (k, v)))
             .envs(req.env.iter().map(|(k, v)| (k, v)))
+            .env("RELEVO_SKIPPED", req.skipped.to_string())
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -601,6 +802,7 @@ impl HookRunner {
             },
             timed_out: false,
             backlog: false,
+            after_exit: 0,
             poll_at,
         }
     }
@@ -651,11 +853,7 @@ impl HookRunner {
             .set_nonblocking(true)
             .and_then(|()| registry.register(&mut rx, token, Interest::READABLE));
         match registered {
-            Ok(()) => Some(OutputPipe {
-                rx,
-                lines: LineBuf::default(),
-                stream,
-            }),
+            Ok(()) => Some(OutputPipe::new(rx, stream)),
             Err(e) => {
                 tracing::warn!("hook {label}: cannot watch {stream:?}, its output is dropped: {e}");
                 None
@@ -741,7 +939,7 @@ mod tests {
         let mut out = Vec::new();
         let mut emit = |line: &str| out.push(line.to_string());
         for chunk in chunks {
-            buf.feed(chunk, &mut emit);
+            assert_eq!(buf.feed(chunk, usize::MAX, &mut emit).0, chunk.len());
         }
         buf.flush(&mut emit);
         out
@@ -760,16 +958,56 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_are_split_at_the_cap() {
-        let long = vec![b'x'; MAX_LINE * 2 + 10];
-        let mut input = long.clone();
+    fn long_lines_are_truncated_at_the_cap_and_say_so() {
+        let mut input = vec![b'x'; MAX_LINE * 2 + 10];
         input.extend_from_slice(b"\nend\n");
         let out = lines_of(&[&input[..100], &input[100..]]);
-        assert_eq!(out.len(), 4);
-        assert_eq!(out[0].len(), MAX_LINE);
-        assert_eq!(out[1].len(), MAX_LINE);
-        assert_eq!(out[2].len(), 10);
-        assert_eq!(out[3], "end");
+        let kept = "x".repeat(MAX_LINE);
+        let dropped = MAX_LINE + 10;
+        assert_eq!(
+            out,
+            [
+                format!("{kept} [line truncated: {dropped} more bytes dropped]"),
+                "end".to_string()
+            ]
+        );
+        // A line cut at the cap without a newline is reported at end of stream.
+        let out = lines_of(&[&[b'y'; MAX_LINE + 1]]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].ends_with(" [line truncated: 1 more bytes dropped]"));
+        // Exactly MAX_LINE bytes is not truncated.
+        assert_eq!(
+            lines_of(&[&[b'z'; MAX_LINE], b"\n"]),
+            ["z".repeat(MAX_LINE)]
+        );
+    }
+
+    #[test]
+    fn truncation_does_not_cut_a_character_in_two() {
+        let mut input = vec![b'a'; MAX_LINE - 1];
+        input.extend_from_slice("é and more\n".as_bytes());
+        let out = lines_of(&[&input]);
+        let dropped = "é and more".len();
+        assert_eq!(
+            out,
+            [format!(
+                "{} [line truncated: {dropped} more bytes dropped]",
+                "a".repeat(MAX_LINE - 1)
+            )]
+        );
+    }
+
+    #[test]
+    fn feed_stops_at_the_line_budget_and_resumes() {
+        let mut buf = LineBuf::default();
+        let mut out = Vec::new();
+        let mut emit = |line: &str| out.push(line.to_string());
+        let input = b"1\n2\n3\n4\n5";
+        assert_eq!(buf.feed(input, 2, &mut emit), (4, 2));
+        assert_eq!(buf.feed(&input[4..], 2, &mut emit), (4, 2));
+        assert_eq!(buf.feed(&input[8..], 2, &mut emit), (1, 0));
+        buf.flush(&mut emit);
+        assert_eq!(out, ["1", "2", "3", "4", "5"]);
     }
 
     #[test]
@@ -825,13 +1063,14 @@ mod tests {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             env: vec![],
             timeout,
+            skipped: 0,
         }
     }
 
     #[test]
     fn without_pidfd_exit_and_timeout_are_found_by_polling() {
         let mut poll = mio::Poll::new().unwrap();
-        let mut runner = HookRunner::new(10);
+        let mut runner = HookRunner::new(10, HookSecurity::Off);
         runner.use_pidfd = false;
         let req = request(
             &["/bin/sh", "-c", "echo hi; exit 4"],
@@ -858,6 +1097,7 @@ mod tests {
             argv: vec![],
             env: vec![],
             timeout: Duration::from_secs(1),
+            skipped: 0,
         };
         assert_eq!(hook_label(&req), "#4/master");
         req.env.push(("RELEVO_NAME".into(), "web".into()));

@@ -241,6 +241,7 @@ impl InstanceRt {
             argv,
             env,
             timeout: self.cfg.hook_timeout,
+            skipped: 0,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! socket, timer, signal and child process and feeds what happens into the engine, then
 //! performs the actions the engine returns.
 pub mod control;
+pub mod hook_security;
 pub mod hooks;
 pub mod instance;
 pub mod interfaces;
@@ -154,7 +155,7 @@ impl Daemon {
             instances,
             vips,
             hook_queue: HookQueue::new(),
-            hooks: HookRunner::new(HOOK_TOKEN_BASE),
+            hooks: HookRunner::new(HOOK_TOKEN_BASE, config.node.hook_security),
             node_name: config.node.name.clone(),
             shutdown_deadline: None,
             actions: Vec::new(),
@@ -777,6 +778,11 @@ impl Daemon {
 
     fn pump_hooks(&mut self, now: Instant) {
         while let Some(req) = self.hook_queue.next_ready() {
+            if req.skipped > 0 {
+                let plural = if req.skipped == 1 { "" } else { "s" };
+                let label = self.hook_label(req.owner, &req.event);
+                info!("hook {label}: skipped {} transition{plural}", req.skipped);
+            }
             if let Some(done) = self.hooks.start(self.poll.registry(), req, now) {
                 self.finish_hook(done);
             }
@@ -793,13 +799,18 @@ impl Daemon {
     }
 
     fn finish_hook(&mut self, done: HookDone) {
+        let label = self.hook_label(done.owner, &done.event);
+        info!("hook {label} finished: {:?}", done.outcome);
+        self.hook_queue.finished(done.owner);
+    }
+
+    /// `instance/event`, as the hook runner prefixes the hook's own log lines.
+    fn hook_label(&self, owner: usize, event: &str) -> String {
         let name = self
             .instances
-            .get(done.owner)
-            .map(|i| i.cfg.name.as_str())
-            .unwrap_or("?");
-        info!("hook {name}/{} finished: {:?}", done.event, done.outcome);
-        self.hook_queue.finished(done.owner);
+            .get(owner)
+            .map_or("?", |i| i.cfg.name.as_str());
+        format!("{name}/{event}")
     }
 
     fn on_control(&mut self, token: Token) {

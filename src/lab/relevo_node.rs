@@ -1,6 +1,7 @@
 //! A relevo daemon on a lab node: the TOML config builder (the `[node]` + `[[vrrp]]` contract
 //! of design.md §3) and the process handle (`<bin> run -c /tmp/<lab>/n<i>.toml`, log in
-//! `/tmp/<lab>/n<i>.log`) with graceful stop, crash and restart.
+//! `/tmp/<lab>/n<i>.log`) with graceful stop, crash and restart, and a directory for hook
+//! scripts that the default `hook_security` accepts.
 use crate::config::format_duration;
 use crate::lab::netns::{Lab, LabProcess};
 use anyhow::{bail, Context, Result};
@@ -19,6 +20,44 @@ pub struct Hooks {
     pub backup: Option<PathBuf>,
     pub fault: Option<PathBuf>,
     pub stop: Option<PathBuf>,
+}
+
+/// A directory for hook scripts that `hook_security = "strict"` (the default) accepts:
+/// `/run/relevo-test-<pid>-<tag>`, owned by root, mode 0755. The lab's work dir lives under the
+/// world-writable `/tmp`, where strict refuses hooks. Removed with its contents on drop; root
+/// only.
+#[derive(Debug)]
+pub struct HookDir(PathBuf);
+
+impl HookDir {
+    /// Creates the directory (replacing a leftover of the same name) and checks that strict
+    /// would accept a hook in it.
+    pub fn create(tag: &str) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = PathBuf::from("/run").join(format!("relevo-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        let dir = HookDir(path);
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod 0755 {}", dir.0.display()))?;
+        let (uid, gid) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::chown(&dir.0, Some(uid), Some(gid))
+            .with_context(|| format!("chown root:root {}", dir.0.display()))?;
+        if let Err(reason) = crate::daemon::hook_security::check(&dir.0.join("hook")) {
+            bail!("hooks in {} would be refused: {reason}", dir.0.display());
+        }
+        Ok(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for HookDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// One `[[vrrp]]` table.

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
+use relevo::config::HookSecurity;
 use relevo::daemon::hooks::{HookDone, HookRequest, HookRunner};
 
 /// Loop cadence: the test loop never waits longer than this in one poll.
@@ -54,6 +55,7 @@ pub fn request(owner: usize, event: &str, argv: &[&str], timeout: Duration) -> H
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: Vec::new(),
         timeout,
+        skipped: 0,
     }
 }
 
@@ -71,10 +73,16 @@ pub struct TestLoop {
 }
 
 impl TestLoop {
+    /// A loop whose runner does not vet programs (`hook_security = "off"`): the scratch
+    /// directories live under the world-writable temp dir, which strict refuses.
     pub fn new() -> Self {
+        Self::with_security(HookSecurity::Off)
+    }
+
+    pub fn with_security(security: HookSecurity) -> Self {
         TestLoop {
             poll: Poll::new().unwrap(),
-            runner: HookRunner::new(TOKEN_BASE),
+            runner: HookRunner::new(TOKEN_BASE, security),
             events: Events::with_capacity(64),
             iterations: 0,
             max_gap: Duration::ZERO,
@@ -197,5 +205,13 @@ impl LogCapture {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Lines written since byte offset `seen`, which moves to the end.
+    pub fn lines_since(&self, seen: &mut usize) -> usize {
+        let bytes = self.0.lock().unwrap();
+        let lines = bytes[*seen..].iter().filter(|&&b| b == b'\n').count();
+        *seen = bytes.len();
+        lines
     }
 }

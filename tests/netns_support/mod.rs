@@ -109,8 +109,9 @@ pub fn expect_master<P: AsRef<Path>>(
     }
 }
 
-/// A hook script that appends one line per call to `out` (event, state, previous state,
-/// reason, VIPs) and then runs `extra` (shell).
+/// A hook script in `dir` that appends one line per call to `out` (event, state, previous
+/// state, reason, VIPs) and then runs `extra` (shell). Under the default `hook_security`,
+/// `dir` must be trusted (a `HookDir`), not the lab's work dir under /tmp.
 pub fn recording_hook(dir: &Path, name: &str, out: &Path, extra: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
