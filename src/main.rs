@@ -136,6 +136,29 @@ mod status {
             if !counters.is_empty() {
                 println!("{:<16} {}", "", counters.join(" "));
             }
+            for v in &i.vip_status {
+                let trouble = v.failures > 0 || v.foreign || v.restored > 0 || v.held != v.present;
+                if trouble {
+                    println!(
+                        "{:<16} vip {} on {}: held={} present={} foreign={} restored={} failures={}{}",
+                        "",
+                        v.vip,
+                        v.interface,
+                        v.held,
+                        v.present,
+                        v.foreign,
+                        v.restored,
+                        v.failures,
+                        v.last_error
+                            .as_ref()
+                            .map(|e| format!(" last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        if status.hooks_refused > 0 {
+            println!("hooks refused by hook_security: {}", status.hooks_refused);
         }
         let l = &status.loop_stats;
         println!(

@@ -291,3 +291,27 @@ fn with_zero_skew_only_the_highest_priority_backup_takes_over() {
         log_of(&logs[1])
     );
 }
+
+#[test]
+fn a_flood_of_invalid_adverts_changes_nothing() {
+    let Some(lab) = lab("flood", 2) else { return };
+    let vip = ip(VIP);
+    let n1 = start(&lab, 1, instance(51, 150, FAST, &[VIP]));
+    let n2 = start(&lab, 2, instance(51, 100, FAST, &[VIP]));
+    let logs = logs(&[&n1, &n2]);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let sent_before = counter(&lab, 1, "adverts_sent");
+    let report =
+        relevo::lab::flood::flood_bad_checksum(&lab, 51, vip, Duration::from_secs(2)).unwrap();
+    assert!(report.sent > 10_000, "flood too thin: {report:?}");
+    // The master kept advertising (about 200 adverts in 2 s; generous bound) ...
+    let sent = counter(&lab, 1, "adverts_sent") - sent_before;
+    assert!(sent >= 100, "only {sent} adverts during the flood");
+    // ... both dropped the flood, and the backup never flapped.
+    assert!(counter(&lab, 1, "bad_checksum") > 1000);
+    assert!(counter(&lab, 2, "bad_checksum") > 1000);
+    assert_eq!(state(&lab, 1).0, "MASTER");
+    assert_eq!(state(&lab, 2).0, "BACKUP");
+    let log2 = log_of(&logs[1]);
+    assert!(!log2.contains("-> MASTER"), "the backup flapped:\n{log2}");
+}

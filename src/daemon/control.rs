@@ -41,6 +41,9 @@ pub struct InstanceStatus {
     /// Why the instance is in its state (the last transition's reason code).
     #[serde(default)]
     pub reason: String,
+    /// Each VIP: held, on the interface, restored, failed requests.
+    #[serde(default)]
+    pub vip_status: Vec<super::vip::VipStatus>,
 }
 
 /// The status reply.
@@ -51,6 +54,9 @@ pub struct Status {
     /// Timer lateness and loop counters since start.
     #[serde(default, rename = "loop")]
     pub loop_stats: super::loop_stats::LoopStatus,
+    /// Hooks refused by `hook_security` since start.
+    #[serde(default)]
+    pub hooks_refused: u64,
 }
 
 struct Conn {

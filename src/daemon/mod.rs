@@ -837,7 +837,8 @@ impl Daemon {
         let instances = self
             .instances
             .iter()
-            .map(|inst| InstanceStatus {
+            .enumerate()
+            .map(|(i, inst)| InstanceStatus {
                 name: inst.cfg.name.clone(),
                 interface: inst.cfg.interface.clone(),
                 vrid: inst.cfg.vrid,
@@ -854,12 +855,14 @@ impl Daemon {
                 counters: inst.counters(),
                 source_address: inst.engine.primary_address().map(|a| a.to_string()),
                 reason: inst.last_reason.clone(),
+                vip_status: self.vips.status(VipOwner::Instance(i), &self.interfaces),
             })
             .collect();
         Status {
             node: self.node_name.clone(),
             instances,
             loop_stats: self.loop_stats.status(),
+            hooks_refused: self.hooks.refused(),
         }
     }
 
