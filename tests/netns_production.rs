@@ -286,9 +286,11 @@ fn with_zero_skew_only_the_highest_priority_backup_takes_over() {
     assert_eq!(
         counter(&lab, 3, "adverts_sent"),
         0,
-        "n3 claimed MASTER in some of {trials} crashes:\n{}\n--- n2\n{}",
+        "n3 claimed MASTER in some of {trials} crashes:\n{}\n--- n2\n{}\nloops: n2 {} n3 {}",
         log_of(&logs[2]),
-        log_of(&logs[1])
+        log_of(&logs[1]),
+        status(&lab, 2)["loop"],
+        status(&lab, 3)["loop"]
     );
 }
 
