@@ -348,7 +348,10 @@ impl Daemon {
                 }
                 continue;
             }
-            match self.netlink.add_address(ifindex, vip.addr, vip.prefix_len) {
+            match self
+                .netlink
+                .add_address(ifindex, vip.addr, vip.prefix_len, None)
+            {
                 Ok(_) => inst.added.push((ifindex, vip)),
                 Err(e) => warn!(instance = %inst.cfg.name, "adding VIP {vip} failed: {e}"),
             }

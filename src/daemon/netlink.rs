@@ -15,6 +15,14 @@
 //! The events socket subscribes before any dump is made, so a change racing with the startup
 //! dump shows up as an event afterwards; consumers must treat events as idempotent updates.
 //!
+//! # `IFA_PROTO` and `RELEVO_NO_ADDR_PROTO`
+//!
+//! Every address Relevo adds is stamped with `IFA_PROTO` = [`RELEVO_ADDR_PROTO`] (kernel >=
+//! 6.1; older kernels drop the attribute silently). With `RELEVO_NO_ADDR_PROTO=1` in the
+//! environment (read once by [`Netlink::open`]) Relevo behaves as on such a kernel:
+//! [`Netlink::add_address`] sends no `IFA_PROTO` and every received address reports `proto`
+//! 0. It exists to test the daemon's behaviour on older kernels.
+//!
 //! Message encoding is in the `request` submodule, decoding (which never panics and ignores
 //! what it does not know) in `parse`.
 
@@ -35,11 +43,16 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
 use self::parse::{Body, Frames};
-use self::request::{address_request, dump_request, AddrOp, DumpKind};
+use self::request::{address_request, dump_request, lifetime_secs, AddrRequest, DumpKind};
+
+pub use self::request::AddrOp;
 
 /// `IFA_PROTO` value Relevo stamps on every address it adds (honoured by kernel >= 6.1, silently
 /// dropped by older ones), so a later run can recognise addresses a crashed run left behind.
 pub const RELEVO_ADDR_PROTO: u8 = 0x52;
+
+/// Environment variable that, set to `1`, turns `IFA_PROTO` off (see the module documentation).
+pub const NO_ADDR_PROTO_ENV: &str = "RELEVO_NO_ADDR_PROTO";
 
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +74,16 @@ pub struct AddrInfo {
     pub prefix_len: u8,
     /// `IFA_PROTO`, or 0 when absent; [`RELEVO_ADDR_PROTO`] marks addresses Relevo added.
     pub proto: u8,
-    /// IPv6 duplicate address detection still running: not usable as a source yet.
+    /// IPv6 duplicate address detection still running (`IFA_F_TENTATIVE`): not usable as a
+    /// source yet.
     pub tentative: bool,
+    /// `IFA_F_SECONDARY`: an IPv4 address in the subnet of an earlier (primary) one.
+    pub secondary: bool,
+    /// `IFA_F_DADFAILED`: IPv6 duplicate address detection found the address in use elsewhere.
+    pub dad_failed: bool,
+    /// Seconds the address has left before the kernel deletes it (`IFA_CACHEINFO`'s
+    /// `ifa_valid`); `None` for a permanent address.
+    pub valid_lifetime: Option<u32>,
 }
 
 /// Something that happened to links, addresses or Relevo's own requests.
@@ -75,14 +96,19 @@ pub enum NetEvent {
         ifindex: u32,
         name: String,
     },
-    /// An address appeared or changed (e.g. stopped being tentative): the full current state.
+    /// An address appeared or changed (e.g. stopped being tentative, lifetime refreshed): the
+    /// full current state.
     AddrAdded(AddrInfo),
     AddrRemoved(AddrInfo),
-    /// The kernel refused an [`Netlink::add_address`] / [`Netlink::del_address`] request.
-    /// `errno` is positive; `what` names the request (address, prefix, ifindex) and the reason,
-    /// ready for a log line.
+    /// The kernel refused the [`Netlink::add_address`] / [`Netlink::del_address`] request that
+    /// returned `seq`; `op`, `ifindex`, `addr` and `prefix_len` repeat what it asked for.
+    /// `errno` is positive; `what` names the request and the reason, ready for a log line.
     RequestFailed {
         seq: u32,
+        op: AddrOp,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
         errno: i32,
         what: String,
     },
@@ -116,6 +142,8 @@ pub struct Netlink {
     dump: Socket,
     next_seq: u32,
     pending: PendingRequests,
+    /// False under `RELEVO_NO_ADDR_PROTO=1`.
+    addr_proto: bool,
     buf: Vec<u8>,
 }
 
@@ -153,12 +181,19 @@ impl Netlink {
         )
         .map_err(|e| context(e.into(), "setting the netlink dump socket receive timeout"))?;
 
+        let addr_proto = std::env::var_os(NO_ADDR_PROTO_ENV).is_none_or(|v| v != "1");
+        if !addr_proto {
+            tracing::info!(
+                "{NO_ADDR_PROTO_ENV}=1: addresses are neither stamped nor recognised by IFA_PROTO"
+            );
+        }
         Ok(Netlink {
             events,
             requests,
             dump,
             next_seq: 1,
             pending: PendingRequests::default(),
+            addr_proto,
             buf: Vec::with_capacity(RECV_BUF_LEN),
         })
     }
@@ -179,18 +214,41 @@ impl Netlink {
         })
     }
 
-    /// Adds `addr/prefix_len` on `ifindex` (replacing it if already there, so re-adding is not an
-    /// error), stamped with [`RELEVO_ADDR_PROTO`]; IPv6 addresses skip duplicate address
-    /// detection. Does not block; returns the request's sequence number. Failure arrives later
-    /// as [`NetEvent::RequestFailed`] with that `seq`; success as [`NetEvent::AddrAdded`].
-    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<u32> {
-        self.address_request(AddrOp::Add, ifindex, addr, prefix_len)
+    /// Adds `addr/prefix_len` on `ifindex`, or refreshes it when it is already there (its
+    /// lifetime included), stamped with [`RELEVO_ADDR_PROTO`]; IPv6 addresses skip duplicate
+    /// address detection. With `Some(lease)` the kernel deletes the address by itself once
+    /// `lease` (rounded up to whole seconds) has passed without a new `add_address`; `None`
+    /// makes it permanent. Does not block; returns the request's sequence number. Failure
+    /// arrives later as [`NetEvent::RequestFailed`] with that `seq`; success as
+    /// [`NetEvent::AddrAdded`].
+    pub fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        lifetime: Option<Duration>,
+    ) -> io::Result<u32> {
+        self.address_request(AddrRequest {
+            op: AddrOp::Add,
+            ifindex,
+            addr,
+            prefix_len,
+            lifetime_secs: lifetime.map(lifetime_secs),
+            proto: self.addr_proto.then_some(RELEVO_ADDR_PROTO),
+        })
     }
 
     /// Deletes `addr/prefix_len` from `ifindex`. Like [`Netlink::add_address`]; deleting an
     /// address that is not there fails with `EADDRNOTAVAIL`.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<u32> {
-        self.address_request(AddrOp::Del, ifindex, addr, prefix_len)
+        self.address_request(AddrRequest {
+            op: AddrOp::Del,
+            ifindex,
+            addr,
+            prefix_len,
+            lifetime_secs: None,
+            proto: None,
+        })
     }
 
     /// Registers the events and requests sockets for readability (edge-triggered: call
@@ -240,33 +298,22 @@ impl Netlink {
                     tracing::warn!("netlink {} datagram of {len} bytes truncated", role.name());
                     out.push(NetEvent::Overrun);
                 }
-                Received::Datagram => dispatch(&self.buf, &mut self.pending, out),
+                Received::Datagram => dispatch(&self.buf, self.addr_proto, &mut self.pending, out),
             }
         }
     }
 
-    fn address_request(
-        &mut self,
-        op: AddrOp,
-        ifindex: u32,
-        addr: IpAddr,
-        prefix_len: u8,
-    ) -> io::Result<u32> {
-        let request = PendingRequest {
-            op,
-            ifindex,
-            addr,
-            prefix_len,
-        };
+    fn address_request(&mut self, request: AddrRequest) -> io::Result<u32> {
         request.validate()?;
         let seq = self.next_seq();
-        let bytes = address_request(op, seq, ifindex, addr, prefix_len);
-        self.requests.send(&bytes, 0).map_err(|e| {
-            context(
-                e,
-                &format!("sending netlink request to {}", request.describe()),
-            )
-        })?;
+        self.requests
+            .send(&address_request(&request, seq), 0)
+            .map_err(|e| {
+                context(
+                    e,
+                    &format!("sending netlink request to {}", request.describe()),
+                )
+            })?;
         self.pending.insert(seq, request);
         Ok(seq)
     }
@@ -326,7 +373,7 @@ impl Netlink {
                 }
                 Received::Datagram => {}
             }
-            for frame in Frames::new(&self.buf) {
+            for frame in Frames::new(&self.buf).addr_proto(self.addr_proto) {
                 let frame = match frame {
                     Ok(frame) if frame.seq == seq => frame,
                     Ok(_) => continue, // left over from an earlier, abandoned dump
@@ -374,8 +421,8 @@ impl SocketRole {
 }
 
 /// Turns the messages of one datagram into events; acknowledgements settle pending requests.
-fn dispatch(data: &[u8], pending: &mut PendingRequests, out: &mut Vec<NetEvent>) {
-    for frame in Frames::new(data) {
+fn dispatch(data: &[u8], addr_proto: bool, pending: &mut PendingRequests, out: &mut Vec<NetEvent>) {
+    for frame in Frames::new(data).addr_proto(addr_proto) {
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {
@@ -395,37 +442,7 @@ fn dispatch(data: &[u8], pending: &mut PendingRequests, out: &mut Vec<NetEvent>)
     }
 }
 
-/// An address request waiting for its acknowledgement.
-#[derive(Debug, Clone)]
-struct PendingRequest {
-    op: AddrOp,
-    ifindex: u32,
-    addr: IpAddr,
-    prefix_len: u8,
-}
-
-impl PendingRequest {
-    fn describe(&self) -> String {
-        format!(
-            "{} {}/{} on ifindex {}",
-            self.op.verb(),
-            self.addr,
-            self.prefix_len,
-            self.ifindex
-        )
-    }
-
-    fn validate(&self) -> io::Result<()> {
-        let max_prefix = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix_len > max_prefix || self.ifindex == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid netlink request: {}", self.describe()),
-            ));
-        }
-        Ok(())
-    }
-
+impl AddrRequest {
     /// Log text for a refusal, with its own words for the errors worth telling apart.
     fn failure_text(&self, errno: i32, kernel_msg: Option<&str>) -> String {
         let reason = match (self.op, errno) {
@@ -448,11 +465,11 @@ impl PendingRequest {
 /// Sequence number -> request, for requests whose acknowledgement has not been read yet.
 #[derive(Debug, Default)]
 struct PendingRequests {
-    by_seq: BTreeMap<u32, PendingRequest>,
+    by_seq: BTreeMap<u32, AddrRequest>,
 }
 
 impl PendingRequests {
-    fn insert(&mut self, seq: u32, request: PendingRequest) {
+    fn insert(&mut self, seq: u32, request: AddrRequest) {
         if self.by_seq.len() >= MAX_PENDING {
             // Acknowledgements lost to an overrun would otherwise pile up forever.
             self.by_seq.pop_first();
@@ -460,20 +477,30 @@ impl PendingRequests {
         self.by_seq.insert(seq, request);
     }
 
-    /// Settles `seq`; a refusal becomes [`NetEvent::RequestFailed`].
+    /// Settles `seq`; a refusal of a tracked request becomes [`NetEvent::RequestFailed`]. A
+    /// refusal of a request no longer tracked (forgotten after an overrun) can only be logged.
     fn complete(&mut self, seq: u32, errno: i32, kernel_msg: Option<String>) -> Option<NetEvent> {
         let request = self.by_seq.remove(&seq);
         if errno == 0 {
             return None;
         }
-        let what = match request {
-            Some(request) => request.failure_text(errno, kernel_msg.as_deref()),
-            None => format!(
+        let Some(request) = request else {
+            tracing::warn!(
                 "netlink request seq {seq} (no longer tracked) failed: {}",
                 io::Error::from_raw_os_error(errno)
-            ),
+            );
+            return None;
         };
-        Some(NetEvent::RequestFailed { seq, errno, what })
+        let what = request.failure_text(errno, kernel_msg.as_deref());
+        Some(NetEvent::RequestFailed {
+            seq,
+            op: request.op,
+            ifindex: request.ifindex,
+            addr: request.addr,
+            prefix_len: request.prefix_len,
+            errno,
+            what,
+        })
     }
 }
 
@@ -550,66 +577,60 @@ fn timed_out(what: &str) -> io::Error {
 
 #[cfg(test)]
 mod tests {
+    use super::request::tests::request;
     use super::*;
-
-    fn request(op: AddrOp) -> PendingRequest {
-        PendingRequest {
-            op,
-            ifindex: 4,
-            addr: "192.0.2.7".parse().unwrap(),
-            prefix_len: 24,
-        }
-    }
 
     #[test]
     fn failures_name_the_request_and_reason() {
         let mut pending = PendingRequests::default();
-        pending.insert(10, request(AddrOp::Del));
-        pending.insert(11, request(AddrOp::Add));
-        let Some(NetEvent::RequestFailed { seq, errno, what }) =
-            pending.complete(10, libc::EADDRNOTAVAIL, Some("no such address".into()))
-        else {
-            panic!("expected a failure");
-        };
-        assert_eq!((seq, errno), (10, libc::EADDRNOTAVAIL));
+        pending.insert(10, request(AddrOp::Del, "192.0.2.7", 24));
+        pending.insert(11, request(AddrOp::Add, "2001:db8::7", 64));
         assert_eq!(
-            what,
-            "delete 192.0.2.7/24 on ifindex 4 failed: the address is not configured there \
-             (EADDRNOTAVAIL); kernel says: no such address"
+            pending.complete(10, libc::EADDRNOTAVAIL, Some("no such address".into())),
+            Some(NetEvent::RequestFailed {
+                seq: 10,
+                op: AddrOp::Del,
+                ifindex: 3,
+                addr: "192.0.2.7".parse().unwrap(),
+                prefix_len: 24,
+                errno: libc::EADDRNOTAVAIL,
+                what: "delete 192.0.2.7/24 on ifindex 3 failed: the address is not configured \
+                       there (EADDRNOTAVAIL); kernel says: no such address"
+                    .into(),
+            })
         );
         assert_eq!(pending.complete(11, 0, None), None);
         assert!(pending.by_seq.is_empty());
-        let Some(NetEvent::RequestFailed { what, .. }) = pending.complete(99, libc::EPERM, None)
+        // A failure nobody can attribute is logged, not reported.
+        assert_eq!(pending.complete(99, libc::EPERM, None), None);
+    }
+
+    #[test]
+    fn add_failures_carry_the_address_to_retry() {
+        let mut pending = PendingRequests::default();
+        pending.insert(5, request(AddrOp::Add, "2001:db8::7", 64));
+        let Some(NetEvent::RequestFailed {
+            op,
+            addr,
+            prefix_len,
+            what,
+            ..
+        }) = pending.complete(5, libc::EEXIST, None)
         else {
             panic!("expected a failure");
         };
-        assert!(what.contains("seq 99"), "{what}");
+        assert_eq!((op, prefix_len), (AddrOp::Add, 64));
+        assert_eq!(addr, "2001:db8::7".parse::<IpAddr>().unwrap());
+        assert!(what.contains("(EEXIST)"), "{what}");
     }
 
     #[test]
     fn pending_map_is_bounded() {
         let mut pending = PendingRequests::default();
         for seq in 0..(MAX_PENDING as u32 + 10) {
-            pending.insert(seq, request(AddrOp::Add));
+            pending.insert(seq, request(AddrOp::Add, "192.0.2.7", 24));
         }
         assert_eq!(pending.by_seq.len(), MAX_PENDING);
         assert!(!pending.by_seq.contains_key(&0));
-    }
-
-    #[test]
-    fn invalid_requests_are_rejected_before_sending() {
-        let mut bad = request(AddrOp::Add);
-        bad.prefix_len = 33;
-        assert_eq!(
-            bad.validate().unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-        let mut bad = request(AddrOp::Add);
-        bad.ifindex = 0;
-        assert!(bad.validate().is_err());
-        let mut ok = request(AddrOp::Add);
-        ok.addr = "2001:db8::1".parse().unwrap();
-        ok.prefix_len = 128;
-        assert!(ok.validate().is_ok());
     }
 }
