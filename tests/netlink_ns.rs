@@ -15,12 +15,15 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use nix::sched::{setns, CloneFlags};
+use relevo::daemon::interfaces::Interfaces;
 use relevo::daemon::netlink::{
-    AddrInfo, AddrOp, NetEvent, Netlink, NO_ADDR_PROTO_ENV, RELEVO_ADDR_PROTO,
+    AddrInfo, AddrOp, LinkInfo, NetEvent, Netlink, NO_ADDR_PROTO_ENV, READ_BUDGET,
+    RELEVO_ADDR_PROTO,
 };
 
 const EVENTS: Token = Token(1);
 const REQUESTS: Token = Token(2);
+const DUMP: Token = Token(3);
 const MAC: [u8; 6] = [0x02, 0, 0, 0, 0x52, 0x01];
 /// Generous: events normally arrive within microseconds.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -128,7 +131,8 @@ impl Loop {
     fn open() -> Loop {
         let mut nl = Netlink::open().unwrap();
         let poll = Poll::new().unwrap();
-        nl.register(poll.registry(), EVENTS, REQUESTS).unwrap();
+        nl.register(poll.registry(), EVENTS, REQUESTS, DUMP)
+            .unwrap();
         Loop {
             nl,
             poll,
@@ -138,9 +142,17 @@ impl Loop {
         }
     }
 
+    /// One turn of the daemon's netlink handling: timeouts, then a bounded read. Returns
+    /// whether datagrams may still be queued.
+    fn turn(&mut self) -> bool {
+        let now = Instant::now();
+        self.nl.handle_timeout(now, &mut self.seen);
+        self.nl.read_events(&mut self.seen, now).unwrap()
+    }
+
     /// Reads what is queued and marks everything read so far as consumed.
     fn drain(&mut self) {
-        self.nl.read_events(&mut self.seen).unwrap();
+        while self.turn() {}
         self.cursor = self.seen.len();
     }
 
@@ -157,25 +169,53 @@ impl Loop {
         pred: impl Fn(&NetEvent) -> bool,
     ) -> NetEvent {
         loop {
-            self.nl.read_events(&mut self.seen).unwrap();
+            let more = self.turn();
             if let Some(i) = self.seen[self.cursor..].iter().position(&pred) {
                 self.cursor += i + 1;
                 return self.seen[self.cursor - 1].clone();
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            if more {
+                continue; // edge-triggered: no readiness event would come for the rest
+            }
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             assert!(
                 !left.is_zero(),
                 "timed out waiting for {what}; saw {:#?}",
-                self.seen
+                &self.seen[self.cursor..]
             );
-            self.poll.poll(&mut self.events, Some(left)).unwrap();
+            let wake = self.nl.next_deadline().map_or(left, |at| {
+                at.saturating_duration_since(now) + Duration::from_millis(1)
+            });
+            self.poll
+                .poll(&mut self.events, Some(left.min(wake)))
+                .unwrap();
+        }
+    }
+
+    /// A background resync, waited for like the daemon waits: its snapshot.
+    fn resync(&mut self) -> (Vec<LinkInfo>, Vec<AddrInfo>) {
+        self.nl.start_resync(Instant::now(), &mut self.seen);
+        match self.wait_for("the resync's snapshot", |e| {
+            matches!(e, NetEvent::Resynced { .. })
+        }) {
+            NetEvent::Resynced { links, addrs } => (links, addrs),
+            _ => unreachable!(),
         }
     }
 }
 
 fn ifindex_of(nl: &mut Netlink, name: &str) -> u32 {
-    let links = nl.dump_links().unwrap();
-    links.iter().find(|l| l.name == name).unwrap().ifindex
+    let (links, _) = nl.snapshot().unwrap();
+    index_in(&links, name)
+}
+
+fn index_in(links: &[LinkInfo], name: &str) -> u32 {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no link {name} in {links:#?}"))
+        .ifindex
 }
 
 fn is_link(event: &NetEvent, name: &str, up: bool) -> bool {
@@ -190,7 +230,7 @@ fn link_dump_and_up_down_events() {
     let ns = NetNs::create("link");
     ns.run(|| {
         let mut lp = Loop::open();
-        let links = lp.nl.dump_links().unwrap();
+        let (links, _) = lp.nl.snapshot().unwrap();
         let nl0 = links.iter().find(|l| l.name == "nl0").expect("nl0 dumped");
         assert_eq!(nl0.mac, Some(MAC));
         assert!(!nl0.up);
@@ -214,8 +254,9 @@ fn link_dump_and_up_down_events() {
         lp.wait_for("nl0 up", |e| is_link(e, "nl0", true));
         assert!(lp
             .nl
-            .dump_links()
+            .snapshot()
             .unwrap()
+            .0
             .iter()
             .any(|l| l.name == "nl0" && l.up));
 
@@ -234,8 +275,9 @@ fn link_dump_and_up_down_events() {
         );
         assert!(!lp
             .nl
-            .dump_links()
+            .snapshot()
             .unwrap()
+            .0
             .iter()
             .any(|l| l.name.starts_with("nl")));
     });
@@ -286,7 +328,7 @@ fn add_readd_and_delete_addresses() {
         assert!(shown.contains("inet6 2001:db8::100/64"), "{shown}");
         let v6_line = shown.lines().find(|l| l.contains("2001:db8::100")).unwrap();
         assert!(!v6_line.contains("tentative"), "{v6_line}");
-        let dumped = lp.nl.dump_addrs().unwrap();
+        let (_, dumped) = lp.nl.snapshot().unwrap();
         assert!(
             dumped.iter().any(|a| is_ours(a, v4, 24, ifindex)),
             "{dumped:#?}"
@@ -329,7 +371,6 @@ fn add_readd_and_delete_addresses() {
             (op, failed_on, addr, prefix_len),
             (AddrOp::Del, ifindex, missing, 24)
         );
-
         assert!(
             what.contains("192.0.2.200/24") && what.contains(&format!("ifindex {ifindex}")),
             "{what}"
@@ -375,8 +416,9 @@ fn add_readd_and_delete_addresses() {
         );
         assert!(!lp
             .nl
-            .dump_addrs()
+            .snapshot()
             .unwrap()
+            .1
             .iter()
             .any(|a| a.addr == v4 || a.addr == v6));
         assert!(!lp.seen.contains(&NetEvent::Overrun));
@@ -384,7 +426,7 @@ fn add_readd_and_delete_addresses() {
 }
 
 #[test]
-fn overrun_is_reported_and_a_redump_recovers() {
+fn overrun_is_reported_and_a_resync_recovers() {
     if !have_root() {
         return;
     }
@@ -403,15 +445,143 @@ fn overrun_is_reported_and_a_redump_recovers() {
         assert!(result.unwrap().status.success());
         ns.ip(&["link", "set", "nl0", "up"]);
 
+        // One read is bounded and says that more is queued.
+        assert!(lp.turn(), "a full queue left after one read");
+        assert!(lp.seen.len() <= READ_BUDGET + 1, "{} events", lp.seen.len());
         lp.wait_for("overrun", |e| *e == NetEvent::Overrun);
-        lp.drain();
-        // The daemon's answer to an overrun: re-dump. The final state is there.
-        let links = lp.nl.dump_links().unwrap();
+        // The daemon's answer to an overrun: a resync. The final state is in its snapshot.
+        let (links, _) = lp.resync();
         let nl0 = links.iter().find(|l| l.name == "nl0").unwrap();
         assert!(nl0.up, "{nl0:?}");
-        // And the events socket keeps working afterwards.
+        // The stale queue went with the old events socket: no more overruns or flapping.
+        let after = lp.cursor;
+        lp.drain();
+        assert!(
+            !lp.seen[after..]
+                .iter()
+                .any(|e| matches!(e, NetEvent::Overrun | NetEvent::Link(_))),
+            "{:#?}",
+            &lp.seen[after..]
+        );
+        // And the replacement events socket works (it is registered: the poll wakes for it).
         ns.ip(&["link", "set", "nl0", "down"]);
-        lp.wait_for("nl0 down after the overrun", |e| is_link(e, "nl0", false));
+        lp.wait_for("nl0 down after the resync", |e| is_link(e, "nl0", false));
+    });
+}
+
+#[test]
+fn resync_forgets_deleted_links_and_follows_recreated_ones() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::create("resync");
+    ns.ip(&["link", "set", "nl1", "up"]);
+    for (name, peer) in [("nlgone", "nlgone1"), ("nlre", "nlre1")] {
+        ns.ip(&["link", "add", name, "type", "veth", "peer", "name", peer]);
+    }
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let (links, addrs) = lp.nl.snapshot().unwrap();
+        let mut table = Interfaces::default();
+        assert!(table.reset(links.clone(), addrs).is_empty());
+        let gone = index_in(&links, "nlgone");
+        let recreated_old = index_in(&links, "nlre");
+
+        // Changes whose events the loop never reads, as if an overrun had lost them.
+        ns.ip(&["link", "del", "nlgone"]);
+        ns.ip(&["link", "del", "nlre"]);
+        ns.ip(&[
+            "link", "add", "nlre", "type", "veth", "peer", "name", "nlre1",
+        ]);
+        ns.ip(&["addr", "add", "198.51.100.7/24", "dev", "nlre"]);
+
+        let started = Instant::now();
+        lp.nl.start_resync(Instant::now(), &mut lp.seen);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // A change during the resync: its event comes after the snapshot, never before it.
+        ns.ip(&["link", "set", "nl0", "up"]);
+        let resynced = lp.wait_for("the snapshot", |e| matches!(e, NetEvent::Resynced { .. }));
+        let NetEvent::Resynced { links, addrs } = resynced else {
+            unreachable!()
+        };
+        assert!(
+            !links.iter().any(|l| l.name.starts_with("nlgone")),
+            "{links:#?}"
+        );
+        let recreated = index_in(&links, "nlre");
+        assert_ne!(recreated, recreated_old);
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.ifindex == recreated
+                    && a.addr == "198.51.100.7".parse::<IpAddr>().unwrap())
+        );
+        // The notifications that predate the resync were dropped with the old events socket.
+        assert!(
+            !lp.seen
+                .iter()
+                .any(|e| matches!(e, NetEvent::LinkRemoved { .. })),
+            "{:#?}",
+            lp.seen
+        );
+        lp.wait_for("nl0 up, after the snapshot", |e| is_link(e, "nl0", true));
+
+        // The daemon's diff: what vanished (with its old ifindex), and the new ifindex.
+        let vanished: Vec<(u32, String)> = table
+            .reset(links, addrs)
+            .into_iter()
+            .map(|l| (l.ifindex, l.name))
+            .collect();
+        assert!(
+            vanished.contains(&(gone, "nlgone".to_string())),
+            "{vanished:?}"
+        );
+        assert!(
+            vanished.contains(&(recreated_old, "nlre".to_string())),
+            "{vanished:?}"
+        );
+        assert!(vanished
+            .iter()
+            .all(|(_, name)| name.starts_with("nlgone") || name.starts_with("nlre")));
+        assert_eq!(
+            table.by_name("nlre").map(|i| i.link.ifindex),
+            Some(recreated)
+        );
+    });
+}
+
+#[test]
+fn reads_never_block() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::create("nonblock");
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let quick = Duration::from_millis(200);
+        // Nothing pending on any socket, the dump socket included.
+        let started = Instant::now();
+        let mut out = Vec::new();
+        assert!(!lp.nl.read_events(&mut out, Instant::now()).unwrap());
+        assert!(out.is_empty() && started.elapsed() < quick);
+        // A resync is driven by reads that each return at once.
+        lp.nl.start_resync(Instant::now(), &mut out);
+        assert!(
+            lp.nl.next_deadline().is_some(),
+            "a running dump has a timeout"
+        );
+        let started = Instant::now();
+        while !out.iter().any(|e| matches!(e, NetEvent::Resynced { .. })) {
+            let call = Instant::now();
+            lp.nl.read_events(&mut out, Instant::now()).unwrap();
+            assert!(call.elapsed() < quick);
+            assert!(started.elapsed() < EVENT_TIMEOUT, "no snapshot: {out:?}");
+        }
+        assert_eq!(lp.nl.next_deadline(), None);
+        // Drained dump socket: the next read returns at once too.
+        let started = Instant::now();
+        assert!(!lp.nl.read_events(&mut out, Instant::now()).unwrap());
+        assert!(started.elapsed() < quick);
     });
 }
 
@@ -478,7 +648,7 @@ fn leased_addresses_expire_unless_renewed() {
         }
         // Well past the first lease (which the kernel enforces to ~0.1 s), both are there.
         std::thread::sleep(Duration::from_millis(3200).saturating_sub(t0.elapsed()));
-        let addrs = lp.nl.dump_addrs().unwrap();
+        let (_, addrs) = lp.nl.snapshot().unwrap();
         for addr in [v4, v6] {
             assert!(addrs.iter().any(|a| a.addr == addr), "{addr} expired early");
         }
@@ -554,7 +724,7 @@ fn no_addr_proto_env_leaves_addresses_unstamped() {
     );
     ns.run(|| {
         let mut lp = Loop::open();
-        let addrs = lp.nl.dump_addrs().unwrap();
+        let (_, addrs) = lp.nl.snapshot().unwrap();
         for addr in [v4, v6] {
             let found = addrs.iter().find(|a| a.addr == addr);
             assert!(found.is_some_and(|a| a.proto == 0), "{addr}: {found:?}");

@@ -15,6 +15,8 @@ pub enum TimerOwner {
     Instance(usize),
     /// The hook runner (timeouts and kill grace periods).
     Hooks,
+    /// The netlink layer: a resync's timeout or back-off, or sockets left partly read.
+    Netlink,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }
