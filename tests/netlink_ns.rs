@@ -3,7 +3,8 @@
 //!
 //! The test body runs on a thread that has `setns`-ed into the namespace (the netlink sockets
 //! are opened there); the namespace is deleted by a guard even when the body panics. Without
-//! root the tests return early, unless `CI=true`, where they fail.
+//! root the tests return early, unless `CI=true`, where they fail. Addresses come from the
+//! documentation ranges 192.0.2.0/24, 198.51.100.0/24 and 2001:db8::/32.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -14,17 +15,24 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use nix::sched::{setns, CloneFlags};
-use relevo::daemon::netlink::{AddrInfo, NetEvent, Netlink, RELEVO_ADDR_PROTO};
+use relevo::daemon::interfaces::Interfaces;
+use relevo::daemon::netlink::{
+    AddrInfo, AddrOp, LinkInfo, NetEvent, Netlink, NO_ADDR_PROTO_ENV, READ_BUDGET,
+    RELEVO_ADDR_PROTO,
+};
 
 const EVENTS: Token = Token(1);
 const REQUESTS: Token = Token(2);
+const DUMP: Token = Token(3);
 const MAC: [u8; 6] = [0x02, 0, 0, 0, 0x52, 0x01];
 /// Generous: events normally arrive within microseconds.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A network namespace named after the test and this process; deleted on drop.
+/// A network namespace named after the test and this process; deleted on drop when this
+/// process created it.
 struct NetNs {
     name: String,
+    owned: bool,
 }
 
 impl NetNs {
@@ -35,7 +43,7 @@ impl NetNs {
         let name = format!("relevo-nl-{tag}-{}-{n}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run_ok("ip", &["netns", "add", &name]);
-        let ns = NetNs { name };
+        let ns = NetNs { name, owned: true };
         ns.ip(&[
             "link",
             "add",
@@ -76,6 +84,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
@@ -120,7 +131,8 @@ impl Loop {
     fn open() -> Loop {
         let mut nl = Netlink::open().unwrap();
         let poll = Poll::new().unwrap();
-        nl.register(poll.registry(), EVENTS, REQUESTS).unwrap();
+        nl.register(poll.registry(), EVENTS, REQUESTS, DUMP)
+            .unwrap();
         Loop {
             nl,
             poll,
@@ -130,36 +142,80 @@ impl Loop {
         }
     }
 
+    /// One turn of the daemon's netlink handling: timeouts, then a bounded read. Returns
+    /// whether datagrams may still be queued.
+    fn turn(&mut self) -> bool {
+        let now = Instant::now();
+        self.nl.handle_timeout(now, &mut self.seen);
+        self.nl.read_events(&mut self.seen, now).unwrap()
+    }
+
     /// Reads what is queued and marks everything read so far as consumed.
     fn drain(&mut self) {
-        self.nl.read_events(&mut self.seen).unwrap();
+        while self.turn() {}
         self.cursor = self.seen.len();
     }
 
     /// Polls until an event matching `pred` arrives after the one the previous wait returned
     /// (panics after [`EVENT_TIMEOUT`]).
     fn wait_for(&mut self, what: &str, pred: impl Fn(&NetEvent) -> bool) -> NetEvent {
-        let deadline = Instant::now() + EVENT_TIMEOUT;
+        self.wait_until(what, Instant::now() + EVENT_TIMEOUT, pred)
+    }
+
+    fn wait_until(
+        &mut self,
+        what: &str,
+        deadline: Instant,
+        pred: impl Fn(&NetEvent) -> bool,
+    ) -> NetEvent {
         loop {
-            self.nl.read_events(&mut self.seen).unwrap();
+            let more = self.turn();
             if let Some(i) = self.seen[self.cursor..].iter().position(&pred) {
                 self.cursor += i + 1;
                 return self.seen[self.cursor - 1].clone();
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            if more {
+                continue; // edge-triggered: no readiness event would come for the rest
+            }
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             assert!(
                 !left.is_zero(),
                 "timed out waiting for {what}; saw {:#?}",
-                self.seen
+                &self.seen[self.cursor..]
             );
-            self.poll.poll(&mut self.events, Some(left)).unwrap();
+            let wake = self.nl.next_deadline().map_or(left, |at| {
+                at.saturating_duration_since(now) + Duration::from_millis(1)
+            });
+            self.poll
+                .poll(&mut self.events, Some(left.min(wake)))
+                .unwrap();
+        }
+    }
+
+    /// A background resync, waited for like the daemon waits: its snapshot.
+    fn resync(&mut self) -> (Vec<LinkInfo>, Vec<AddrInfo>) {
+        self.nl.start_resync(Instant::now(), &mut self.seen);
+        match self.wait_for("the resync's snapshot", |e| {
+            matches!(e, NetEvent::Resynced { .. })
+        }) {
+            NetEvent::Resynced { links, addrs } => (links, addrs),
+            _ => unreachable!(),
         }
     }
 }
 
 fn ifindex_of(nl: &mut Netlink, name: &str) -> u32 {
-    let links = nl.dump_links().unwrap();
-    links.iter().find(|l| l.name == name).unwrap().ifindex
+    let (links, _) = nl.snapshot().unwrap();
+    index_in(&links, name)
+}
+
+fn index_in(links: &[LinkInfo], name: &str) -> u32 {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no link {name} in {links:#?}"))
+        .ifindex
 }
 
 fn is_link(event: &NetEvent, name: &str, up: bool) -> bool {
@@ -174,7 +230,7 @@ fn link_dump_and_up_down_events() {
     let ns = NetNs::create("link");
     ns.run(|| {
         let mut lp = Loop::open();
-        let links = lp.nl.dump_links().unwrap();
+        let (links, _) = lp.nl.snapshot().unwrap();
         let nl0 = links.iter().find(|l| l.name == "nl0").expect("nl0 dumped");
         assert_eq!(nl0.mac, Some(MAC));
         assert!(!nl0.up);
@@ -198,8 +254,9 @@ fn link_dump_and_up_down_events() {
         lp.wait_for("nl0 up", |e| is_link(e, "nl0", true));
         assert!(lp
             .nl
-            .dump_links()
+            .snapshot()
             .unwrap()
+            .0
             .iter()
             .any(|l| l.name == "nl0" && l.up));
 
@@ -218,19 +275,28 @@ fn link_dump_and_up_down_events() {
         );
         assert!(!lp
             .nl
-            .dump_links()
+            .snapshot()
             .unwrap()
+            .0
             .iter()
             .any(|l| l.name.starts_with("nl")));
     });
 }
 
+/// Our permanent, usable address.
 fn is_ours(info: &AddrInfo, addr: IpAddr, prefix_len: u8, ifindex: u32) -> bool {
+    is_usable(info, addr, prefix_len, ifindex)
+        && info.proto == RELEVO_ADDR_PROTO
+        && info.valid_lifetime.is_none()
+}
+
+fn is_usable(info: &AddrInfo, addr: IpAddr, prefix_len: u8, ifindex: u32) -> bool {
     info.addr == addr
         && info.prefix_len == prefix_len
         && info.ifindex == ifindex
-        && info.proto == RELEVO_ADDR_PROTO
         && !info.tentative
+        && !info.dad_failed
+        && !info.secondary
 }
 
 #[test]
@@ -247,8 +313,8 @@ fn add_readd_and_delete_addresses() {
         let mut lp = Loop::open();
         let ifindex = ifindex_of(&mut lp.nl, "nl0");
 
-        lp.nl.add_address(ifindex, v4, 24).unwrap();
-        lp.nl.add_address(ifindex, v6, 64).unwrap();
+        lp.nl.add_address(ifindex, v4, 24, None).unwrap();
+        lp.nl.add_address(ifindex, v6, 64, None).unwrap();
         lp.wait_for(
             "v4 added",
             |e| matches!(e, NetEvent::AddrAdded(a) if is_ours(a, v4, 24, ifindex)),
@@ -262,7 +328,7 @@ fn add_readd_and_delete_addresses() {
         assert!(shown.contains("inet6 2001:db8::100/64"), "{shown}");
         let v6_line = shown.lines().find(|l| l.contains("2001:db8::100")).unwrap();
         assert!(!v6_line.contains("tentative"), "{v6_line}");
-        let dumped = lp.nl.dump_addrs().unwrap();
+        let (_, dumped) = lp.nl.snapshot().unwrap();
         assert!(
             dumped.iter().any(|a| is_ours(a, v4, 24, ifindex)),
             "{dumped:#?}"
@@ -279,18 +345,32 @@ fn add_readd_and_delete_addresses() {
 
         // Re-adding our own addresses succeeds. Acks come back in request order, so once the
         // failure of the later delete has arrived, the re-adds have been acknowledged.
-        let readd4 = lp.nl.add_address(ifindex, v4, 24).unwrap();
-        let readd6 = lp.nl.add_address(ifindex, v6, 64).unwrap();
+        let readd4 = lp.nl.add_address(ifindex, v4, 24, None).unwrap();
+        let readd6 = lp.nl.add_address(ifindex, v6, 64, None).unwrap();
         let missing: IpAddr = "192.0.2.200".parse().unwrap();
         let bad_del = lp.nl.del_address(ifindex, missing, 24).unwrap();
         let failed = lp.wait_for(
             "delete of a missing address refused",
             |e| matches!(e, NetEvent::RequestFailed { seq, .. } if *seq == bad_del),
         );
-        let NetEvent::RequestFailed { errno, what, .. } = failed else {
+        let NetEvent::RequestFailed {
+            errno,
+            what,
+            op,
+            ifindex: failed_on,
+            addr,
+            prefix_len,
+            ..
+        } = failed
+        else {
             unreachable!()
         };
         assert_eq!(errno, libc::EADDRNOTAVAIL);
+        // Enough to retry exactly that request.
+        assert_eq!(
+            (op, failed_on, addr, prefix_len),
+            (AddrOp::Del, ifindex, missing, 24)
+        );
         assert!(
             what.contains("192.0.2.200/24") && what.contains(&format!("ifindex {ifindex}")),
             "{what}"
@@ -303,7 +383,7 @@ fn add_readd_and_delete_addresses() {
         );
 
         // Unknown interface.
-        let no_dev = lp.nl.add_address(99_999, v4, 24).unwrap();
+        let no_dev = lp.nl.add_address(99_999, v4, 24, None).unwrap();
         let failed = lp.wait_for(
             "add on a missing interface refused",
             |e| matches!(e, NetEvent::RequestFailed { seq, .. } if *seq == no_dev),
@@ -336,8 +416,9 @@ fn add_readd_and_delete_addresses() {
         );
         assert!(!lp
             .nl
-            .dump_addrs()
+            .snapshot()
             .unwrap()
+            .1
             .iter()
             .any(|a| a.addr == v4 || a.addr == v6));
         assert!(!lp.seen.contains(&NetEvent::Overrun));
@@ -345,7 +426,7 @@ fn add_readd_and_delete_addresses() {
 }
 
 #[test]
-fn overrun_is_reported_and_a_redump_recovers() {
+fn overrun_is_reported_and_a_resync_recovers() {
     if !have_root() {
         return;
     }
@@ -364,14 +445,301 @@ fn overrun_is_reported_and_a_redump_recovers() {
         assert!(result.unwrap().status.success());
         ns.ip(&["link", "set", "nl0", "up"]);
 
+        // One read is bounded and says that more is queued.
+        assert!(lp.turn(), "a full queue left after one read");
+        assert!(lp.seen.len() <= READ_BUDGET + 1, "{} events", lp.seen.len());
         lp.wait_for("overrun", |e| *e == NetEvent::Overrun);
-        lp.drain();
-        // The daemon's answer to an overrun: re-dump. The final state is there.
-        let links = lp.nl.dump_links().unwrap();
+        // The daemon's answer to an overrun: a resync. The final state is in its snapshot,
+        // or (the carrier comes up asynchronously, via linkwatch) in an event right after it.
+        let (links, _) = lp.resync();
+        let after = lp.cursor;
         let nl0 = links.iter().find(|l| l.name == "nl0").unwrap();
-        assert!(nl0.up, "{nl0:?}");
-        // And the events socket keeps working afterwards.
+        if !nl0.up {
+            lp.wait_for("nl0 carrier up after the snapshot", |e| {
+                is_link(e, "nl0", true)
+            });
+        }
+        // The stale queue went with the old events socket: no more overruns or flapping.
+        lp.drain();
+        assert!(
+            !lp.seen[after..]
+                .iter()
+                .any(|e| *e == NetEvent::Overrun || is_link(e, "nl0", false)),
+            "{:#?}",
+            &lp.seen[after..]
+        );
+        // And the replacement events socket works (it is registered: the poll wakes for it).
         ns.ip(&["link", "set", "nl0", "down"]);
-        lp.wait_for("nl0 down after the overrun", |e| is_link(e, "nl0", false));
+        lp.wait_for("nl0 down after the resync", |e| is_link(e, "nl0", false));
+    });
+}
+
+#[test]
+fn resync_forgets_deleted_links_and_follows_recreated_ones() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::create("resync");
+    ns.ip(&["link", "set", "nl1", "up"]);
+    for (name, peer) in [("nlgone", "nlgone1"), ("nlre", "nlre1")] {
+        ns.ip(&["link", "add", name, "type", "veth", "peer", "name", peer]);
+    }
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let (links, addrs) = lp.nl.snapshot().unwrap();
+        let mut table = Interfaces::default();
+        assert!(table.reset(links.clone(), addrs).is_empty());
+        let gone = index_in(&links, "nlgone");
+        let recreated_old = index_in(&links, "nlre");
+
+        // Changes whose events the loop never reads, as if an overrun had lost them.
+        ns.ip(&["link", "del", "nlgone"]);
+        ns.ip(&["link", "del", "nlre"]);
+        ns.ip(&[
+            "link", "add", "nlre", "type", "veth", "peer", "name", "nlre1",
+        ]);
+        ns.ip(&["addr", "add", "198.51.100.7/24", "dev", "nlre"]);
+
+        let started = Instant::now();
+        lp.nl.start_resync(Instant::now(), &mut lp.seen);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // A change during the resync: its event comes after the snapshot, never before it.
+        ns.ip(&["link", "set", "nl0", "up"]);
+        let resynced = lp.wait_for("the snapshot", |e| matches!(e, NetEvent::Resynced { .. }));
+        let NetEvent::Resynced { links, addrs } = resynced else {
+            unreachable!()
+        };
+        assert!(
+            !links.iter().any(|l| l.name.starts_with("nlgone")),
+            "{links:#?}"
+        );
+        let recreated = index_in(&links, "nlre");
+        assert_ne!(recreated, recreated_old);
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.ifindex == recreated
+                    && a.addr == "198.51.100.7".parse::<IpAddr>().unwrap())
+        );
+        // The notifications that predate the resync were dropped with the old events socket.
+        assert!(
+            !lp.seen
+                .iter()
+                .any(|e| matches!(e, NetEvent::LinkRemoved { .. })),
+            "{:#?}",
+            lp.seen
+        );
+        lp.wait_for("nl0 up, after the snapshot", |e| is_link(e, "nl0", true));
+
+        // The daemon's diff: what vanished (with its old ifindex), and the new ifindex.
+        let vanished: Vec<(u32, String)> = table
+            .reset(links, addrs)
+            .into_iter()
+            .map(|l| (l.ifindex, l.name))
+            .collect();
+        assert!(
+            vanished.contains(&(gone, "nlgone".to_string())),
+            "{vanished:?}"
+        );
+        assert!(
+            vanished.contains(&(recreated_old, "nlre".to_string())),
+            "{vanished:?}"
+        );
+        assert!(vanished
+            .iter()
+            .all(|(_, name)| name.starts_with("nlgone") || name.starts_with("nlre")));
+        assert_eq!(
+            table.by_name("nlre").map(|i| i.link.ifindex),
+            Some(recreated)
+        );
+    });
+}
+
+#[test]
+fn reads_never_block() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::create("nonblock");
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let quick = Duration::from_millis(200);
+        // Nothing pending on any socket, the dump socket included.
+        let started = Instant::now();
+        let mut out = Vec::new();
+        assert!(!lp.nl.read_events(&mut out, Instant::now()).unwrap());
+        assert!(out.is_empty() && started.elapsed() < quick);
+        // A resync is driven by reads that each return at once.
+        lp.nl.start_resync(Instant::now(), &mut out);
+        assert!(
+            lp.nl.next_deadline().is_some(),
+            "a running dump has a timeout"
+        );
+        let started = Instant::now();
+        while !out.iter().any(|e| matches!(e, NetEvent::Resynced { .. })) {
+            let call = Instant::now();
+            lp.nl.read_events(&mut out, Instant::now()).unwrap();
+            assert!(call.elapsed() < quick);
+            assert!(started.elapsed() < EVENT_TIMEOUT, "no snapshot: {out:?}");
+        }
+        assert_eq!(lp.nl.next_deadline(), None);
+        // Drained dump socket: the next read returns at once too.
+        let started = Instant::now();
+        assert!(!lp.nl.read_events(&mut out, Instant::now()).unwrap());
+        assert!(started.elapsed() < quick);
+    });
+}
+
+/// The valid lifetime `ip -d addr` shows for `addr` on nl0, in seconds (`None`: forever).
+fn shown_valid_lft(ns: &NetNs, addr: &str) -> Option<u32> {
+    let shown = ns.ip(&["-d", "addr", "show", "dev", "nl0"]);
+    let mut lines = shown
+        .lines()
+        .skip_while(|l| !l.contains(&format!(" {addr}/")));
+    let line = lines
+        .find(|l| l.contains("valid_lft"))
+        .unwrap_or_else(|| panic!("{addr} not shown: {shown}"));
+    let value = line.split_whitespace().nth(1).unwrap_or_default();
+    if value == "forever" {
+        return None;
+    }
+    Some(value.trim_end_matches("sec").parse().unwrap())
+}
+
+#[test]
+fn leased_addresses_expire_unless_renewed() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::create("lease");
+    ns.ip(&["link", "set", "nl1", "up"]);
+    ns.ip(&["link", "set", "nl0", "up"]);
+    let v4: IpAddr = "192.0.2.50".parse().unwrap();
+    let v6: IpAddr = "2001:db8::50".parse().unwrap();
+    let leased = |a: &NetEvent, addr: IpAddr, ifindex: u32, secs: u32| {
+        matches!(a, NetEvent::AddrAdded(a)
+            if is_usable(a, addr, if addr.is_ipv4() { 24 } else { 64 }, ifindex)
+                && a.proto == RELEVO_ADDR_PROTO
+                && a.valid_lifetime.is_some_and(|left| left <= secs && left + 1 >= secs))
+    };
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let ifindex = ifindex_of(&mut lp.nl, "nl0");
+        let lease = Some(Duration::from_millis(1500)); // rounded up to 2 s
+        let t0 = Instant::now();
+        lp.nl.add_address(ifindex, v4, 24, lease).unwrap();
+        lp.nl.add_address(ifindex, v6, 64, lease).unwrap();
+        lp.wait_for("v4 leased", |e| leased(e, v4, ifindex, 2));
+        lp.wait_for("v6 leased, usable at once", |e| leased(e, v6, ifindex, 2));
+        for addr in ["192.0.2.50", "2001:db8::50"] {
+            let left = shown_valid_lft(&ns, addr);
+            assert!(left.is_some_and(|s| s <= 2), "{addr}: {left:?}");
+        }
+
+        // Renewed (replaced) after a second with a 4 s lease: now it lives to about t0 + 5 s.
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(t0.elapsed()));
+        let renewed = Instant::now();
+        lp.nl
+            .add_address(ifindex, v4, 24, Some(Duration::from_secs(4)))
+            .unwrap();
+        lp.nl
+            .add_address(ifindex, v6, 64, Some(Duration::from_secs(4)))
+            .unwrap();
+        lp.wait_for("v4 renewed", |e| leased(e, v4, ifindex, 4));
+        lp.wait_for("v6 renewed", |e| leased(e, v6, ifindex, 4));
+        for addr in ["192.0.2.50", "2001:db8::50"] {
+            let left = shown_valid_lft(&ns, addr);
+            assert!(left.is_some_and(|s| s > 2), "{addr} not extended: {left:?}");
+        }
+        // Well past the first lease (which the kernel enforces to ~0.1 s), both are there.
+        std::thread::sleep(Duration::from_millis(3200).saturating_sub(t0.elapsed()));
+        let (_, addrs) = lp.nl.snapshot().unwrap();
+        for addr in [v4, v6] {
+            assert!(addrs.iter().any(|a| a.addr == addr), "{addr} expired early");
+        }
+        // Then they go by themselves, about when the renewed lease ends.
+        let by = renewed + Duration::from_secs(4) + Duration::from_millis(1500);
+        let mark = lp.cursor;
+        for addr in [v4, v6] {
+            lp.cursor = mark; // in either order
+            lp.wait_until(
+                &format!("{addr} expired"),
+                by,
+                |e| matches!(e, NetEvent::AddrRemoved(a) if a.addr == addr && a.ifindex == ifindex),
+            );
+        }
+        assert!(renewed.elapsed() >= Duration::from_millis(3500));
+        let shown = ns.ip(&["addr", "show", "dev", "nl0"]);
+        assert!(
+            !shown.contains("192.0.2.50") && !shown.contains("2001:db8::50"),
+            "{shown}"
+        );
+    });
+}
+
+/// Set in the child process of [`no_addr_proto_env_leaves_addresses_unstamped`]: the
+/// namespace to work in.
+const CHILD_NS_ENV: &str = "RELEVO_NL_TEST_CHILD_NS";
+
+#[test]
+fn no_addr_proto_env_leaves_addresses_unstamped() {
+    if !have_root() {
+        return;
+    }
+    let v4: IpAddr = "198.51.100.60".parse().unwrap();
+    let v6: IpAddr = "2001:db8:1::60".parse().unwrap();
+    if let Ok(name) = std::env::var(CHILD_NS_ENV) {
+        // The child: RELEVO_NO_ADDR_PROTO=1 has been set since it started.
+        let ns = NetNs { name, owned: false };
+        ns.run(|| {
+            let mut lp = Loop::open();
+            let ifindex = ifindex_of(&mut lp.nl, "nl0");
+            lp.nl.add_address(ifindex, v4, 24, None).unwrap();
+            lp.nl.add_address(ifindex, v6, 64, None).unwrap();
+            for (addr, len) in [(v4, 24), (v6, 64)] {
+                lp.wait_for("an unstamped address", |e| {
+                    matches!(e, NetEvent::AddrAdded(a)
+                        if is_usable(a, addr, len, ifindex) && a.proto == 0)
+                });
+            }
+        });
+        return;
+    }
+    let ns = NetNs::create("noproto");
+    ns.ip(&["link", "set", "nl1", "up"]);
+    ns.ip(&["link", "set", "nl0", "up"]);
+    // Environment variables are process-wide and read at open: run this test again in a child
+    // process that has the variable from its start, then look from here.
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "no_addr_proto_env_leaves_addresses_unstamped",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(NO_ADDR_PROTO_ENV, "1")
+        .env(CHILD_NS_ENV, &ns.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ns.run(|| {
+        let mut lp = Loop::open();
+        let (_, addrs) = lp.nl.snapshot().unwrap();
+        for addr in [v4, v6] {
+            let found = addrs.iter().find(|a| a.addr == addr);
+            assert!(found.is_some_and(|a| a.proto == 0), "{addr}: {found:?}");
+        }
+        // The same kernel keeps our stamp when it is sent.
+        let ifindex = ifindex_of(&mut lp.nl, "nl0");
+        let stamped: IpAddr = "198.51.100.61".parse().unwrap();
+        lp.nl.add_address(ifindex, stamped, 24, None).unwrap();
+        lp.wait_for("a stamped address", |e| {
+            matches!(e, NetEvent::AddrAdded(a) if a.addr == stamped && a.proto == RELEVO_ADDR_PROTO)
+        });
     });
 }

@@ -32,7 +32,7 @@ use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
 use interfaces::Interfaces;
 use loop_stats::LoopStats;
-use netlink::{NetEvent, Netlink};
+use netlink::{AddrInfo, LinkInfo, NetEvent, Netlink};
 use packet_socket::PacketSocket;
 use signals::{SignalAction, Signals};
 use timer::{DeadlineHeap, LoopTimer, TimerOwner};
@@ -43,6 +43,7 @@ const TOKEN_TIMER: Token = Token(0);
 const TOKEN_SIGNALS: Token = Token(1);
 const TOKEN_NETLINK_EVENTS: Token = Token(2);
 const TOKEN_NETLINK_REQUESTS: Token = Token(3);
+const TOKEN_NETLINK_DUMP: Token = Token(5);
 const TOKEN_CONTROL: Token = Token(4);
 /// Token ranges: VRRP sockets from 16, control connections from 2^19, hooks from 2^20.
 const SOCKET_TOKEN_BASE: usize = 16;
@@ -111,10 +112,9 @@ impl Daemon {
         let poll = Poll::new().context("creating the event loop (epoll)")?;
         let timer = LoopTimer::new().context("creating the loop timer (timerfd)")?;
         let mut netlink = Netlink::open().context("opening the rtnetlink sockets")?;
-        let links = netlink.dump_links().context("listing network interfaces")?;
-        let addrs = netlink
-            .dump_addrs()
-            .context("listing interface addresses")?;
+        let (links, addrs) = netlink
+            .snapshot()
+            .context("listing network interfaces and addresses")?;
         let mut interfaces = Interfaces::default();
         interfaces.reset(links, addrs);
         let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
@@ -182,6 +182,7 @@ impl Daemon {
                 self.poll.registry(),
                 TOKEN_NETLINK_EVENTS,
                 TOKEN_NETLINK_REQUESTS,
+                TOKEN_NETLINK_DUMP,
             )
             .context("registering the netlink sockets")?;
         if let Some(control) = self.control.as_mut() {
@@ -224,7 +225,6 @@ impl Daemon {
     fn run_loop(&mut self) -> anyhow::Result<()> {
         let mut events = Events::with_capacity(256);
         let mut signal_actions = Vec::new();
-        let mut net_events = Vec::new();
         let mut hook_done = Vec::new();
         loop {
             let now = Instant::now();
@@ -266,13 +266,8 @@ impl Daemon {
                             self.on_signal(action, now);
                         }
                     }
-                    TOKEN_NETLINK_EVENTS | TOKEN_NETLINK_REQUESTS => {
-                        if let Err(e) = self.netlink.read_events(&mut net_events) {
-                            warn!("reading netlink failed: {e}");
-                        }
-                        for ev in std::mem::take(&mut net_events) {
-                            self.on_net_event(ev, now);
-                        }
+                    TOKEN_NETLINK_EVENTS | TOKEN_NETLINK_REQUESTS | TOKEN_NETLINK_DUMP => {
+                        self.service_netlink(now)
                     }
                     TOKEN_CONTROL => {
                         if let Some(control) = self.control.as_mut() {
@@ -319,6 +314,7 @@ impl Daemon {
                             .handle_timeout(now, &self.interfaces, &mut self.netlink);
                     self.announce_restored(restored);
                 }
+                TimerOwner::Netlink => self.service_netlink(now),
                 TimerOwner::Daemon => {}
             }
         }
@@ -467,8 +463,8 @@ impl Daemon {
         let ifindex = inst.ifindex?;
         let usable = |addr: std::net::IpAddr| {
             self.interfaces
-                .present_vips(ifindex, std::slice::from_ref(&addr))
-                .any(|a| !a.tentative)
+                .has_address(ifindex, addr)
+                .is_some_and(|a| !a.tentative && !a.dad_failed)
         };
         if let Some(wanted) = inst.cfg.source_address {
             return Some(wanted).filter(|a| usable(*a));
@@ -664,32 +660,71 @@ impl Daemon {
                     .reconcile(now, &self.interfaces, &mut self.netlink);
                 self.announce_restored(restored);
             }
-            NetEvent::RequestFailed { what, errno, .. } => {
+            NetEvent::RequestFailed {
+                what,
+                errno,
+                ifindex,
+                addr,
+                ..
+            } => {
                 warn!(
                     "netlink request failed: {what}: {}",
                     std::io::Error::from_raw_os_error(*errno)
                 );
+                self.vips
+                    .request_failed(*ifindex, *addr, *errno, now, &self.interfaces);
+                self.schedule_vips();
             }
             NetEvent::Overrun => {
                 warn!("netlink event queue overran: re-reading interfaces and addresses");
-                self.redump(now);
+                let mut released = Vec::new();
+                self.netlink.start_resync(now, &mut released);
+                for ev in released {
+                    self.on_net_event(ev, now);
+                }
             }
+            NetEvent::Resynced { links, addrs } => self.redump(links, addrs, now),
         }
     }
 
-    fn redump(&mut self, now: Instant) {
-        let links = self.netlink.dump_links();
-        let addrs = self.netlink.dump_addrs();
-        match (links, addrs) {
-            (Ok(links), Ok(addrs)) => {
-                let links_copy = links.clone();
-                self.interfaces.reset(links, addrs);
-                for link in links_copy {
-                    self.on_net_event(NetEvent::Link(link), now);
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => warn!("re-reading interfaces failed: {e}"),
+    /// Applies a resync's snapshot: the table is replaced, links that vanished meanwhile are
+    /// removed as if their removal had been seen, then every link is replayed so instances
+    /// rebind (following an interface recreated under a new ifindex), see link state changes
+    /// and refresh their source address.
+    fn redump(&mut self, links: &[LinkInfo], addrs: &[AddrInfo], now: Instant) {
+        let vanished = self.interfaces.reset(links.to_vec(), addrs.to_vec());
+        for link in vanished {
+            let (ifindex, name) = (link.ifindex, link.name);
+            self.on_net_event(NetEvent::LinkRemoved { ifindex, name }, now);
         }
+        for link in links {
+            self.on_net_event(NetEvent::Link(link.clone()), now);
+        }
+    }
+
+    /// Reads the netlink sockets (a bounded batch each) and handles what they report, then
+    /// schedules the next call: on the next loop turn while datagrams may still be queued (the
+    /// sockets are edge-triggered: no new readiness event would come for those), else at the
+    /// resync's own deadline.
+    fn service_netlink(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        self.netlink.handle_timeout(now, &mut events);
+        let more = self
+            .netlink
+            .read_events(&mut events, now)
+            .unwrap_or_else(|e| {
+                warn!("reading netlink failed: {e}");
+                false
+            });
+        for ev in events {
+            self.on_net_event(ev, now);
+        }
+        // One nanosecond later: due on the next turn, not again in this turn's timer loop.
+        let next = match more {
+            true => Some(now + Duration::from_nanos(1)),
+            false => self.netlink.next_deadline(),
+        };
+        self.deadlines.schedule(TimerOwner::Netlink, next);
     }
 
     /// Tells the engine when the advert source address changed (the engine's copy is the one

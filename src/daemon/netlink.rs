@@ -1,45 +1,88 @@
 //! The daemon's rtnetlink layer: link and address state of this network namespace, and adding
 //! and removing Relevo's virtual IPs.
 //!
-//! [`Netlink`] owns three `NETLINK_ROUTE` sockets, all opened in the network namespace of the
-//! thread that calls [`Netlink::open`]:
-//! - `events`: subscribed to `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`,
-//!   non-blocking, registered in the mio loop; yields [`NetEvent`]s.
-//! - `requests`: address add/delete requests, non-blocking; their acknowledgements are read by
+//! [`Netlink`] owns three non-blocking `NETLINK_ROUTE` sockets, opened in the network namespace
+//! of the thread that calls [`Netlink::open`] and registered in the mio loop by
+//! [`Netlink::register`]:
+//! - `events`: subscribed to `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`;
+//!   yields [`NetEvent`]s.
+//! - `requests`: address add/delete requests; their acknowledgements are read by
 //!   [`Netlink::read_events`] and only failures are reported ([`NetEvent::RequestFailed`]).
-//! - `dump`: blocking with a receive timeout, used by [`Netlink::dump_links`] and
-//!   [`Netlink::dump_addrs`] (at startup, and again after a [`NetEvent::Overrun`]). Keeping
-//!   dumps off the `requests` socket means a re-dump inside the loop never has to sort
-//!   pending acknowledgements out of dump replies.
+//! - `dump`: link and address dumps (snapshots). Keeping dumps off the `requests` socket means
+//!   a resync inside the loop never has to sort pending acknowledgements out of dump replies.
 //!
-//! The events socket subscribes before any dump is made, so a change racing with the startup
-//! dump shows up as an event afterwards; consumers must treat events as idempotent updates.
+//! [`Netlink::read_events`] reads at most [`READ_BUDGET`] datagrams from each socket per call,
+//! so a storm of notifications cannot starve the rest of the loop, and returns `true` when it
+//! stopped with datagrams possibly still queued. The registration is edge-triggered: a socket
+//! left partly drained gets no new readiness event, so the caller must then call again on its
+//! next loop turn without waiting for one.
+//!
+//! # Snapshots
+//!
+//! [`Netlink::snapshot`] dumps every link and address and blocks until done (a few seconds at
+//! most): it is for startup, before the loop runs. The events socket subscribes before that
+//! dump, so a change racing with it shows up as an event afterwards; consumers must treat
+//! events as idempotent updates.
+//!
+//! After a [`NetEvent::Overrun`] the view built from events is stale. [`Netlink::start_resync`]
+//! takes a new snapshot without ever blocking: the replies are read by `read_events` like any
+//! other datagram, [`Netlink::handle_timeout`] (at [`Netlink::next_deadline`]) abandons a dump
+//! that does not finish, and the result arrives as one [`NetEvent::Resynced`] holding every
+//! link and address. Its place among the events is what makes it correct:
+//! - a resync first replaces the events socket, dropping the notifications still queued: they
+//!   predate the snapshot, and after an overrun some of them are older than notifications the
+//!   kernel dropped, so delivering them after the snapshot would undo it;
+//! - events that arrive while the links and then the addresses are dumped are held back and
+//!   delivered right after `Resynced`, in order, so a change made during the dump is never
+//!   overwritten by the snapshot.
+//!
+//! The dump state machine (in the `resync` submodule, shared by both kinds of snapshot)
+//! repeats an interrupted dump (`NLM_F_DUMP_INTR`) and starts over on a timeout, a refusal,
+//! lost replies or another `start_resync`; after a few failed attempts it releases the held
+//! events and tries again a second later.
+//!
+//! # `IFA_PROTO` and `RELEVO_NO_ADDR_PROTO`
+//!
+//! Every address Relevo adds is stamped with `IFA_PROTO` = [`RELEVO_ADDR_PROTO`] (kernel >=
+//! 6.1; older kernels drop the attribute silently). With `RELEVO_NO_ADDR_PROTO=1` in the
+//! environment (read once by [`Netlink::open`]) Relevo behaves as on such a kernel:
+//! [`Netlink::add_address`] sends no `IFA_PROTO` and every received address reports `proto`
+//! 0. It exists to test the daemon's behaviour on older kernels.
 //!
 //! Message encoding is in the `request` submodule, decoding (which never panics and ignores
 //! what it does not know) in `parse`.
 
 mod parse;
 mod request;
+mod resync;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use netlink_packet_core::NLM_F_DUMP_INTR;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
-use nix::sys::time::TimeVal;
 
 use self::parse::{Body, Frames};
-use self::request::{address_request, dump_request, AddrOp, DumpKind};
+use self::request::{address_request, dump_request, lifetime_secs, AddrRequest, DumpKind};
+use self::resync::{Resync, Step};
+
+pub use self::request::AddrOp;
 
 /// `IFA_PROTO` value Relevo stamps on every address it adds (honoured by kernel >= 6.1, silently
 /// dropped by older ones), so a later run can recognise addresses a crashed run left behind.
 pub const RELEVO_ADDR_PROTO: u8 = 0x52;
+
+/// Environment variable that, set to `1`, turns `IFA_PROTO` off (see the module documentation).
+pub const NO_ADDR_PROTO_ENV: &str = "RELEVO_NO_ADDR_PROTO";
+
+/// Datagrams [`Netlink::read_events`] reads from each socket per call.
+pub const READ_BUDGET: usize = 64;
 
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +104,16 @@ pub struct AddrInfo {
     pub prefix_len: u8,
     /// `IFA_PROTO`, or 0 when absent; [`RELEVO_ADDR_PROTO`] marks addresses Relevo added.
     pub proto: u8,
-    /// IPv6 duplicate address detection still running: not usable as a source yet.
+    /// IPv6 duplicate address detection still running (`IFA_F_TENTATIVE`): not usable as a
+    /// source yet.
     pub tentative: bool,
+    /// `IFA_F_SECONDARY`: an IPv4 address in the subnet of an earlier (primary) one.
+    pub secondary: bool,
+    /// `IFA_F_DADFAILED`: IPv6 duplicate address detection found the address in use elsewhere.
+    pub dad_failed: bool,
+    /// Seconds the address has left before the kernel deletes it (`IFA_CACHEINFO`'s
+    /// `ifa_valid`); `None` for a permanent address.
+    pub valid_lifetime: Option<u32>,
 }
 
 /// Something that happened to links, addresses or Relevo's own requests.
@@ -75,27 +126,37 @@ pub enum NetEvent {
         ifindex: u32,
         name: String,
     },
-    /// An address appeared or changed (e.g. stopped being tentative): the full current state.
+    /// An address appeared or changed (e.g. stopped being tentative, lifetime refreshed): the
+    /// full current state.
     AddrAdded(AddrInfo),
     AddrRemoved(AddrInfo),
-    /// The kernel refused an [`Netlink::add_address`] / [`Netlink::del_address`] request.
-    /// `errno` is positive; `what` names the request (address, prefix, ifindex) and the reason,
-    /// ready for a log line.
+    /// The kernel refused the [`Netlink::add_address`] / [`Netlink::del_address`] request that
+    /// returned `seq`; `op`, `ifindex`, `addr` and `prefix_len` repeat what it asked for.
+    /// `errno` is positive; `what` names the request and the reason, ready for a log line.
     RequestFailed {
         seq: u32,
+        op: AddrOp,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
         errno: i32,
         what: String,
     },
     /// Notifications or acknowledgements were lost (receive buffer overrun): the view built
-    /// from events is stale and must be rebuilt with [`Netlink::dump_links`] and
-    /// [`Netlink::dump_addrs`]; failures of requests in flight may have gone unreported.
+    /// from events is stale and must be rebuilt with [`Netlink::start_resync`]; failures of
+    /// requests in flight may have gone unreported.
     Overrun,
+    /// The snapshot a [`Netlink::start_resync`] asked for: every link and every address at
+    /// one point in time, replacing everything known before (a link missing here is gone).
+    /// Events that follow it are newer.
+    Resynced {
+        links: Vec<LinkInfo>,
+        addrs: Vec<AddrInfo>,
+    },
 }
 
-/// How long one dump may take before [`Netlink::dump_links`] / [`Netlink::dump_addrs`] give up.
-const DUMP_TIMEOUT: Duration = Duration::from_secs(3);
-/// Dumps interrupted by concurrent changes (`NLM_F_DUMP_INTR`) are retried this many times.
-const DUMP_ATTEMPTS: usize = 3;
+/// Longest a blocking [`Netlink::snapshot`] keeps trying (failed attempts, back-off included).
+const SNAPSHOT_LIMIT: Duration = Duration::from_secs(10);
 /// Receive buffer for one datagram; the kernel sends dump datagrams of at most 32 KiB.
 const RECV_BUF_LEN: usize = 64 * 1024;
 /// Socket receive buffer asked for the events socket, so bursts do not overrun it.
@@ -114,241 +175,367 @@ pub struct Netlink {
     events: Socket,
     requests: Socket,
     dump: Socket,
+    /// Where the sockets are registered, so a resync can register the replacements.
+    registration: Option<Registration>,
     next_seq: u32,
     pending: PendingRequests,
+    resync: Resync,
+    /// False under `RELEVO_NO_ADDR_PROTO=1`.
+    addr_proto: bool,
+    /// [`NetEvent::Overrun`] already reported by the current `read_events` call.
+    overrun_reported: bool,
     buf: Vec<u8>,
+}
+
+struct Registration {
+    registry: Registry,
+    events: Token,
+    dump: Token,
 }
 
 impl Netlink {
     /// Opens and binds the three sockets in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
-        let events = open_socket("events")?;
-        for group in [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] {
-            events
-                .add_membership(group)
-                .map_err(|e| context(e, &format!("joining rtnetlink group {group}")))?;
-        }
-        grow_rcvbuf(&events, EVENTS_RCVBUF);
-        events
-            .set_non_blocking(true)
-            .map_err(|e| context(e, "making the netlink events socket non-blocking"))?;
-
+        let events = open_events_socket()?;
         let requests = open_socket("requests")?;
         ask_for_extended_acks(&requests);
         grow_rcvbuf(&requests, REQUESTS_RCVBUF);
         requests
             .set_non_blocking(true)
             .map_err(|e| context(e, "making the netlink requests socket non-blocking"))?;
-
-        let dump = open_socket("dump")?;
-        ask_for_extended_acks(&dump);
-        let timeout_secs = DUMP_TIMEOUT
-            .as_secs()
-            .try_into()
-            .unwrap_or(libc::time_t::MAX);
-        setsockopt(
-            &dump,
-            sockopt::ReceiveTimeout,
-            &TimeVal::new(timeout_secs, 0),
-        )
-        .map_err(|e| context(e.into(), "setting the netlink dump socket receive timeout"))?;
-
+        let dump = open_dump_socket()?;
+        let addr_proto = std::env::var_os(NO_ADDR_PROTO_ENV).is_none_or(|v| v != "1");
+        if !addr_proto {
+            tracing::info!(
+                "{NO_ADDR_PROTO_ENV}=1: addresses are neither stamped nor recognised by IFA_PROTO"
+            );
+        }
         Ok(Netlink {
             events,
             requests,
             dump,
+            registration: None,
             next_seq: 1,
             pending: PendingRequests::default(),
+            resync: Resync::default(),
+            addr_proto,
+            overrun_reported: false,
             buf: Vec::with_capacity(RECV_BUF_LEN),
         })
     }
 
-    /// Every link of the namespace. Blocks for at most a few seconds.
-    pub fn dump_links(&mut self) -> io::Result<Vec<LinkInfo>> {
-        self.dump(DumpKind::Links, |body| match body {
-            Body::Link(info) => Some(info),
-            _ => None,
-        })
+    /// Every link and every IPv4/IPv6 address of the namespace, from one consistent pair of
+    /// dumps. Blocks (for at most about ten seconds, then fails); meant for startup. Leaves the
+    /// events socket alone, so what changes meanwhile is reported by later events. Fails at
+    /// once while a [`Netlink::start_resync`] is running.
+    pub fn snapshot(&mut self) -> io::Result<(Vec<LinkInfo>, Vec<AddrInfo>)> {
+        if self.resync.is_running() {
+            return Err(io::Error::other("a netlink resync is already running"));
+        }
+        let result = self.blocking_snapshot();
+        if result.is_err() {
+            self.resync.cancel();
+        }
+        result
     }
 
-    /// Every IPv4 and IPv6 address of the namespace. Blocks for at most a few seconds.
-    pub fn dump_addrs(&mut self) -> io::Result<Vec<AddrInfo>> {
-        self.dump(DumpKind::Addrs, |body| match body {
-            Body::AddrNew(info) => Some(info),
-            _ => None,
-        })
+    fn blocking_snapshot(&mut self) -> io::Result<(Vec<LinkInfo>, Vec<AddrInfo>)> {
+        let start = Instant::now();
+        let give_up = start + SNAPSHOT_LIMIT;
+        let mut out = Vec::new();
+        let step = self.resync.start(start, false);
+        self.perform(step, &mut out, start);
+        loop {
+            // No events are read here: `out` only ever holds the snapshot.
+            if let Some(NetEvent::Resynced { links, addrs }) = out.pop() {
+                return Ok((links, addrs));
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no consistent netlink dump of links and addresses within {SNAPSHOT_LIMIT:?}"),
+                ));
+            }
+            self.handle_timeout(now, &mut out);
+            let wake = self.next_deadline().unwrap_or(give_up).min(give_up);
+            // Rounded up to whole milliseconds so a sub-millisecond wait does not spin.
+            let wait = wake.saturating_duration_since(now) + Duration::from_millis(1);
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.dump.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(context(e.into(), "waiting for the netlink dump")),
+            }
+            self.read_socket(Role::Dump, &mut out, Instant::now())?;
+        }
     }
 
-    /// Adds `addr/prefix_len` on `ifindex` (replacing it if already there, so re-adding is not an
-    /// error), stamped with [`RELEVO_ADDR_PROTO`]; IPv6 addresses skip duplicate address
-    /// detection. Does not block; returns the request's sequence number. Failure arrives later
-    /// as [`NetEvent::RequestFailed`] with that `seq`; success as [`NetEvent::AddrAdded`].
-    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<u32> {
-        self.address_request(AddrOp::Add, ifindex, addr, prefix_len)
+    /// Starts a snapshot in the background (see the module documentation); it arrives as
+    /// [`NetEvent::Resynced`] from a later [`Netlink::read_events`]. Never blocks. A resync
+    /// already running starts over (one that keeps being restarted backs off for a second).
+    /// Events it would release early are appended to `out`. Afterwards the caller must
+    /// reschedule its timer from [`Netlink::next_deadline`].
+    pub fn start_resync(&mut self, now: Instant, out: &mut Vec<NetEvent>) {
+        let step = self.resync.start(now, true);
+        self.perform(step, out, now);
+    }
+
+    /// When [`Netlink::handle_timeout`] must be called: a running dump's timeout or the end
+    /// of a back-off. `None` when nothing is pending.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.resync.deadline()
+    }
+
+    /// Restarts a dump that outlived its timeout and ends a back-off; events it releases are
+    /// appended to `out`.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<NetEvent>) {
+        let step = self.resync.handle_timeout(now);
+        self.perform(step, out, now);
+    }
+
+    /// Adds `addr/prefix_len` on `ifindex`, or refreshes it when it is already there (its
+    /// lifetime included), stamped with [`RELEVO_ADDR_PROTO`]; IPv6 addresses skip duplicate
+    /// address detection. With `Some(lease)` the kernel deletes the address by itself once
+    /// `lease` (rounded up to whole seconds) has passed without a new `add_address`; `None`
+    /// makes it permanent. Does not block; returns the request's sequence number. Failure
+    /// arrives later as [`NetEvent::RequestFailed`] with that `seq`; success as
+    /// [`NetEvent::AddrAdded`].
+    pub fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        lifetime: Option<Duration>,
+    ) -> io::Result<u32> {
+        self.address_request(AddrRequest {
+            op: AddrOp::Add,
+            ifindex,
+            addr,
+            prefix_len,
+            lifetime_secs: lifetime.map(lifetime_secs),
+            proto: self.addr_proto.then_some(RELEVO_ADDR_PROTO),
+        })
     }
 
     /// Deletes `addr/prefix_len` from `ifindex`. Like [`Netlink::add_address`]; deleting an
     /// address that is not there fails with `EADDRNOTAVAIL`.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<u32> {
-        self.address_request(AddrOp::Del, ifindex, addr, prefix_len)
+        self.address_request(AddrRequest {
+            op: AddrOp::Del,
+            ifindex,
+            addr,
+            prefix_len,
+            lifetime_secs: None,
+            proto: None,
+        })
     }
 
-    /// Registers the events and requests sockets for readability (edge-triggered: call
-    /// [`Netlink::read_events`] on either token).
+    /// Registers the three sockets for readability (edge-triggered: call
+    /// [`Netlink::read_events`] on any of the tokens). Keeps a handle on `registry` so the
+    /// sockets a resync replaces are registered under the same tokens.
     pub fn register(
         &mut self,
         registry: &Registry,
         events_token: Token,
         requests_token: Token,
+        dump_token: Token,
     ) -> io::Result<()> {
-        let events_fd = self.events.as_raw_fd();
-        registry
-            .register(&mut SourceFd(&events_fd), events_token, Interest::READABLE)
-            .map_err(|e| context(e, "registering the netlink events socket"))?;
-        let requests_fd = self.requests.as_raw_fd();
-        registry
-            .register(
-                &mut SourceFd(&requests_fd),
-                requests_token,
-                Interest::READABLE,
-            )
-            .map_err(|e| context(e, "registering the netlink requests socket"))
+        let registry = registry
+            .try_clone()
+            .map_err(|e| context(e, "keeping a handle on the event loop"))?;
+        register_socket(&registry, &self.events, events_token, "events")?;
+        register_socket(&registry, &self.requests, requests_token, "requests")?;
+        register_socket(&registry, &self.dump, dump_token, "dump")?;
+        self.registration = Some(Registration {
+            registry,
+            events: events_token,
+            dump: dump_token,
+        });
+        Ok(())
     }
 
-    /// Drains both non-blocking sockets, appending what happened to `out`. An `Err` is a socket
-    /// failure, not a bad message (those are logged and skipped).
-    pub fn read_events(&mut self, out: &mut Vec<NetEvent>) -> io::Result<()> {
-        self.drain(SocketRole::Events, out)?;
-        self.drain(SocketRole::Requests, out)
-    }
-
-    fn drain(&mut self, role: SocketRole, out: &mut Vec<NetEvent>) -> io::Result<()> {
-        let socket = match role {
-            SocketRole::Events => &self.events,
-            SocketRole::Requests => &self.requests,
-        };
-        loop {
-            match recv(socket, &mut self.buf)
-                .map_err(|e| context(e, &format!("reading the netlink {} socket", role.name())))?
-            {
-                Received::Nothing => return Ok(()),
-                Received::Overrun => {
-                    tracing::warn!("netlink {} socket overrun: messages lost", role.name());
-                    out.push(NetEvent::Overrun);
+    /// Reads at most [`READ_BUDGET`] datagrams from each socket, appending what happened to
+    /// `out`; returns `true` when a socket may still hold more, and then must be called again
+    /// on the next loop turn (no new readiness event will come for them). Never blocks. An
+    /// `Err` is a socket failure, not a bad message (those are logged and skipped); the other
+    /// sockets are still read.
+    pub fn read_events(&mut self, out: &mut Vec<NetEvent>, now: Instant) -> io::Result<bool> {
+        let mut more = false;
+        let mut first_error = None;
+        self.overrun_reported = false;
+        for role in [Role::Events, Role::Requests, Role::Dump] {
+            match self.read_socket(role, out, now) {
+                Ok(partly) => more |= partly,
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
-                Received::Truncated { len } => {
-                    tracing::warn!("netlink {} datagram of {len} bytes truncated", role.name());
-                    out.push(NetEvent::Overrun);
-                }
-                Received::Datagram => dispatch(&self.buf, &mut self.pending, out),
             }
+        }
+        first_error.map_or(Ok(more), Err)
+    }
+
+    fn read_socket(
+        &mut self,
+        role: Role,
+        out: &mut Vec<NetEvent>,
+        now: Instant,
+    ) -> io::Result<bool> {
+        for _ in 0..READ_BUDGET {
+            let socket = match role {
+                Role::Events => &self.events,
+                Role::Requests => &self.requests,
+                Role::Dump => &self.dump,
+            };
+            let received = recv(socket, &mut self.buf)
+                .map_err(|e| context(e, &format!("reading the netlink {} socket", role.name())))?;
+            let lost = match received {
+                Received::Nothing => return Ok(false),
+                Received::Datagram => {
+                    self.on_datagram(role, out, now);
+                    continue;
+                }
+                Received::Overrun => "overrun: messages lost".to_string(),
+                Received::Truncated { len } => format!("datagram of {len} bytes truncated"),
+            };
+            if role == Role::Dump {
+                tracing::debug!("netlink dump socket {lost}");
+                let step = self.resync.replies_lost(now);
+                self.perform(step, out, now);
+            } else {
+                tracing::warn!("netlink {} socket {lost}", role.name());
+                // One is enough: each would restart the resync it asks for.
+                if !std::mem::replace(&mut self.overrun_reported, true) {
+                    out.push(NetEvent::Overrun);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Turns the messages of the datagram in `self.buf` into events, acknowledgements into
+    /// settled requests and dump replies into snapshot progress.
+    fn on_datagram(&mut self, role: Role, out: &mut Vec<NetEvent>, now: Instant) {
+        let buf = std::mem::take(&mut self.buf);
+        for frame in Frames::new(&buf).addr_proto(self.addr_proto) {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    tracing::debug!("skipping malformed netlink message: {e}");
+                    continue;
+                }
+            };
+            if role == Role::Dump {
+                let step = self.resync.on_frame(frame, now);
+                self.perform(step, out, now);
+                continue;
+            }
+            let event = match frame.body {
+                Body::Link(info) => NetEvent::Link(info),
+                Body::LinkRemoved { ifindex, name } => NetEvent::LinkRemoved { ifindex, name },
+                Body::AddrNew(info) => NetEvent::AddrAdded(info),
+                Body::AddrDel(info) => NetEvent::AddrRemoved(info),
+                Body::Ack { errno, kernel_msg } => {
+                    match self.pending.complete(frame.seq, errno, kernel_msg) {
+                        Some(failed) => failed,
+                        None => continue,
+                    }
+                }
+                Body::Done | Body::Ignored => continue,
+            };
+            if role == Role::Events && self.resync.holds_events() {
+                let step = self.resync.hold(event, now);
+                let replaced = matches!(step, Step::Restart { .. });
+                self.perform(step, out, now);
+                if replaced {
+                    break; // the rest of this datagram predates the new events socket
+                }
+            } else {
+                out.push(event);
+            }
+        }
+        self.buf = buf;
+    }
+
+    /// Carries out what the snapshot state machine asks for, until it waits for the kernel.
+    fn perform(&mut self, mut step: Step, out: &mut Vec<NetEvent>, now: Instant) {
+        loop {
+            step = match step {
+                Step::Wait => return,
+                Step::Send(kind) => self.send_dump(kind, now),
+                Step::Restart { new_events_socket } => {
+                    match self.replace_sockets(new_events_socket) {
+                        Ok(()) => self.send_dump(DumpKind::Links, now),
+                        Err(e) => self.resync.send_failed(now, &e.to_string()),
+                    }
+                }
+                Step::Done { links, addrs, held } => {
+                    out.push(NetEvent::Resynced { links, addrs });
+                    out.extend(held);
+                    return;
+                }
+                Step::GaveUp { held } => {
+                    out.extend(held);
+                    return;
+                }
+            };
         }
     }
 
-    fn address_request(
-        &mut self,
-        op: AddrOp,
-        ifindex: u32,
-        addr: IpAddr,
-        prefix_len: u8,
-    ) -> io::Result<u32> {
-        let request = PendingRequest {
-            op,
-            ifindex,
-            addr,
-            prefix_len,
+    fn send_dump(&mut self, kind: DumpKind, now: Instant) -> Step {
+        let seq = self.next_seq();
+        match self.dump.send(&dump_request(kind, seq), 0) {
+            Ok(_) => {
+                self.resync.sent(kind, seq, now);
+                Step::Wait
+            }
+            Err(e) => self.resync.send_failed(
+                now,
+                &format!("sending the dump request for {}: {e}", kind.noun()),
+            ),
+        }
+    }
+
+    /// A new dump socket and, with `events`, a new events socket, registered like the old
+    /// ones, which are then closed with whatever they still held. On failure nothing changes.
+    fn replace_sockets(&mut self, events: bool) -> io::Result<()> {
+        let dump = open_dump_socket()?;
+        let new_events = if events {
+            Some(open_events_socket()?)
+        } else {
+            None
         };
+        if let Some(reg) = &self.registration {
+            register_socket(&reg.registry, &dump, reg.dump, "dump")?;
+            if let Some(new_events) = &new_events {
+                if let Err(e) = register_socket(&reg.registry, new_events, reg.events, "events") {
+                    deregister_socket(&reg.registry, &dump);
+                    return Err(e);
+                }
+                deregister_socket(&reg.registry, &self.events);
+            }
+            deregister_socket(&reg.registry, &self.dump);
+        }
+        self.dump = dump;
+        if let Some(new_events) = new_events {
+            self.events = new_events;
+        }
+        Ok(())
+    }
+
+    fn address_request(&mut self, request: AddrRequest) -> io::Result<u32> {
         request.validate()?;
         let seq = self.next_seq();
-        let bytes = address_request(op, seq, ifindex, addr, prefix_len);
-        self.requests.send(&bytes, 0).map_err(|e| {
-            context(
-                e,
-                &format!("sending netlink request to {}", request.describe()),
-            )
-        })?;
+        self.requests
+            .send(&address_request(&request, seq), 0)
+            .map_err(|e| {
+                context(
+                    e,
+                    &format!("sending netlink request to {}", request.describe()),
+                )
+            })?;
         self.pending.insert(seq, request);
         Ok(seq)
-    }
-
-    fn dump<T>(
-        &mut self,
-        kind: DumpKind,
-        mut pick: impl FnMut(Body) -> Option<T>,
-    ) -> io::Result<Vec<T>> {
-        let mut attempt = 1;
-        loop {
-            let (items, consistent) = self.dump_once(kind, &mut pick)?;
-            if consistent || attempt >= DUMP_ATTEMPTS {
-                if !consistent {
-                    tracing::warn!(
-                        "netlink dump of {} still inconsistent after {attempt} attempts; \
-                         events will correct it",
-                        kind.noun()
-                    );
-                }
-                return Ok(items);
-            }
-            tracing::debug!(
-                "netlink dump of {} interrupted by a change, retrying",
-                kind.noun()
-            );
-            attempt += 1;
-        }
-    }
-
-    /// One dump; the flag is false when the kernel marked it inconsistent or replies were lost.
-    fn dump_once<T>(
-        &mut self,
-        kind: DumpKind,
-        pick: &mut impl FnMut(Body) -> Option<T>,
-    ) -> io::Result<(Vec<T>, bool)> {
-        let what = format!("netlink dump of {}", kind.noun());
-        let seq = self.next_seq();
-        self.dump
-            .send(&dump_request(kind, seq), 0)
-            .map_err(|e| context(e, &format!("sending {what} request")))?;
-        let deadline = Instant::now() + DUMP_TIMEOUT;
-        let mut items = Vec::new();
-        let mut consistent = true;
-        loop {
-            if Instant::now() >= deadline {
-                return Err(timed_out(&what));
-            }
-            match recv(&self.dump, &mut self.buf).map_err(|e| context(e, &what))? {
-                Received::Nothing => return Err(timed_out(&what)),
-                Received::Overrun => return Ok((items, false)),
-                Received::Truncated { len } => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{what}: datagram of {len} bytes truncated"),
-                    ))
-                }
-                Received::Datagram => {}
-            }
-            for frame in Frames::new(&self.buf) {
-                let frame = match frame {
-                    Ok(frame) if frame.seq == seq => frame,
-                    Ok(_) => continue, // left over from an earlier, abandoned dump
-                    Err(e) => {
-                        tracing::debug!("{what}: skipping malformed message: {e}");
-                        continue;
-                    }
-                };
-                if frame.flags & NLM_F_DUMP_INTR != 0 {
-                    consistent = false;
-                }
-                match frame.body {
-                    Body::Done => return Ok((items, consistent)),
-                    Body::Ack { errno, kernel_msg } if errno != 0 => {
-                        let msg = kernel_msg.map(|m| format!(" ({m})")).unwrap_or_default();
-                        let err = io::Error::from_raw_os_error(errno);
-                        return Err(context(err, &format!("{what} refused{msg}")));
-                    }
-                    body => items.extend(pick(body)),
-                }
-            }
-        }
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -358,74 +545,24 @@ impl Netlink {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum SocketRole {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
     Events,
     Requests,
+    Dump,
 }
 
-impl SocketRole {
+impl Role {
     fn name(self) -> &'static str {
         match self {
-            SocketRole::Events => "events",
-            SocketRole::Requests => "requests",
+            Role::Events => "events",
+            Role::Requests => "requests",
+            Role::Dump => "dump",
         }
     }
 }
 
-/// Turns the messages of one datagram into events; acknowledgements settle pending requests.
-fn dispatch(data: &[u8], pending: &mut PendingRequests, out: &mut Vec<NetEvent>) {
-    for frame in Frames::new(data) {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::debug!("skipping malformed netlink message: {e}");
-                continue;
-            }
-        };
-        let event = match frame.body {
-            Body::Link(info) => Some(NetEvent::Link(info)),
-            Body::LinkRemoved { ifindex, name } => Some(NetEvent::LinkRemoved { ifindex, name }),
-            Body::AddrNew(info) => Some(NetEvent::AddrAdded(info)),
-            Body::AddrDel(info) => Some(NetEvent::AddrRemoved(info)),
-            Body::Ack { errno, kernel_msg } => pending.complete(frame.seq, errno, kernel_msg),
-            Body::Done | Body::Ignored => None,
-        };
-        out.extend(event);
-    }
-}
-
-/// An address request waiting for its acknowledgement.
-#[derive(Debug, Clone)]
-struct PendingRequest {
-    op: AddrOp,
-    ifindex: u32,
-    addr: IpAddr,
-    prefix_len: u8,
-}
-
-impl PendingRequest {
-    fn describe(&self) -> String {
-        format!(
-            "{} {}/{} on ifindex {}",
-            self.op.verb(),
-            self.addr,
-            self.prefix_len,
-            self.ifindex
-        )
-    }
-
-    fn validate(&self) -> io::Result<()> {
-        let max_prefix = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix_len > max_prefix || self.ifindex == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid netlink request: {}", self.describe()),
-            ));
-        }
-        Ok(())
-    }
-
+impl AddrRequest {
     /// Log text for a refusal, with its own words for the errors worth telling apart.
     fn failure_text(&self, errno: i32, kernel_msg: Option<&str>) -> String {
         let reason = match (self.op, errno) {
@@ -448,11 +585,11 @@ impl PendingRequest {
 /// Sequence number -> request, for requests whose acknowledgement has not been read yet.
 #[derive(Debug, Default)]
 struct PendingRequests {
-    by_seq: BTreeMap<u32, PendingRequest>,
+    by_seq: BTreeMap<u32, AddrRequest>,
 }
 
 impl PendingRequests {
-    fn insert(&mut self, seq: u32, request: PendingRequest) {
+    fn insert(&mut self, seq: u32, request: AddrRequest) {
         if self.by_seq.len() >= MAX_PENDING {
             // Acknowledgements lost to an overrun would otherwise pile up forever.
             self.by_seq.pop_first();
@@ -460,20 +597,30 @@ impl PendingRequests {
         self.by_seq.insert(seq, request);
     }
 
-    /// Settles `seq`; a refusal becomes [`NetEvent::RequestFailed`].
+    /// Settles `seq`; a refusal of a tracked request becomes [`NetEvent::RequestFailed`]. A
+    /// refusal of a request no longer tracked (forgotten after an overrun) can only be logged.
     fn complete(&mut self, seq: u32, errno: i32, kernel_msg: Option<String>) -> Option<NetEvent> {
         let request = self.by_seq.remove(&seq);
         if errno == 0 {
             return None;
         }
-        let what = match request {
-            Some(request) => request.failure_text(errno, kernel_msg.as_deref()),
-            None => format!(
+        let Some(request) = request else {
+            tracing::warn!(
                 "netlink request seq {seq} (no longer tracked) failed: {}",
                 io::Error::from_raw_os_error(errno)
-            ),
+            );
+            return None;
         };
-        Some(NetEvent::RequestFailed { seq, errno, what })
+        let what = request.failure_text(errno, kernel_msg.as_deref());
+        Some(NetEvent::RequestFailed {
+            seq,
+            op: request.op,
+            ifindex: request.ifindex,
+            addr: request.addr,
+            prefix_len: request.prefix_len,
+            errno,
+            what,
+        })
     }
 }
 
@@ -485,7 +632,7 @@ enum Received {
     Truncated { len: usize },
     /// The socket's receive queue overflowed and the kernel dropped messages (`ENOBUFS`).
     Overrun,
-    /// Nothing to read (non-blocking) or the receive timeout expired (blocking).
+    /// Nothing to read.
     Nothing,
 }
 
@@ -506,15 +653,59 @@ fn recv(socket: &Socket, buf: &mut Vec<u8>) -> io::Result<Received> {
     }
 }
 
+/// A bound, kernel-connected socket (unicasts from other processes are refused by the kernel).
 fn open_socket(role: &str) -> io::Result<Socket> {
     let what = format!("opening the netlink {role} socket");
     let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| context(e, &what))?;
     socket.bind_auto().map_err(|e| context(e, &what))?;
-    // Connected to the kernel: unicasts from other processes are refused by the kernel.
     socket
         .connect(&SocketAddr::new(0, 0))
         .map_err(|e| context(e, &what))?;
     Ok(socket)
+}
+
+/// The events socket: subscribed to link and address changes, non-blocking.
+fn open_events_socket() -> io::Result<Socket> {
+    let events = open_socket("events")?;
+    for group in [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] {
+        events
+            .add_membership(group)
+            .map_err(|e| context(e, &format!("joining rtnetlink group {group}")))?;
+    }
+    grow_rcvbuf(&events, EVENTS_RCVBUF);
+    events
+        .set_non_blocking(true)
+        .map_err(|e| context(e, "making the netlink events socket non-blocking"))?;
+    Ok(events)
+}
+
+/// The dump socket: non-blocking, with extended acks so a refused dump says why.
+fn open_dump_socket() -> io::Result<Socket> {
+    let dump = open_socket("dump")?;
+    ask_for_extended_acks(&dump);
+    dump.set_non_blocking(true)
+        .map_err(|e| context(e, "making the netlink dump socket non-blocking"))?;
+    Ok(dump)
+}
+
+fn register_socket(
+    registry: &Registry,
+    socket: &Socket,
+    token: Token,
+    role: &str,
+) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    registry
+        .register(&mut SourceFd(&fd), token, Interest::READABLE)
+        .map_err(|e| context(e, &format!("registering the netlink {role} socket")))
+}
+
+/// Best effort: the socket is about to be closed, which unregisters it anyway.
+fn deregister_socket(registry: &Registry, socket: &Socket) {
+    let fd = socket.as_raw_fd();
+    if let Err(e) = registry.deregister(&mut SourceFd(&fd)) {
+        tracing::debug!("deregistering a replaced netlink socket: {e}");
+    }
 }
 
 /// Best effort: beyond `rmem_max` only with `CAP_NET_ADMIN` (`SO_RCVBUFFORCE`).
@@ -541,75 +732,62 @@ fn context(e: io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("{what}: no answer from the kernel within {DUMP_TIMEOUT:?}"),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::request::tests::request;
     use super::*;
-
-    fn request(op: AddrOp) -> PendingRequest {
-        PendingRequest {
-            op,
-            ifindex: 4,
-            addr: "192.0.2.7".parse().unwrap(),
-            prefix_len: 24,
-        }
-    }
 
     #[test]
     fn failures_name_the_request_and_reason() {
         let mut pending = PendingRequests::default();
-        pending.insert(10, request(AddrOp::Del));
-        pending.insert(11, request(AddrOp::Add));
-        let Some(NetEvent::RequestFailed { seq, errno, what }) =
-            pending.complete(10, libc::EADDRNOTAVAIL, Some("no such address".into()))
-        else {
-            panic!("expected a failure");
-        };
-        assert_eq!((seq, errno), (10, libc::EADDRNOTAVAIL));
+        pending.insert(10, request(AddrOp::Del, "192.0.2.7", 24));
+        pending.insert(11, request(AddrOp::Add, "2001:db8::7", 64));
         assert_eq!(
-            what,
-            "delete 192.0.2.7/24 on ifindex 4 failed: the address is not configured there \
-             (EADDRNOTAVAIL); kernel says: no such address"
+            pending.complete(10, libc::EADDRNOTAVAIL, Some("no such address".into())),
+            Some(NetEvent::RequestFailed {
+                seq: 10,
+                op: AddrOp::Del,
+                ifindex: 3,
+                addr: "192.0.2.7".parse().unwrap(),
+                prefix_len: 24,
+                errno: libc::EADDRNOTAVAIL,
+                what: "delete 192.0.2.7/24 on ifindex 3 failed: the address is not configured \
+                       there (EADDRNOTAVAIL); kernel says: no such address"
+                    .into(),
+            })
         );
         assert_eq!(pending.complete(11, 0, None), None);
         assert!(pending.by_seq.is_empty());
-        let Some(NetEvent::RequestFailed { what, .. }) = pending.complete(99, libc::EPERM, None)
+        // A failure nobody can attribute is logged, not reported.
+        assert_eq!(pending.complete(99, libc::EPERM, None), None);
+    }
+
+    #[test]
+    fn add_failures_carry_the_address_to_retry() {
+        let mut pending = PendingRequests::default();
+        pending.insert(5, request(AddrOp::Add, "2001:db8::7", 64));
+        let Some(NetEvent::RequestFailed {
+            op,
+            addr,
+            prefix_len,
+            what,
+            ..
+        }) = pending.complete(5, libc::EEXIST, None)
         else {
             panic!("expected a failure");
         };
-        assert!(what.contains("seq 99"), "{what}");
+        assert_eq!((op, prefix_len), (AddrOp::Add, 64));
+        assert_eq!(addr, "2001:db8::7".parse::<IpAddr>().unwrap());
+        assert!(what.contains("(EEXIST)"), "{what}");
     }
 
     #[test]
     fn pending_map_is_bounded() {
         let mut pending = PendingRequests::default();
         for seq in 0..(MAX_PENDING as u32 + 10) {
-            pending.insert(seq, request(AddrOp::Add));
+            pending.insert(seq, request(AddrOp::Add, "192.0.2.7", 24));
         }
         assert_eq!(pending.by_seq.len(), MAX_PENDING);
         assert!(!pending.by_seq.contains_key(&0));
-    }
-
-    #[test]
-    fn invalid_requests_are_rejected_before_sending() {
-        let mut bad = request(AddrOp::Add);
-        bad.prefix_len = 33;
-        assert_eq!(
-            bad.validate().unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-        let mut bad = request(AddrOp::Add);
-        bad.ifindex = 0;
-        assert!(bad.validate().is_err());
-        let mut ok = request(AddrOp::Add);
-        ok.addr = "2001:db8::1".parse().unwrap();
-        ok.prefix_len = 128;
-        assert!(ok.validate().is_ok());
     }
 }

@@ -17,6 +17,8 @@ pub enum TimerOwner {
     Hooks,
     /// The VIP table (lease refreshes, retries, reconciliation).
     Vips,
+    /// The netlink layer: a resync's timeout or back-off, or sockets left partly read.
+    Netlink,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }

@@ -498,8 +498,8 @@ fn read_state(path: &Path) -> BTreeSet<(String, String)> {
 }
 
 impl AddressOps for super::netlink::Netlink {
-    fn add(&mut self, ifindex: u32, vip: Vip, _lease: Option<Duration>) -> io::Result<()> {
-        self.add_address(ifindex, vip.addr, vip.prefix_len)
+    fn add(&mut self, ifindex: u32, vip: Vip, lease: Option<Duration>) -> io::Result<()> {
+        self.add_address(ifindex, vip.addr, vip.prefix_len, lease)
             .map(drop)
     }
 

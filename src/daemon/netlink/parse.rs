@@ -1,7 +1,7 @@
 //! Pure decoding of rtnetlink datagrams received from the kernel into [`Frame`]s.
 //!
 //! Only what Relevo needs is read: the fixed link/address headers and a handful of attributes
-//! (interface name and MAC; address, flags and protocol). Every other attribute and every
+//! (interface name and MAC; address, flags, lifetime and protocol). Every other attribute and every
 //! unknown message type is skipped, so a newer kernel can never make a whole message fail.
 //! Nothing here panics on any input: all lengths come from checked `netlink-packet-core`
 //! buffers or explicit bounds checks.
@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_core::{
     NetlinkBuffer, NlaBuffer, NlasIterator, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED,
 };
-use netlink_packet_route::address::AddressHeader;
+use netlink_packet_route::address::{AddressHeader, CacheInfo};
 use netlink_packet_route::link::{LinkFlags, LinkHeader};
 use netlink_packet_route::AddressFamily;
 
@@ -36,8 +36,13 @@ const IFLA_IFNAME: u16 = libc::IFLA_IFNAME;
 const IFA_ADDRESS: u16 = libc::IFA_ADDRESS;
 const IFA_LOCAL: u16 = libc::IFA_LOCAL;
 const IFA_FLAGS: u16 = libc::IFA_FLAGS;
+const IFA_CACHEINFO: u16 = libc::IFA_CACHEINFO;
 const IFA_PROTO: u16 = 11;
+const IFA_F_SECONDARY: u32 = libc::IFA_F_SECONDARY;
+const IFA_F_DADFAILED: u32 = libc::IFA_F_DADFAILED;
 const IFA_F_TENTATIVE: u32 = libc::IFA_F_TENTATIVE;
+/// `INFINITY_LIFE_TIME`: an `ifa_cacheinfo` lifetime that never expires.
+pub(super) const INFINITY_LIFE_TIME: u32 = u32::MAX;
 /// `NLMSGERR_ATTR_MSG`: the kernel's extended-ack text in an `NLMSG_ERROR` message.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 
@@ -78,11 +83,23 @@ pub(super) enum Body {
 pub(super) struct Frames<'a> {
     data: &'a [u8],
     offset: usize,
+    addr_proto: bool,
 }
 
 impl<'a> Frames<'a> {
     pub(super) fn new(data: &'a [u8]) -> Self {
-        Frames { data, offset: 0 }
+        Frames {
+            data,
+            offset: 0,
+            addr_proto: true,
+        }
+    }
+
+    /// With `false`, `IFA_PROTO` is ignored and every address reports protocol 0, as on a
+    /// kernel without `IFA_PROTO` (see `RELEVO_NO_ADDR_PROTO` in the module above).
+    pub(super) fn addr_proto(mut self, honour: bool) -> Self {
+        self.addr_proto = honour;
+        self
     }
 }
 
@@ -108,7 +125,7 @@ impl Iterator for Frames<'_> {
         let (kind, flags, seq) = (buf.message_type(), buf.flags(), buf.sequence_number());
         let payload = rest.get(NLMSG_HEADER_LEN..len).unwrap_or_default();
         Some(
-            decode_body(kind, flags, payload)
+            decode_body(kind, flags, payload, self.addr_proto)
                 .map(|body| Frame { seq, flags, body })
                 .map_err(|e| format!("netlink message type {kind} seq {seq}: {e}")),
         )
@@ -119,7 +136,7 @@ fn align4(len: usize) -> usize {
     len.saturating_add(3) & !3
 }
 
-fn decode_body(kind: u16, flags: u16, payload: &[u8]) -> Result<Body, String> {
+fn decode_body(kind: u16, flags: u16, payload: &[u8], addr_proto: bool) -> Result<Body, String> {
     match kind {
         NLMSG_ERROR => decode_ack(flags, payload),
         NLMSG_DONE => Ok(Body::Done),
@@ -133,8 +150,8 @@ fn decode_body(kind: u16, flags: u16, payload: &[u8]) -> Result<Body, String> {
                 name: info.name,
             }),
         ),
-        RTM_NEWADDR => Ok(decode_addr(payload)?.map_or(Body::Ignored, Body::AddrNew)),
-        RTM_DELADDR => Ok(decode_addr(payload)?.map_or(Body::Ignored, Body::AddrDel)),
+        RTM_NEWADDR => Ok(decode_addr(payload, addr_proto)?.map_or(Body::Ignored, Body::AddrNew)),
+        RTM_DELADDR => Ok(decode_addr(payload, addr_proto)?.map_or(Body::Ignored, Body::AddrDel)),
         _ => Ok(Body::Ignored),
     }
 }
@@ -203,8 +220,9 @@ fn decode_link(payload: &[u8]) -> Result<Option<LinkInfo>, String> {
 }
 
 /// Decodes an address message. `Ok(None)` for families other than IPv4/IPv6 and for
-/// messages without an address attribute.
-fn decode_addr(payload: &[u8]) -> Result<Option<AddrInfo>, String> {
+/// messages without an address attribute. The 32-bit `IFA_FLAGS` wins over the header's 8-bit
+/// flags; `IFA_PROTO` is read only when `addr_proto`.
+fn decode_addr(payload: &[u8], addr_proto: bool) -> Result<Option<AddrInfo>, String> {
     let header = AddressHeader::parse(payload).map_err(|e| format!("address header: {e}"))?;
     let is_v6 = match header.family {
         AddressFamily::Inet => false,
@@ -215,13 +233,20 @@ fn decode_addr(payload: &[u8]) -> Result<Option<AddrInfo>, String> {
     let mut address = None;
     let mut flags = u32::from(header.flags.bits());
     let mut proto = 0;
+    let mut valid_lifetime = None;
     for nla in attributes(payload, ADDR_HEADER_LEN)? {
         let value = nla.value();
         match nla.kind() {
             IFA_LOCAL => local = ip_from_bytes(value, is_v6),
             IFA_ADDRESS => address = ip_from_bytes(value, is_v6),
             IFA_FLAGS => flags = u32_from_bytes(value).unwrap_or(flags),
-            IFA_PROTO => proto = value.first().copied().unwrap_or(0),
+            IFA_PROTO if addr_proto => proto = value.first().copied().unwrap_or(0),
+            IFA_CACHEINFO => {
+                valid_lifetime = CacheInfo::parse(value)
+                    .ok()
+                    .map(|info| info.ifa_valid)
+                    .filter(|&secs| secs != INFINITY_LIFE_TIME);
+            }
             _ => {}
         }
     }
@@ -232,6 +257,9 @@ fn decode_addr(payload: &[u8]) -> Result<Option<AddrInfo>, String> {
         prefix_len: header.prefix_len,
         proto,
         tentative: flags & IFA_F_TENTATIVE != 0,
+        secondary: flags & IFA_F_SECONDARY != 0,
+        dad_failed: flags & IFA_F_DADFAILED != 0,
+        valid_lifetime,
     }))
 }
 
@@ -266,8 +294,13 @@ fn c_string(value: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::netlink::request::tests::request;
     use crate::daemon::netlink::request::{address_request, AddrOp};
+    use crate::daemon::netlink::RELEVO_ADDR_PROTO;
     use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::address::{
+        AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+    };
     use netlink_packet_route::link::{LinkAttribute, LinkMessage};
     use netlink_packet_route::RouteNetlinkMessage;
 
@@ -350,34 +383,130 @@ mod tests {
 
     #[test]
     fn own_add_request_decodes_as_new_address() {
-        let v6: IpAddr = "2001:db8::100".parse().unwrap();
-        let data = address_request(AddrOp::Add, 3, 5, v6, 64);
+        let data = address_request(&request(AddrOp::Add, "2001:db8::100", 64), 3);
         let frame = Frames::new(&data).next().unwrap().unwrap();
         assert_eq!(frame.seq, 3);
         assert_eq!(
             frame.body,
             Body::AddrNew(AddrInfo {
-                ifindex: 5,
-                addr: v6,
+                ifindex: 3,
+                addr: "2001:db8::100".parse().unwrap(),
                 prefix_len: 64,
-                proto: super::super::RELEVO_ADDR_PROTO,
+                proto: RELEVO_ADDR_PROTO,
                 tentative: false,
+                secondary: false,
+                dad_failed: false,
+                valid_lifetime: None,
             })
         );
-        let v4: IpAddr = "192.0.2.100".parse().unwrap();
-        let data = address_request(AddrOp::Del, 4, 5, v4, 24);
+        let data = address_request(&request(AddrOp::Del, "192.0.2.100", 24), 4);
         match &bodies(&data)[..] {
             [Ok(Body::AddrDel(info))] => {
-                assert_eq!((info.addr, info.prefix_len, info.ifindex), (v4, 24, 5));
+                let v4: IpAddr = "192.0.2.100".parse().unwrap();
+                assert_eq!((info.addr, info.prefix_len, info.ifindex), (v4, 24, 3));
             }
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
+    fn lease_lifetime_round_trips_through_cacheinfo() {
+        let mut req = request(AddrOp::Add, "192.0.2.100", 24);
+        req.lifetime_secs = Some(2);
+        match &bodies(&address_request(&req, 1))[..] {
+            [Ok(Body::AddrNew(info))] => assert_eq!(info.valid_lifetime, Some(2)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A kernel-style `RTM_NEWADDR` for 192.0.2.9/24 on ifindex 5.
+    fn addr_bytes(header_flags: AddressHeaderFlags, attributes: Vec<AddressAttribute>) -> Vec<u8> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.prefix_len = 24;
+        msg.header.index = 5;
+        msg.header.flags = header_flags;
+        msg.attributes = vec![AddressAttribute::Local("192.0.2.9".parse().unwrap())];
+        msg.attributes.extend(attributes);
+        serialize(RouteNetlinkMessage::NewAddress(msg), 0)
+    }
+
+    fn new_addr(data: &[u8]) -> AddrInfo {
+        match &bodies(data)[..] {
+            [Ok(Body::AddrNew(info))] => info.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn cache_info(valid: u32) -> AddressAttribute {
+        let mut info = CacheInfo::default();
+        info.ifa_preferred = valid;
+        info.ifa_valid = valid;
+        info.cstamp = 100;
+        info.tstamp = 200;
+        AddressAttribute::CacheInfo(info)
+    }
+
+    #[test]
+    fn secondary_dadfailed_and_lifetimes_from_kernel_messages() {
+        // Header flags only (no IFA_FLAGS): an old kernel.
+        let info = new_addr(&addr_bytes(
+            AddressHeaderFlags::Secondary,
+            vec![cache_info(INFINITY_LIFE_TIME)],
+        ));
+        assert!(info.secondary && !info.dad_failed && !info.tentative);
+        assert_eq!(info.valid_lifetime, None);
+        // IFA_FLAGS is the full 32-bit set and wins over the header's 8 bits.
+        let info = new_addr(&addr_bytes(
+            AddressHeaderFlags::Secondary,
+            vec![
+                AddressAttribute::Flags(AddressFlags::Dadfailed | AddressFlags::Tentative),
+                cache_info(37),
+            ],
+        ));
+        assert!(!info.secondary && info.dad_failed && info.tentative);
+        assert_eq!(info.valid_lifetime, Some(37));
+        // Without IFA_CACHEINFO the address counts as permanent.
+        assert_eq!(
+            new_addr(&addr_bytes(AddressHeaderFlags::empty(), vec![])).valid_lifetime,
+            None
+        );
+    }
+
+    #[test]
+    fn short_cacheinfo_or_flags_are_ignored_not_misread() {
+        // IFA_CACHEINFO of 8 bytes and IFA_FLAGS of 2 bytes, hand-built.
+        let mut data = addr_bytes(AddressHeaderFlags::Secondary, vec![]);
+        data.extend_from_slice(&[12, 0, 6, 0, 9, 0, 0, 0, 9, 0, 0, 0]);
+        data.extend_from_slice(&[6, 0, 8, 0, 8, 0, 0, 0]);
+        let len = data.len() as u32;
+        data[..4].copy_from_slice(&len.to_ne_bytes());
+        let info = new_addr(&data);
+        assert_eq!(info.valid_lifetime, None);
+        assert!(info.secondary && !info.dad_failed);
+    }
+
+    #[test]
+    fn addr_proto_can_be_ignored() {
+        let data = address_request(&request(AddrOp::Add, "192.0.2.1", 24), 1);
+        let frame = Frames::new(&data)
+            .addr_proto(false)
+            .next()
+            .unwrap()
+            .unwrap();
+        match frame.body {
+            Body::AddrNew(info) => assert_eq!(info.proto, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+        match &bodies(&data)[..] {
+            [Ok(Body::AddrNew(info))] => assert_eq!(info.proto, RELEVO_ADDR_PROTO),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
     fn tentative_flag_from_ifa_flags() {
-        let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        let mut data = address_request(AddrOp::Add, 3, 5, v6, 64);
+        let mut data = address_request(&request(AddrOp::Add, "2001:db8::1", 64), 3);
         // Find the IFA_FLAGS attribute (len 8, type 8) and set IFA_F_TENTATIVE in its value.
         let pos = data
             .windows(4)
@@ -452,10 +581,18 @@ mod tests {
 
     #[test]
     fn every_truncation_and_corruption_is_handled_without_panic() {
-        let v6: IpAddr = "2001:db8::100".parse().unwrap();
+        let mut leased = request(AddrOp::Add, "2001:db8::100", 64);
+        leased.lifetime_secs = Some(9);
         let samples = [
             link_bytes(AddressFamily::Unspec, LinkFlags::Up, false),
-            address_request(AddrOp::Add, 1, 2, v6, 64),
+            address_request(&leased, 1),
+            addr_bytes(
+                AddressHeaderFlags::Secondary,
+                vec![
+                    AddressAttribute::Flags(AddressFlags::Dadfailed),
+                    cache_info(5),
+                ],
+            ),
             error_bytes(-libc::ENODEV, Some("x")),
         ];
         for sample in &samples {

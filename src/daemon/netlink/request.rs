@@ -1,7 +1,9 @@
 //! Encoding of the rtnetlink requests Relevo sends: address add/delete and link/address dumps,
 //! built with `netlink-packet-route` message types.
 
+use std::io;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
@@ -9,16 +11,16 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
-    AddressScope,
+    AddressScope, CacheInfo,
 };
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::RELEVO_ADDR_PROTO;
+use super::parse::INFINITY_LIFE_TIME;
 
-/// Which address request to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum AddrOp {
+/// Whether an address request adds or deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddrOp {
     Add,
     Del,
 }
@@ -30,6 +32,55 @@ impl AddrOp {
             AddrOp::Del => "delete",
         }
     }
+}
+
+/// One address request: what to do with which address on which interface, and for an add,
+/// how it is stamped and how long it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AddrRequest {
+    pub op: AddrOp,
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    /// Add only: seconds until the kernel deletes the address by itself; `None` = permanent.
+    pub lifetime_secs: Option<u32>,
+    /// Add only: the `IFA_PROTO` stamp; `None` sends no `IFA_PROTO` at all.
+    pub proto: Option<u8>,
+}
+
+impl AddrRequest {
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "{} {}/{} on ifindex {}",
+            self.op.verb(),
+            self.addr,
+            self.prefix_len,
+            self.ifindex
+        )
+    }
+
+    /// Rejects what the kernel would refuse anyway, before anything is sent.
+    pub(super) fn validate(&self) -> io::Result<()> {
+        let max_prefix = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix_len > max_prefix || self.ifindex == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid netlink request: {}", self.describe()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A lease as an `ifa_cacheinfo` lifetime: whole seconds rounded up, at least 1 (0 would be
+/// refused) and below [`INFINITY_LIFE_TIME`] (which would mean "forever").
+pub(super) fn lifetime_secs(lease: Duration) -> u32 {
+    let secs = lease
+        .as_secs()
+        .saturating_add(u64::from(lease.subsec_nanos() > 0));
+    u32::try_from(secs)
+        .unwrap_or(u32::MAX)
+        .clamp(1, INFINITY_LIFE_TIME - 1)
 }
 
 /// Which table to dump.
@@ -48,32 +99,32 @@ impl DumpKind {
     }
 }
 
-/// `RTM_NEWADDR` / `RTM_DELADDR` for `addr/prefix_len` on `ifindex`.
+/// `RTM_NEWADDR` / `RTM_DELADDR` for `request`, asking for an acknowledgement.
 ///
-/// Add uses `NLM_F_CREATE | NLM_F_REPLACE` so re-adding an address that is already there
-/// succeeds, stamps `IFA_PROTO = RELEVO_ADDR_PROTO` and, for IPv6, `IFA_F_NODAD` so the address
-/// is usable at once. Both ask for an acknowledgement.
-pub(super) fn address_request(
-    op: AddrOp,
-    seq: u32,
-    ifindex: u32,
-    addr: IpAddr,
-    prefix_len: u8,
-) -> Vec<u8> {
+/// Add uses `NLM_F_CREATE | NLM_F_REPLACE`: adding an address that is already there succeeds
+/// and refreshes it, including its lifetime (both IPv4 `inet_rtm_newaddr` and IPv6
+/// `inet6_addr_modify` reset `valid_lft`/`prefered_lft` and the timestamp on replace), which is
+/// how a lease is renewed. A finite lifetime is sent as `IFA_CACHEINFO` with the preferred and
+/// valid lifetimes equal; a permanent address sends no `IFA_CACHEINFO` (the kernel's default is
+/// `INFINITY_LIFE_TIME`). IPv6 adds carry `IFA_F_NODAD`: a VIP is usable at once instead of
+/// staying tentative for a second of duplicate address detection while it fails over (the
+/// previous owner's copy is what DAD would find). Delete sends only the identity.
+pub(super) fn address_request(request: &AddrRequest, seq: u32) -> Vec<u8> {
+    let addr = request.addr;
     let mut msg = AddressMessage::default();
     msg.header.family = match addr {
         IpAddr::V4(_) => AddressFamily::Inet,
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
-    msg.header.prefix_len = prefix_len;
+    msg.header.prefix_len = request.prefix_len;
     msg.header.scope = AddressScope::Universe;
-    msg.header.index = ifindex;
+    msg.header.index = request.ifindex;
     msg.attributes.push(AddressAttribute::Local(addr));
     if addr.is_ipv4() {
         msg.attributes.push(AddressAttribute::Address(addr));
     }
     let mut flags = NLM_F_REQUEST | NLM_F_ACK;
-    let inner = match op {
+    let inner = match request.op {
         AddrOp::Add => {
             flags |= NLM_F_CREATE | NLM_F_REPLACE;
             if addr.is_ipv6() {
@@ -81,10 +132,16 @@ pub(super) fn address_request(
                 msg.attributes
                     .push(AddressAttribute::Flags(AddressFlags::Nodad));
             }
-            msg.attributes
-                .push(AddressAttribute::Protocol(AddressProtocol::from(
-                    RELEVO_ADDR_PROTO,
-                )));
+            if let Some(secs) = request.lifetime_secs {
+                let mut info = CacheInfo::default();
+                info.ifa_preferred = secs;
+                info.ifa_valid = secs;
+                msg.attributes.push(AddressAttribute::CacheInfo(info));
+            }
+            if let Some(proto) = request.proto {
+                msg.attributes
+                    .push(AddressAttribute::Protocol(AddressProtocol::from(proto)));
+            }
             RouteNetlinkMessage::NewAddress(msg)
         }
         AddrOp::Del => RouteNetlinkMessage::DelAddress(msg),
@@ -113,18 +170,29 @@ fn serialize(inner: RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::daemon::netlink::RELEVO_ADDR_PROTO;
+
+    /// A request for `addr/prefix_len` on ifindex 3, stamped like the daemon stamps adds.
+    pub(in crate::daemon::netlink) fn request(
+        op: AddrOp,
+        addr: &str,
+        prefix_len: u8,
+    ) -> AddrRequest {
+        AddrRequest {
+            op,
+            ifindex: 3,
+            addr: addr.parse().unwrap(),
+            prefix_len,
+            lifetime_secs: None,
+            proto: (op == AddrOp::Add).then_some(RELEVO_ADDR_PROTO),
+        }
+    }
 
     #[test]
     fn add_v4_request_bytes() {
-        let data = address_request(
-            AddrOp::Add,
-            0x01020304,
-            3,
-            "192.0.2.100".parse().unwrap(),
-            24,
-        );
+        let data = address_request(&request(AddrOp::Add, "192.0.2.100", 24), 0x01020304);
         #[rustfmt::skip]
         let expected: Vec<u8> = [
             &48u32.to_ne_bytes()[..],                   // nlmsg_len
@@ -143,8 +211,35 @@ mod tests {
     }
 
     #[test]
+    fn add_v4_with_lifetime_and_without_proto_bytes() {
+        let mut req = request(AddrOp::Add, "192.0.2.100", 24);
+        req.lifetime_secs = Some(2);
+        req.proto = None;
+        let data = address_request(&req, 7);
+        #[rustfmt::skip]
+        let expected: Vec<u8> = [
+            &60u32.to_ne_bytes()[..],                   // nlmsg_len
+            &libc::RTM_NEWADDR.to_ne_bytes(),
+            &(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE).to_ne_bytes(),
+            &7u32.to_ne_bytes(),
+            &0u32.to_ne_bytes(),
+            &[libc::AF_INET as u8, 24, 0, 0],
+            &3u32.to_ne_bytes(),
+            &[8, 0, 2, 0, 192, 0, 2, 100],              // IFA_LOCAL
+            &[8, 0, 1, 0, 192, 0, 2, 100],              // IFA_ADDRESS
+            &[20, 0, 6, 0],                             // IFA_CACHEINFO
+            &2u32.to_ne_bytes(),                        //   ifa_prefered
+            &2u32.to_ne_bytes(),                        //   ifa_valid
+            &0u32.to_ne_bytes(),                        //   cstamp
+            &0u32.to_ne_bytes(),                        //   tstamp
+        ]
+        .concat();
+        assert_eq!(data, expected);
+    }
+
+    #[test]
     fn add_v6_request_has_nodad_and_no_peer() {
-        let data = address_request(AddrOp::Add, 1, 3, "2001:db8::100".parse().unwrap(), 64);
+        let data = address_request(&request(AddrOp::Add, "2001:db8::100", 64), 1);
         assert_eq!(
             &data[16..20],
             &[libc::AF_INET6 as u8, 64, libc::IFA_F_NODAD as u8, 0]
@@ -153,14 +248,57 @@ mod tests {
         assert_eq!(data.len(), 24 + 20 + 8 + 8);
         assert_eq!(&data[24..28], &[20, 0, 2, 0]);
         assert_eq!(&data[44..52], &[8, 0, 8, 0, 2, 0, 0, 0]);
+        assert_eq!(&data[52..60], &[5, 0, 11, 0, RELEVO_ADDR_PROTO, 0, 0, 0]);
     }
 
     #[test]
-    fn delete_request_has_no_create_flags_or_proto() {
-        let data = address_request(AddrOp::Del, 1, 3, "192.0.2.100".parse().unwrap(), 24);
+    fn add_v6_with_lifetime_keeps_nodad() {
+        let mut req = request(AddrOp::Add, "2001:db8::100", 64);
+        req.lifetime_secs = Some(30);
+        let data = address_request(&req, 1);
+        assert_eq!(data.len(), 24 + 20 + 8 + 20 + 8);
+        assert_eq!(&data[44..52], &[8, 0, 8, 0, 2, 0, 0, 0]);
+        assert_eq!(&data[52..56], &[20, 0, 6, 0]);
+        assert_eq!(&data[56..60], &30u32.to_ne_bytes());
+        assert_eq!(&data[60..64], &30u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn delete_request_has_no_create_flags_proto_or_lifetime() {
+        let mut req = request(AddrOp::Del, "192.0.2.100", 24);
+        req.lifetime_secs = Some(5);
+        req.proto = Some(RELEVO_ADDR_PROTO);
+        let data = address_request(&req, 1);
         assert_eq!(&data[4..6], &libc::RTM_DELADDR.to_ne_bytes());
         assert_eq!(&data[6..8], &(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
         assert_eq!(data.len(), 24 + 8 + 8);
+    }
+
+    #[test]
+    fn lease_lifetimes_round_up_to_whole_seconds() {
+        assert_eq!(lifetime_secs(Duration::ZERO), 1);
+        assert_eq!(lifetime_secs(Duration::from_millis(1)), 1);
+        assert_eq!(lifetime_secs(Duration::from_secs(2)), 2);
+        assert_eq!(lifetime_secs(Duration::from_millis(2001)), 3);
+        assert_eq!(lifetime_secs(Duration::MAX), INFINITY_LIFE_TIME - 1);
+        assert_eq!(
+            lifetime_secs(Duration::from_secs(u64::from(u32::MAX))),
+            INFINITY_LIFE_TIME - 1
+        );
+    }
+
+    #[test]
+    fn invalid_requests_are_rejected_before_sending() {
+        let bad = request(AddrOp::Add, "192.0.2.7", 33);
+        assert_eq!(
+            bad.validate().unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        let mut bad = request(AddrOp::Add, "192.0.2.7", 24);
+        bad.ifindex = 0;
+        assert!(bad.validate().is_err());
+        assert!(request(AddrOp::Add, "2001:db8::1", 128).validate().is_ok());
+        assert!(request(AddrOp::Del, "2001:db8::1", 129).validate().is_err());
     }
 
     #[test]
