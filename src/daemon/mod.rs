@@ -103,7 +103,11 @@ impl Daemon {
             .iter()
             .map(|c| InstanceRt::new(c.clone()))
             .collect();
-        let control = match ControlServer::bind(&config.node.control_socket, CONTROL_TOKEN_BASE) {
+        let control = match ControlServer::bind(
+            &config.node.control_socket,
+            config.node.control_group.as_deref(),
+            CONTROL_TOKEN_BASE,
+        ) {
             Ok(c) => Some(c),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(e).context("opening the control socket");
@@ -229,10 +233,13 @@ impl Daemon {
                     }
                     TOKEN_CONTROL => {
                         if let Some(control) = self.control.as_mut() {
-                            control.accept(self.poll.registry());
+                            control.accept(self.poll.registry(), now);
                         }
+                        self.reschedule_control();
                     }
-                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
+                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => {
+                        self.on_control(t, now)
+                    }
                     t if self.hooks.owns(t) => {
                         self.hooks
                             .handle_event(self.poll.registry(), event, now, &mut hook_done);
@@ -263,6 +270,12 @@ impl Daemon {
                 TimerOwner::Hooks => {
                     self.hooks.handle_timeout(now, hook_done);
                     self.on_hooks_done(hook_done, now);
+                }
+                TimerOwner::Control => {
+                    if let Some(control) = self.control.as_mut() {
+                        control.handle_timeout(self.poll.registry(), now);
+                    }
+                    self.reschedule_control();
                 }
                 TimerOwner::Daemon => {}
             }
@@ -683,23 +696,30 @@ impl Daemon {
         self.hook_queue.finished(done.owner);
     }
 
-    fn on_control(&mut self, token: Token) {
+    fn on_control(&mut self, token: Token, now: Instant) {
         let Some(mut control) = self.control.take() else {
             return;
         };
-        control.serve(self.poll.registry(), token, |line| self.control_reply(line));
+        control.serve(self.poll.registry(), token, now, |line| {
+            self.control_reply(line)
+        });
         self.control = Some(control);
+        self.reschedule_control();
+    }
+
+    /// Arms the control socket's earliest connection deadline.
+    fn reschedule_control(&mut self) {
+        let next = self.control.as_ref().and_then(|c| c.next_deadline());
+        self.deadlines.schedule(TimerOwner::Control, next);
     }
 
     fn control_reply(&self, line: &str) -> String {
         let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
         match command.as_deref() {
             Ok("status") => serde_json::to_string(&self.status())
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
-            Ok(other) => {
-                serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
-            }
-            Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }).to_string(),
+                .unwrap_or_else(|e| control::error_reply(&e.to_string())),
+            Ok(other) => control::error_reply(&format!("unknown command {other:?}")),
+            Err(e) => control::error_reply(&format!("bad request: {e}")),
         }
     }
 
@@ -727,6 +747,7 @@ impl Daemon {
         Status {
             node: self.node_name.clone(),
             instances,
+            control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
         }
     }
 

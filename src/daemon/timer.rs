@@ -15,6 +15,8 @@ pub enum TimerOwner {
     Instance(usize),
     /// The hook runner (timeouts and kill grace periods).
     Hooks,
+    /// The control socket (connection deadlines).
+    Control,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }
