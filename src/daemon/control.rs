@@ -351,28 +351,51 @@ impl ControlServer {
         Ok(cred.pid())
     }
 
-    /// Serves connection `token`: reads its request line, answers with `respond`, writes the
-    /// reply as far as the socket takes it, closes when done or broken.
-    pub fn serve(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        now: Instant,
-        respond: impl FnOnce(&str) -> String,
-    ) {
+    /// Handles readiness of connection `token`: returns its request line once complete
+    /// (answer it with [`ControlServer::reply`]); answers an oversized request with an error;
+    /// writes what is left of a reply; closes finished and broken connections.
+    pub fn serve(&mut self, registry: &Registry, token: Token, now: Instant) -> Option<String> {
+        let id = self.id_of(token)?;
+        let conn = self.conns.get_mut(&id)?;
+        let progress = if conn.replied {
+            conn.flush()
+        } else {
+            match conn.read_request() {
+                Ok(Incoming::Line(line)) => return Some(line),
+                Ok(Incoming::TooLong) => {
+                    let error = error_reply(&format!("request longer than {MAX_REQUEST} bytes"));
+                    conn.queue_reply(error, now);
+                    conn.flush()
+                }
+                Ok(Incoming::Pending) => Ok(false),
+                Ok(Incoming::Closed) => Ok(true),
+                Err(e) => Err(e),
+            }
+        };
+        self.finish(registry, id, progress);
+        None
+    }
+
+    /// Queues the reply to the request [`ControlServer::serve`] returned for `token` and
+    /// writes as much of it as the socket takes.
+    pub fn reply(&mut self, registry: &Registry, token: Token, now: Instant, reply: String) {
         let Some(id) = self.id_of(token) else {
             return;
         };
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let done = match conn.pump(now, respond) {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::debug!("control connection {id} closed: {e}");
-                true
-            }
-        };
+        conn.queue_reply(reply, now);
+        let progress = conn.flush();
+        self.finish(registry, id, progress);
+    }
+
+    /// Closes connection `id` when `progress` says it is done or broken.
+    fn finish(&mut self, registry: &Registry, id: usize, progress: io::Result<bool>) {
+        let done = progress.unwrap_or_else(|e| {
+            tracing::debug!("control connection {id} closed: {e}");
+            true
+        });
         if done {
             self.close(registry, id);
         }
@@ -386,22 +409,6 @@ impl ControlServer {
 }
 
 impl Conn {
-    /// Returns true when the connection is finished.
-    fn pump(&mut self, now: Instant, respond: impl FnOnce(&str) -> String) -> io::Result<bool> {
-        if !self.replied {
-            let reply = match self.read_request()? {
-                Incoming::Line(line) => respond(&line),
-                Incoming::TooLong => {
-                    error_reply(&format!("request longer than {MAX_REQUEST} bytes"))
-                }
-                Incoming::Pending => return Ok(false),
-                Incoming::Closed => return Ok(true),
-            };
-            self.queue_reply(reply, now);
-        }
-        self.flush()
-    }
-
     /// Reads until a complete line, the size limit, EOF or nothing more to read.
     fn read_request(&mut self) -> io::Result<Incoming> {
         let mut buf = [0u8; 4096];

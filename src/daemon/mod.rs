@@ -697,13 +697,17 @@ impl Daemon {
     }
 
     fn on_control(&mut self, token: Token, now: Instant) {
-        let Some(mut control) = self.control.take() else {
-            return;
-        };
-        control.serve(self.poll.registry(), token, now, |line| {
-            self.control_reply(line)
-        });
-        self.control = Some(control);
+        let registry = self.poll.registry();
+        let request = self
+            .control
+            .as_mut()
+            .and_then(|c| c.serve(registry, token, now));
+        if let Some(line) = request {
+            let reply = self.control_reply(&line);
+            if let Some(control) = self.control.as_mut() {
+                control.reply(self.poll.registry(), token, now, reply);
+            }
+        }
         self.reschedule_control();
     }
 
