@@ -90,7 +90,7 @@ mod status {
 
     use anyhow::Context;
     use relevo::config;
-    use relevo::daemon::control::{request, Request, Status};
+    use relevo::daemon::control::{reply_error, request, Request, Status};
 
     pub fn run(config_path: &Path, socket: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         let socket = socket.unwrap_or_else(|| match config::load(config_path) {
@@ -105,6 +105,11 @@ mod status {
         )?;
         if json {
             println!("{reply}");
+        }
+        if let Some(error) = reply_error(&reply) {
+            anyhow::bail!("{error}");
+        }
+        if json {
             return Ok(());
         }
         let status: Status = serde_json::from_str(&reply)
