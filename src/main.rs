@@ -55,7 +55,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => exit_code(config::check_command(&config)),
         Command::Run { config } => {
-            init_logging();
+            // Lives until the daemon has returned: dropping it flushes the log.
+            let _log = relevo::logging::init();
             let cfg = match config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -114,7 +115,10 @@ mod status {
         }
         let status: Status = serde_json::from_str(&reply)
             .with_context(|| format!("the daemon answered something unexpected: {reply}"))?;
-        println!("node {}", status.node);
+        println!(
+            "node {}  log_lines_dropped={} control_refused={}",
+            status.node, status.log_lines_dropped, status.control_refused
+        );
         println!(
             "{:<16} {:<10} {:>4} {:>3} {:>4}  {:<7} {:<26} VIPS",
             "INSTANCE", "INTERFACE", "VRID", "VER", "PRIO", "STATE", "MASTER"
@@ -144,15 +148,6 @@ mod status {
         }
         Ok(())
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELEVO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

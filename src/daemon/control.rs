@@ -60,9 +60,13 @@ pub struct InstanceStatus {
 pub struct Status {
     pub node: String,
     pub instances: Vec<InstanceStatus>,
+    /// Log lines dropped because standard error did not keep up (logging never blocks the
+    /// loop; see [`crate::logging`]).
+    #[serde(default)]
+    pub log_lines_dropped: u64,
     /// Control connections refused: peers neither root nor in `control_group`, and
-    /// connections over [`MAX_CONNECTIONS`]. Absent from older daemons' replies, hence the
-    /// default.
+    /// connections over [`MAX_CONNECTIONS`]. Both counters are absent from older daemons'
+    /// replies, hence the defaults.
     #[serde(default)]
     pub control_refused: u64,
 }

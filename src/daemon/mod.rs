@@ -751,6 +751,7 @@ impl Daemon {
         Status {
             node: self.node_name.clone(),
             instances,
+            log_lines_dropped: crate::logging::dropped_lines(),
             control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
         }
     }
