@@ -640,6 +640,24 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_file_is_created_owner_only_whatever_the_umask() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("relevo-bind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        // The most open umask: the mode right after bind(2), before any chmod, is 0600.
+        let saved = umask(Mode::empty());
+        let listener = bind_owner_only(&path);
+        let umask_after = umask(saved);
+        let mode = std::fs::metadata(&path).map(|m| m.mode() & 0o7777);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(listener.is_ok());
+        assert_eq!(mode.unwrap(), 0o600);
+        assert_eq!(umask_after, Mode::empty(), "the umask was not restored");
+    }
+
+    #[test]
     fn error_replies_round_trip() {
         let line = error_reply("permission denied: uid 1000 is not root or in group \"x\"");
         assert_eq!(
