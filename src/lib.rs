@@ -1,10 +1,11 @@
 //! Relevo: a failover engine for Linux networks.
 //!
 //! Layers (arrows point to what a layer may use):
-//! `main.rs` (CLI) -> [`config`], [`daemon`], [`lab`];
+//! `main.rs` (CLI) -> [`config`], [`daemon`], [`lab`], [`logging`];
 //! [`daemon`] (the only I/O) -> [`engine`] (sans-I/O state machines) -> [`wire`] (codecs).
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod lab;
+pub mod logging;
 pub mod wire;

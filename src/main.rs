@@ -55,7 +55,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => exit_code(config::check_command(&config)),
         Command::Run { config } => {
-            init_logging();
+            // Lives until the daemon has returned: dropping it flushes the log.
+            let _log = relevo::logging::init();
             let cfg = match config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -90,7 +91,7 @@ mod status {
 
     use anyhow::Context;
     use relevo::config;
-    use relevo::daemon::control::{request, Request, Status};
+    use relevo::daemon::control::{reply_error, request, Request, Status};
 
     pub fn run(config_path: &Path, socket: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         let socket = socket.unwrap_or_else(|| match config::load(config_path) {
@@ -105,11 +106,19 @@ mod status {
         )?;
         if json {
             println!("{reply}");
+        }
+        if let Some(error) = reply_error(&reply) {
+            anyhow::bail!("{error}");
+        }
+        if json {
             return Ok(());
         }
         let status: Status = serde_json::from_str(&reply)
             .with_context(|| format!("the daemon answered something unexpected: {reply}"))?;
-        println!("node {}", status.node);
+        println!(
+            "node {}  log_lines_dropped={} control_refused={}",
+            status.node, status.log_lines_dropped, status.control_refused
+        );
         println!(
             "{:<16} {:<10} {:>4} {:>3} {:>4}  {:<7} {:<26} VIPS",
             "INSTANCE", "INTERFACE", "VRID", "VER", "PRIO", "STATE", "MASTER"
@@ -171,15 +180,6 @@ mod status {
         );
         Ok(())
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELEVO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

@@ -1,17 +1,35 @@
-//! The control socket: a Unix stream socket (mode 0600, root only) speaking one JSON request
-//! line and one JSON reply line per connection, served from the event loop without blocking.
-//! Today it answers `{"command":"status"}`; the client side is [`request`].
+//! The control socket: the listening Unix socket, who may talk to it, and every open
+//! connection with its limits. The socket file is created with its final mode (0600
+//! root:root, or 0660 root:`control_group`); each peer's credentials (SO_PEERCRED) are checked
+//! on accept; a connection has a bounded request line, a bounded reply, a deadline and a token
+//! id that is never reused while it lives, and at most [`MAX_CONNECTIONS`] are open. The
+//! protocol is one JSON request line and one JSON reply line per connection, served from the
+//! event loop without ever blocking it. The client side is [`request`].
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{Gid, Group, Uid, User};
 use serde::{Deserialize, Serialize};
 
-/// Longest request line accepted.
-const MAX_REQUEST: usize = 4096;
+/// Longest request line accepted (without its newline); a longer one is answered with an error
+/// and the connection is closed.
+pub const MAX_REQUEST: usize = 64 * 1024;
+/// Bound of a connection's outgoing buffer: a reply that does not fit is replaced by an error.
+pub const MAX_REPLY: usize = 1024 * 1024;
+/// Most connections open at once; further ones get an error line and are closed.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client has to send its request line, and then again to read its reply.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connection tokens are `token_base + id` with `id` in `0..TOKEN_SPAN`.
+pub const TOKEN_SPAN: usize = 1 << 18;
 
 /// A request as sent by the CLI.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +75,122 @@ pub struct Status {
     /// Hooks refused by `hook_security` since start.
     #[serde(default)]
     pub hooks_refused: u64,
+    /// Log lines dropped because standard error did not keep up (logging never blocks the
+    /// loop; see [`crate::logging`]).
+    #[serde(default)]
+    pub log_lines_dropped: u64,
+    /// Control connections refused: peers neither root nor in `control_group`, and
+    /// connections over [`MAX_CONNECTIONS`]. Both counters are absent from older daemons'
+    /// replies, hence the defaults.
+    #[serde(default)]
+    pub control_refused: u64,
+}
+
+/// The one-line JSON error reply `{"error":"..."}` (without the newline).
+pub fn error_reply(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
+}
+
+/// The message of an error reply, or `None` for any other reply.
+pub fn reply_error(reply: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(reply).ok()?;
+    Some(value.get("error")?.as_str()?.to_string())
+}
+
+/// Who may use the socket besides root: `control_group`, resolved once at bind time.
+struct Access {
+    group: Option<(String, Gid)>,
+}
+
+impl Access {
+    fn resolve(group: Option<&str>) -> io::Result<Self> {
+        let Some(name) = group else {
+            return Ok(Access { group: None });
+        };
+        match Group::from_name(name) {
+            Ok(Some(g)) => Ok(Access {
+                group: Some((name.to_string(), g.gid)),
+            }),
+            Ok(None) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("control_group {name:?} does not exist"),
+            )),
+            Err(errno) => Err(io::Error::from(errno)),
+        }
+    }
+
+    fn check(&self, uid: Uid, gid: Gid) -> Result<(), String> {
+        let group = self.group.as_ref().map(|(name, gid)| (name.as_str(), *gid));
+        check_peer(uid, gid, group, groups_of_user)
+    }
+}
+
+/// Whether a peer with `uid` and primary `gid` may use the socket: root always; with a
+/// `group`, a peer whose gid is the group's or whose user the group database lists in it
+/// (`groups_of`, asked only when needed). The error is the message the client gets.
+fn check_peer(
+    uid: Uid,
+    gid: Gid,
+    group: Option<(&str, Gid)>,
+    groups_of: impl FnOnce(Uid) -> Vec<Gid>,
+) -> Result<(), String> {
+    if uid.is_root() {
+        return Ok(());
+    }
+    match group {
+        Some((_, allowed)) if gid == allowed || groups_of(uid).contains(&allowed) => Ok(()),
+        Some((name, _)) => Err(format!(
+            "permission denied: uid {uid} is not root or in group {name}"
+        )),
+        None => Err(format!("permission denied: uid {uid} is not root")),
+    }
+}
+
+/// The groups of user `uid` per the group database (getgrouplist); empty when unknown.
+fn groups_of_user(uid: Uid) -> Vec<Gid> {
+    let Ok(Some(user)) = User::from_uid(uid) else {
+        return Vec::new();
+    };
+    let Ok(name) = CString::new(user.name) else {
+        return Vec::new();
+    };
+    nix::unistd::getgrouplist(&name, user.gid).unwrap_or_default()
+}
+
+/// Hands out connection ids in `0..span` in increasing order, wrapping, and skipping ids still
+/// live: a token is never reused while its connection exists, and a just-closed id is reused
+/// only after `span` more connections, so a stale event left in the loop's current batch can
+/// never reach a newer connection.
+#[derive(Debug)]
+struct IdAllocator {
+    next: usize,
+    span: usize,
+}
+
+impl IdAllocator {
+    fn new(span: usize) -> Self {
+        IdAllocator { next: 0, span }
+    }
+
+    /// The next id that `is_live` says is free, or `None` when all `span` ids are live.
+    fn alloc(&mut self, is_live: impl Fn(usize) -> bool) -> Option<usize> {
+        for _ in 0..self.span {
+            let id = self.next;
+            self.next = (self.next + 1) % self.span;
+            if !is_live(id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
+/// What reading a connection's request produced.
+enum Incoming {
+    Line(String),
+    TooLong,
+    Pending,
+    Closed,
 }
 
 struct Conn {
@@ -64,20 +198,28 @@ struct Conn {
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     written: usize,
+    /// Set once the reply is queued: the connection closes when it is written.
+    replied: bool,
+    /// When the client has taken too long (to send its request, or to read the reply).
+    deadline: Instant,
 }
 
 /// The listening socket and its open connections.
 pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
+    access: Access,
     conns: HashMap<usize, Conn>,
+    ids: IdAllocator,
     token_base: usize,
-    next: usize,
+    refused: u64,
 }
 
 impl ControlServer {
-    /// Binds `path` (a stale socket file from a dead daemon is replaced; a live one is not).
-    pub fn bind(path: &Path, token_base: usize) -> io::Result<Self> {
+    /// Binds `path` (a stale socket file from a dead daemon is replaced; a live one is not),
+    /// mode 0600 root:root, or 0660 with group `group` (a group name).
+    pub fn bind(path: &Path, group: Option<&str>, token_base: usize) -> io::Result<Self> {
+        let access = Access::resolve(group)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -88,15 +230,29 @@ impl ControlServer {
             ));
         }
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(ControlServer {
+        let listener = bind_owner_only(path)?;
+        // From here on, dropping `server` (an error below) removes the file.
+        let server = ControlServer {
             listener,
             path: path.to_path_buf(),
+            access,
             conns: HashMap::new(),
+            ids: IdAllocator::new(TOKEN_SPAN),
             token_base,
-            next: 0,
-        })
+            refused: 0,
+        };
+        // The group first, the group's permission bits second: the mode never admits more
+        // than the final owner and group. Setting 0600 again without a group covers a
+        // directory whose default ACL overrode the umask.
+        let mode = match &server.access.group {
+            Some((_, gid)) => {
+                std::os::unix::fs::lchown(path, None, Some(gid.as_raw()))?;
+                0o660
+            }
+            None => 0o600,
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        Ok(server)
     }
 
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
@@ -104,104 +260,259 @@ impl ControlServer {
     }
 
     pub fn owns(&self, token: Token) -> bool {
-        token.0 >= self.token_base && token.0 < self.token_base + (1 << 18)
+        self.id_of(token).is_some()
     }
 
-    /// Accepts every pending connection.
-    pub fn accept(&mut self, registry: &Registry) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, _)) => {
-                    let id = self.next;
-                    self.next = (self.next + 1) % (1 << 18);
-                    let token = Token(self.token_base + id);
-                    if registry
-                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                        .is_ok()
-                    {
-                        self.conns.insert(
-                            id,
-                            Conn {
-                                stream,
-                                inbox: Vec::new(),
-                                outbox: Vec::new(),
-                                written: 0,
-                            },
-                        );
-                    }
+    fn id_of(&self, token: Token) -> Option<usize> {
+        token
+            .0
+            .checked_sub(self.token_base)
+            .filter(|&id| id < TOKEN_SPAN)
+    }
+
+    /// Connections refused so far (peer not allowed, or over the limit).
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The earliest connection deadline (see [`ControlServer::handle_timeout`]).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns.values().map(|c| c.deadline).min()
+    }
+
+    /// Closes every connection whose deadline has passed; one still waiting for its request
+    /// is told why first.
+    pub fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
+        let expired: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                tracing::debug!("control connection {id} timed out");
+                if !conn.replied {
+                    let reason = format!(
+                        "idle timeout: no complete request within {}s",
+                        IDLE_TIMEOUT.as_secs()
+                    );
+                    send_parting_error(&mut conn.stream, &reason);
                 }
+            }
+            self.close(registry, id);
+        }
+    }
+
+    /// Accepts every pending connection: refused ones get an error line and are closed; the
+    /// others are registered with a fresh token and a deadline.
+    pub fn accept(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            let mut stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::debug!("control socket accept failed: {e}");
                     return;
+                }
+            };
+            let admitted = self.admit(&stream).and_then(|pid| {
+                let id = self
+                    .ids
+                    .alloc(|id| self.conns.contains_key(&id))
+                    .ok_or_else(|| "no free connection id".to_string())?;
+                registry
+                    .register(
+                        &mut stream,
+                        Token(self.token_base + id),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .map_err(|e| format!("cannot watch the connection: {e}"))?;
+                Ok((id, pid))
+            });
+            match admitted {
+                Ok((id, pid)) => {
+                    tracing::debug!("control connection {id} from pid {pid}");
+                    self.conns.insert(
+                        id,
+                        Conn {
+                            stream,
+                            inbox: Vec::new(),
+                            outbox: Vec::new(),
+                            written: 0,
+                            replied: false,
+                            deadline: now + IDLE_TIMEOUT,
+                        },
+                    );
+                }
+                Err(reason) => {
+                    self.refused += 1;
+                    tracing::warn!("control connection refused: {reason}");
+                    send_parting_error(&mut stream, &reason);
                 }
             }
         }
     }
 
-    /// Serves connection `token`: reads its request line, answers with `respond`, writes the
-    /// reply as far as the socket takes it, closes when done or broken.
-    pub fn serve(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        respond: impl FnOnce(&str) -> String,
-    ) {
-        let id = token.0 - self.token_base;
+    /// Whether a new connection may stay (the limit, then the peer's credentials); its pid.
+    fn admit(&self, stream: &UnixStream) -> Result<i32, String> {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            return Err(format!(
+                "too many control connections (at most {MAX_CONNECTIONS})"
+            ));
+        }
+        let cred = getsockopt(stream, PeerCredentials)
+            .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+        self.access
+            .check(Uid::from_raw(cred.uid()), Gid::from_raw(cred.gid()))
+            .map_err(|reason| format!("{reason} (pid {})", cred.pid()))?;
+        Ok(cred.pid())
+    }
+
+    /// Handles readiness of connection `token`: returns its request line once complete
+    /// (answer it with [`ControlServer::reply`]); answers an oversized request with an error;
+    /// writes what is left of a reply; closes finished and broken connections.
+    pub fn serve(&mut self, registry: &Registry, token: Token, now: Instant) -> Option<String> {
+        let id = self.id_of(token)?;
+        let conn = self.conns.get_mut(&id)?;
+        let progress = if conn.replied {
+            conn.flush()
+        } else {
+            match conn.read_request() {
+                Ok(Incoming::Line(line)) => return Some(line),
+                Ok(Incoming::TooLong) => {
+                    let error = error_reply(&format!("request longer than {MAX_REQUEST} bytes"));
+                    conn.queue_reply(error, now);
+                    conn.flush()
+                }
+                Ok(Incoming::Pending) => Ok(false),
+                Ok(Incoming::Closed) => Ok(true),
+                Err(e) => Err(e),
+            }
+        };
+        self.finish(registry, id, progress);
+        None
+    }
+
+    /// Queues the reply to the request [`ControlServer::serve`] returned for `token` and
+    /// writes as much of it as the socket takes.
+    pub fn reply(&mut self, registry: &Registry, token: Token, now: Instant, reply: String) {
+        let Some(id) = self.id_of(token) else {
+            return;
+        };
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let done = match conn.pump(respond) {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::debug!("control connection closed: {e}");
-                true
-            }
-        };
+        conn.queue_reply(reply, now);
+        let progress = conn.flush();
+        self.finish(registry, id, progress);
+    }
+
+    /// Closes connection `id` when `progress` says it is done or broken.
+    fn finish(&mut self, registry: &Registry, id: usize, progress: io::Result<bool>) {
+        let done = progress.unwrap_or_else(|e| {
+            tracing::debug!("control connection {id} closed: {e}");
+            true
+        });
         if done {
-            if let Some(mut conn) = self.conns.remove(&id) {
-                let _ = registry.deregister(&mut conn.stream);
-            }
+            self.close(registry, id);
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, id: usize) {
+        if let Some(mut conn) = self.conns.remove(&id) {
+            let _ = registry.deregister(&mut conn.stream);
         }
     }
 }
 
 impl Conn {
-    /// Returns true when the connection is finished.
-    fn pump(&mut self, respond: impl FnOnce(&str) -> String) -> io::Result<bool> {
-        if self.outbox.is_empty() {
-            let mut buf = [0u8; 1024];
-            loop {
-                match self.stream.read(&mut buf) {
-                    Ok(0) => return Ok(true),
-                    Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
+    /// Reads until a complete line, the size limit, EOF or nothing more to read.
+    fn read_request(&mut self) -> io::Result<Incoming> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(Incoming::Closed),
+                Ok(n) => {
+                    let start = self.inbox.len();
+                    self.inbox.extend_from_slice(&buf[..n]);
+                    if let Some(at) = buf[..n].iter().position(|&b| b == b'\n') {
+                        let end = start + at;
+                        if end > MAX_REQUEST {
+                            return Ok(Incoming::TooLong);
+                        }
+                        let line = String::from_utf8_lossy(&self.inbox[..end]).into_owned();
+                        return Ok(Incoming::Line(line));
+                    }
+                    if self.inbox.len() > MAX_REQUEST {
+                        return Ok(Incoming::TooLong);
+                    }
                 }
-                if self.inbox.len() > MAX_REQUEST {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "request too long",
-                    ));
-                }
-            }
-            let Some(end) = self.inbox.iter().position(|&b| b == b'\n') else {
-                return Ok(false);
-            };
-            let line = String::from_utf8_lossy(&self.inbox[..end]).into_owned();
-            let mut reply = respond(&line);
-            reply.push('\n');
-            self.outbox = reply.into_bytes();
-        }
-        while self.written < self.outbox.len() {
-            match self.stream.write(&self.outbox[self.written..]) {
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Incoming::Pending),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
-        Ok(true)
     }
+
+    /// Queues the one reply line (bounded by [`MAX_REPLY`]) and gives the client a fresh
+    /// deadline to read it.
+    fn queue_reply(&mut self, mut reply: String, now: Instant) {
+        if reply.len() >= MAX_REPLY {
+            reply = error_reply(&format!(
+                "reply of {} bytes exceeds the {MAX_REPLY}-byte limit",
+                reply.len()
+            ));
+        }
+        reply.push('\n');
+        self.outbox = reply.into_bytes();
+        self.written = 0;
+        self.replied = true;
+        self.deadline = now + IDLE_TIMEOUT;
+    }
+
+    /// Writes as much of the reply as the socket takes; true once all of it is written.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.written < self.outbox.len() {
+            match self.stream.write(&self.outbox[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.replied)
+    }
+}
+
+/// Best effort, never blocking: reads what the client already sent (closing a Unix socket
+/// with unread data resets the connection, and the client would lose the line), then writes
+/// one short error line, which fits the socket's empty send buffer.
+fn send_parting_error(stream: &mut UnixStream, reason: &str) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..(MAX_REQUEST / buf.len() + 1) {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let mut line = error_reply(reason);
+    line.push('\n');
+    let _ = stream.write(line.as_bytes());
+}
+
+/// Binds the socket file with mode 0600 from the moment it exists: bind(2) creates the inode
+/// with 0777 & !umask, so the umask is narrowed to 0177 around the call and restored at once.
+/// The umask is per process; while this runs the only other thread is the log writer, which
+/// creates no files. (Binding in a private directory and renaming would also work, but leaves
+/// a directory behind after a crash.)
+fn bind_owner_only(path: &Path) -> io::Result<UnixListener> {
+    let previous = umask(Mode::from_bits_truncate(0o177));
+    let listener = UnixListener::bind(path);
+    umask(previous);
+    listener
 }
 
 impl Drop for ControlServer {
@@ -219,13 +530,160 @@ pub fn request(path: &Path, req: &Request) -> anyhow::Result<String> {
             path.display()
         )
     })?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut line = serde_json::to_string(req)?;
     line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    let mut reply = String::new();
-    stream
-        .read_to_string(&mut reply)
-        .context("reading the daemon's reply")?;
-    Ok(reply.trim_end().to_string())
+    // A daemon that refuses the connection answers with an error line and closes, maybe before
+    // the request is written: the reply counts first, a failed write only when there is none.
+    let sent = stream.write_all(line.as_bytes());
+    let mut reply = Vec::new();
+    let received = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    if let Some((first, _)) = reply.split_once('\n') {
+        return Ok(first.to_string());
+    }
+    sent.context("sending the request to the daemon")?;
+    received.context("reading the daemon's reply")?;
+    if reply.is_empty() {
+        anyhow::bail!("the daemon closed the connection without a reply");
+    }
+    Ok(reply.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_count_up_and_skip_live_ones() {
+        let mut ids = IdAllocator::new(8);
+        let live = [1usize, 2, 5];
+        let got: Vec<usize> = (0..5)
+            .map(|_| ids.alloc(|id| live.contains(&id)).unwrap())
+            .collect();
+        assert_eq!(got, [0, 3, 4, 6, 7]);
+    }
+
+    #[test]
+    fn ids_wrap_and_never_hand_out_a_live_one() {
+        let mut ids = IdAllocator::new(4);
+        let mut live = std::collections::BTreeSet::new();
+        // Keep id 0 and 2 open forever; churn the others across many wraps.
+        for _ in 0..3 {
+            let id = ids.alloc(|id| live.contains(&id)).unwrap();
+            live.insert(id);
+        }
+        assert_eq!(live, [0, 1, 2].into());
+        live.remove(&1);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let id = ids.alloc(|id| live.contains(&id)).unwrap();
+            assert!(!live.contains(&id));
+            seen.push(id);
+        }
+        assert_eq!(seen, [3, 1, 3, 1, 3, 1, 3, 1, 3, 1]);
+    }
+
+    #[test]
+    fn a_closed_id_is_reused_only_after_a_full_turn() {
+        let mut ids = IdAllocator::new(TOKEN_SPAN);
+        let first = ids.alloc(|_| false).unwrap();
+        // `first` closes at once; the next connections get other ids until the span wraps.
+        for n in 1..TOKEN_SPAN {
+            assert_ne!(ids.alloc(|_| false), Some(first), "reused after {n}");
+        }
+        assert_eq!(ids.alloc(|_| false), Some(first));
+    }
+
+    #[test]
+    fn ids_run_out_only_when_all_are_live() {
+        let mut ids = IdAllocator::new(3);
+        assert_eq!(ids.alloc(|_| true), None);
+        assert_eq!(ids.alloc(|id| id != 2), Some(2));
+    }
+
+    fn no_groups(_: Uid) -> Vec<Gid> {
+        Vec::new()
+    }
+
+    #[test]
+    fn root_is_always_allowed() {
+        let gid = Gid::from_raw(4242);
+        assert_eq!(
+            check_peer(Uid::from_raw(0), gid, None, |_| unreachable!()),
+            Ok(())
+        );
+        assert_eq!(
+            check_peer(
+                Uid::from_raw(0),
+                gid,
+                Some(("ops", gid)),
+                |_| unreachable!()
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn without_a_group_everyone_else_is_refused() {
+        let r = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), None, no_groups);
+        assert_eq!(r, Err("permission denied: uid 1000 is not root".into()));
+    }
+
+    #[test]
+    fn the_group_admits_by_primary_gid_or_by_membership() {
+        let relevo = Gid::from_raw(990);
+        let group = Some(("relevo", relevo));
+        // Primary gid: no database lookup needed.
+        let by_gid = check_peer(Uid::from_raw(1000), relevo, group, |_| unreachable!());
+        assert_eq!(by_gid, Ok(()));
+        let member = |uid: Uid| {
+            if uid.as_raw() == 1001 {
+                vec![Gid::from_raw(1001), relevo]
+            } else {
+                vec![Gid::from_raw(uid.as_raw())]
+            }
+        };
+        let by_list = check_peer(Uid::from_raw(1001), Gid::from_raw(1001), group, member);
+        assert_eq!(by_list, Ok(()));
+        let outsider = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), group, member);
+        assert_eq!(
+            outsider,
+            Err("permission denied: uid 1000 is not root or in group relevo".into())
+        );
+    }
+
+    #[test]
+    fn the_socket_file_is_created_owner_only_whatever_the_umask() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("relevo-bind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        // The most open umask: the mode right after bind(2), before any chmod, is 0600.
+        let saved = umask(Mode::empty());
+        let listener = bind_owner_only(&path);
+        let umask_after = umask(saved);
+        let mode = std::fs::metadata(&path).map(|m| m.mode() & 0o7777);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(listener.is_ok());
+        assert_eq!(mode.unwrap(), 0o600);
+        assert_eq!(umask_after, Mode::empty(), "the umask was not restored");
+    }
+
+    #[test]
+    fn error_replies_round_trip() {
+        let line = error_reply("permission denied: uid 1000 is not root or in group \"x\"");
+        assert_eq!(
+            line,
+            r#"{"error":"permission denied: uid 1000 is not root or in group \"x\""}"#
+        );
+        assert_eq!(
+            reply_error(&line).as_deref(),
+            Some("permission denied: uid 1000 is not root or in group \"x\"")
+        );
+        assert_eq!(reply_error(r#"{"node":"n1","instances":[]}"#), None);
+        assert_eq!(reply_error("not json"), None);
+    }
 }

@@ -128,7 +128,11 @@ impl Daemon {
             let lease = Some(c.vip_lease).filter(|lease| !lease.is_zero());
             vips.register(VipOwner::Instance(i), &c.interface, &c.vips, lease);
         }
-        let control = match ControlServer::bind(&config.node.control_socket, CONTROL_TOKEN_BASE) {
+        let control = match ControlServer::bind(
+            &config.node.control_socket,
+            config.node.control_group.as_deref(),
+            CONTROL_TOKEN_BASE,
+        ) {
             Ok(c) => Some(c),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(e).context("opening the control socket");
@@ -271,10 +275,13 @@ impl Daemon {
                     }
                     TOKEN_CONTROL => {
                         if let Some(control) = self.control.as_mut() {
-                            control.accept(self.poll.registry());
+                            control.accept(self.poll.registry(), now);
                         }
+                        self.reschedule_control();
                     }
-                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
+                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => {
+                        self.on_control(t, now)
+                    }
                     t if self.hooks.owns(t) => {
                         self.hooks
                             .handle_event(self.poll.registry(), event, now, &mut hook_done);
@@ -315,6 +322,12 @@ impl Daemon {
                     self.announce_restored(restored);
                 }
                 TimerOwner::Netlink => self.service_netlink(now),
+                TimerOwner::Control => {
+                    if let Some(control) = self.control.as_mut() {
+                        control.handle_timeout(self.poll.registry(), now);
+                    }
+                    self.reschedule_control();
+                }
                 TimerOwner::Daemon => {}
             }
         }
@@ -848,23 +861,34 @@ impl Daemon {
         format!("{name}/{event}")
     }
 
-    fn on_control(&mut self, token: Token) {
-        let Some(mut control) = self.control.take() else {
-            return;
-        };
-        control.serve(self.poll.registry(), token, |line| self.control_reply(line));
-        self.control = Some(control);
+    fn on_control(&mut self, token: Token, now: Instant) {
+        let registry = self.poll.registry();
+        let request = self
+            .control
+            .as_mut()
+            .and_then(|c| c.serve(registry, token, now));
+        if let Some(line) = request {
+            let reply = self.control_reply(&line);
+            if let Some(control) = self.control.as_mut() {
+                control.reply(self.poll.registry(), token, now, reply);
+            }
+        }
+        self.reschedule_control();
+    }
+
+    /// Arms the control socket's earliest connection deadline.
+    fn reschedule_control(&mut self) {
+        let next = self.control.as_ref().and_then(|c| c.next_deadline());
+        self.deadlines.schedule(TimerOwner::Control, next);
     }
 
     fn control_reply(&self, line: &str) -> String {
         let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
         match command.as_deref() {
             Ok("status") => serde_json::to_string(&self.status())
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
-            Ok(other) => {
-                serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
-            }
-            Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }).to_string(),
+                .unwrap_or_else(|e| control::error_reply(&e.to_string())),
+            Ok(other) => control::error_reply(&format!("unknown command {other:?}")),
+            Err(e) => control::error_reply(&format!("bad request: {e}")),
         }
     }
 
@@ -898,6 +922,8 @@ impl Daemon {
             instances,
             loop_stats: self.loop_stats.status(),
             hooks_refused: self.hooks.refused(),
+            log_lines_dropped: crate::logging::dropped_lines(),
+            control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
         }
     }
 

@@ -19,6 +19,8 @@ pub enum TimerOwner {
     Vips,
     /// The netlink layer: a resync's timeout or back-off, or sockets left partly read.
     Netlink,
+    /// The control socket (connection deadlines).
+    Control,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }
