@@ -3,7 +3,8 @@
 //!
 //! The test body runs on a thread that has `setns`-ed into the namespace (the netlink sockets
 //! are opened there); the namespace is deleted by a guard even when the body panics. Without
-//! root the tests return early, unless `CI=true`, where they fail.
+//! root see netns_support: they fail, or skip when asked to (never under `CI=true`).
+mod netns_support;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -92,19 +93,6 @@ fn run_ok(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// True when the test may run; panics under CI=true without root.
-fn have_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "namespace tests need root (CI=true)"
-    );
-    eprintln!("skipping: namespace tests need root");
-    false
-}
-
 /// The netlink layer plus a mio poll, as the daemon uses them.
 struct Loop {
     nl: Netlink,
@@ -168,7 +156,7 @@ fn is_link(event: &NetEvent, name: &str, up: bool) -> bool {
 
 #[test]
 fn link_dump_and_up_down_events() {
-    if !have_root() {
+    if !netns_support::needs_root("link_dump_and_up_down_events") {
         return;
     }
     let ns = NetNs::create("link");
@@ -235,7 +223,7 @@ fn is_ours(info: &AddrInfo, addr: IpAddr, prefix_len: u8, ifindex: u32) -> bool 
 
 #[test]
 fn add_readd_and_delete_addresses() {
-    if !have_root() {
+    if !netns_support::needs_root("add_readd_and_delete_addresses") {
         return;
     }
     let ns = NetNs::create("addr");
@@ -346,7 +334,7 @@ fn add_readd_and_delete_addresses() {
 
 #[test]
 fn overrun_is_reported_and_a_redump_recovers() {
-    if !have_root() {
+    if !netns_support::needs_root("overrun_is_reported_and_a_redump_recovers") {
         return;
     }
     let ns = NetNs::create("ovr");

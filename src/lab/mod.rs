@@ -17,6 +17,7 @@ pub use netns::{check_prerequisites, Lab, LabProcess};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
-    install_interrupt_handler, interrupted, monotonic_ns, process_usage, root_test_guard,
-    sleep_checked, ProcessUsage,
+    guard_decision, install_interrupt_handler, interrupted, monotonic_ns, process_usage,
+    root_test_guard, sleep_checked, test_guard, GuardDecision, ProcessUsage, Requirement,
+    SKIP_KEEPALIVED_ENV, SKIP_ROOT_ENV,
 };

@@ -1,5 +1,6 @@
-//! Shared by the namespace test binaries: root guard (fails under CI=true), one lab at a time
-//! per test binary, relevo/keepalived node starters, polling helpers.
+//! Shared by the namespace test binaries: the guards of tests that need root or keepalived (fail
+//! without them unless skipping is asked for, always under CI=true), one lab at a time per test
+//! binary, relevo node starters, polling.
 #![allow(dead_code)]
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -8,12 +9,38 @@ use std::time::{Duration, Instant};
 
 use relevo::lab::netns::Lab;
 use relevo::lab::relevo_node::{RelevoNode, VrrpInstance};
-use relevo::lab::root_test_guard;
+use relevo::lab::{test_guard, Requirement};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A lab for one test, built only as root (a test run without root skips locally, fails in CI).
-/// Tests of one binary run one at a time: timing on a 2-core machine stays meaningful.
+/// Whether `test`, which needs root, runs here: true as root; false after "<test>: SKIPPED
+/// (not root)" when RELEVO_SKIP_ROOT_TESTS=1 (outside CI); otherwise the test fails, saying
+/// how to run it as root.
+pub fn needs_root(test: &str) -> bool {
+    guard(test, Requirement::Root)
+}
+
+/// [`needs_root`], and keepalived installed (else fails, or skips with
+/// RELEVO_SKIP_KEEPALIVED_TESTS=1 outside CI).
+pub fn needs_root_and_keepalived(test: &str) -> bool {
+    needs_root(test) && guard(test, Requirement::Keepalived)
+}
+
+/// The guard under the running test's own name (the harness names each test's thread after
+/// it), `test` when there is none.
+fn guard(test: &str, requirement: Requirement) -> bool {
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| *n != "main").unwrap_or(test);
+    test_guard(name, requirement).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Holds the binary-wide lock: tests of one binary that use namespaces run one at a time, so
+/// timing on a 2-core machine stays meaningful.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A lab for one test, built only as root (see [`needs_root`]), one at a time per binary.
 pub struct TestLab {
     pub lab: Lab,
     _serial: MutexGuard<'static, ()>,
@@ -26,12 +53,14 @@ impl std::ops::Deref for TestLab {
     }
 }
 
+/// A lab with `nodes` nodes (`None`: skipped, see [`needs_root`]).
 pub fn lab(test: &str, nodes: usize) -> Option<TestLab> {
-    if !root_test_guard(test).expect("root required") {
+    if !needs_root(test) {
         return None;
     }
-    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::create(test, nodes).expect("building the namespace lab");
+    let serial = serial();
+    let lab =
+        Lab::create(test, nodes).unwrap_or_else(|e| panic!("building the namespace lab: {e:#}"));
     Some(TestLab {
         lab,
         _serial: serial,
@@ -75,7 +104,7 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Asserts that `f` holds during the whole of `period` (checked every 20 ms).
+/// Whether `f` holds during the whole of `period` (checked every 20 ms).
 pub fn holds_for(period: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + period;
     while Instant::now() < end {
