@@ -36,23 +36,10 @@ fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
         lab.masters(vip)
     );
 
-    // `relevo status` over each daemon's control socket.
-    let status = |node: usize| {
-        let sock = lab.work_dir().join(format!("n{node}.sock"));
-        let out = std::process::Command::new(relevo_bin())
-            .args(["status", "--socket", sock.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let s1 = status(1);
+    // `relevo status` (the table) over each daemon's control socket.
+    let s1 = n1.status_output(false).unwrap();
     assert!(s1.contains("MASTER") && s1.contains("(this node)"), "{s1}");
-    let s2 = status(2);
+    let s2 = n2.status_output(false).unwrap();
     assert!(
         s2.contains("BACKUP") && s2.contains(&lab.node_ipv4(1).to_string()),
         "{s2}"
@@ -75,7 +62,11 @@ fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
         .expect("a crash of the master must cost the client something");
     // Master_Down_Interval at 100 ms and priority 100 is 360 ms; generous bound.
     assert!(outage.millis() < 1500.0, "outage {} ms", outage.millis());
-    assert!(!lab.node_has_address(3, vip), "n3 must stay backup");
+    assert!(
+        holds_for(ms(500), || lab.masters(vip) == [2]),
+        "n2 alone must serve the VIP, n3 stays backup: {:?}",
+        lab.masters(vip)
+    );
 
     // The return (leftover VIPs of a crash: see stale_vips_of_a_crashed_run_go...): the
     // restarted daemon waits in FAULT for its cable, then preempts.
@@ -136,7 +127,7 @@ fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(53, 150, INTERVAL, &[VIP]);
-    let hook = recording_hook(lab.work_dir(), "hook", &events, "");
+    let hook = recording_hook(&lab, "hook", &events, "");
     i1.hooks = Hooks {
         master: Some(hook.clone()),
         backup: Some(hook.clone()),
@@ -157,8 +148,15 @@ fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
         log_of(&events)
     );
     lab.set_node_link(1, true).unwrap();
-    // Back up: BACKUP first, then preemption by the higher priority.
+    // Back up: BACKUP first, then preemption by the higher priority. The hook of that last
+    // transition runs after the VIP was added: wait for its line.
     expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(
+        wait_for(Duration::from_secs(3), || log_of(&events).lines().count()
+            >= 5),
+        "hooks: {}",
+        log_of(&events)
+    );
     let text = log_of(&events);
     let lines: Vec<&str> = text.lines().collect();
     let kinds: Vec<&str> = lines
@@ -248,17 +246,14 @@ fn a_hanging_hook_is_killed_and_never_delays_adverts() {
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(57, 150, INTERVAL, &[VIP]);
-    let hang = recording_hook(lab.work_dir(), "hang", &events, "sleep 60");
+    let hang = recording_hook(&lab, "hang", &events, "sleep 60");
     i1.hooks = Hooks {
         master: Some(hang),
         ..Hooks::default()
     };
-    let mut n1 = start(&lab, 1, i1);
+    i1.hook_timeout = Some(Duration::from_secs(1));
+    let n1 = start(&lab, 1, i1);
     let n2 = start(&lab, 2, instance(57, 100, INTERVAL, &[VIP]));
-    // hook_timeout is not in the lab builder: append it to the config and restart.
-    let cfg = std::fs::read_to_string(n1.config_path()).unwrap();
-    std::fs::write(n1.config_path(), format!("{cfg}hook_timeout = \"1s\"\n")).unwrap();
-    n1.restart(&lab).unwrap();
     let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
     expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
     // While the master hook sleeps, n1's adverts keep n2 in BACKUP (MDI is 360 ms).
@@ -267,7 +262,11 @@ fn a_hanging_hook_is_killed_and_never_delays_adverts() {
         "{}",
         log_of(n2.log_path())
     );
-    assert!(log_of(&events).starts_with("master MASTER BACKUP"));
+    assert!(
+        log_of(&events).starts_with("master MASTER BACKUP"),
+        "{}",
+        log_of(&events)
+    );
     assert!(
         wait_for(Duration::from_secs(3), || log_of(n1.log_path())
             .contains("TimedOut")),
@@ -311,24 +310,31 @@ fn stale_vips_of_a_crashed_run_go_and_operator_addresses_stay() {
     let i1 = instance(58, 100, INTERVAL, &[VIP, own]);
     let config = relevo::lab::relevo_node::RelevoNode::config_for(&lab, 1, i1);
     let n1 = relevo::lab::relevo_node::RelevoNode::start(&lab, 1, &relevo_bin(), &config).unwrap();
-    assert!(holds_for(ms(800), || lab.node_has_address(1, ip(own))));
+    // Once the daemon has looked at the address (and said so), it must leave it alone.
     assert!(
-        log_of(n1.log_path()).contains("not added by relevo"),
+        wait_for(Duration::from_secs(3), || log_of(n1.log_path())
+            .contains("not added by relevo")),
         "{}",
         log_of(n1.log_path())
     );
+    assert!(holds_for(ms(800), || lab.node_has_address(1, ip(own))));
 }
 
 #[test]
 fn an_interface_that_appears_later_is_picked_up() {
     let Some(lab) = lab("lateif", 1) else { return };
-    let vip = ip("198.51.100.100/24");
-    let mut i1 = instance(59, 100, INTERVAL, &["198.51.100.100/24"]);
+    let vip_cidr = "198.51.100.100/24";
+    let vip = ip(vip_cidr);
+    let mut i1 = instance(59, 100, INTERVAL, &[vip_cidr]);
     i1.interface = "late0".into();
     let n1 = start(&lab, 1, i1);
+    // No interface: FAULT, and the log says why.
+    wait_status(&n1, Duration::from_secs(3), "FAULT without late0", |s| {
+        s.state == "FAULT"
+    });
     assert!(wait_for(Duration::from_secs(3), || log_of(n1.log_path())
         .contains("does not exist")));
-    assert!(holds_for(ms(500), || !has(&lab, "late0", vip)));
+    // The interface appears, down: still FAULT, and no VIP on it (now a check that can fail).
     let ns = lab.node_ns(1);
     lab.ip(
         &ns,
@@ -339,19 +345,31 @@ fn an_interface_that_appears_later_is_picked_up() {
     .unwrap();
     lab.ip(&ns, &["addr", "add", "198.51.100.10/24", "dev", "late0"])
         .unwrap();
+    assert!(
+        holds_for(ms(500), || !has_vip(&lab, "late0", vip)
+            && web_status(&n1).state == "FAULT"),
+        "a down interface must not get the VIP: {:?}\n{}",
+        web_status(&n1),
+        log_of(n1.log_path())
+    );
     lab.ip(&ns, &["link", "set", "late1", "up"]).unwrap();
     lab.ip(&ns, &["link", "set", "late0", "up"]).unwrap();
     assert!(
-        wait_for(Duration::from_secs(3), || has(&lab, "late0", vip)),
+        wait_for(Duration::from_secs(3), || has_vip(&lab, "late0", vip)),
         "{}",
         log_of(n1.log_path())
     );
+    wait_status(&n1, Duration::from_secs(2), "MASTER on late0", |s| {
+        s.state == "MASTER"
+    });
 }
 
-fn has(lab: &relevo::lab::netns::Lab, dev: &str, vip: IpAddr) -> bool {
+/// Whether `dev` on node 1 carries `vip`; panics if `dev` does not exist (a VIP-is-absent check
+/// on a missing interface could never fail).
+fn has_vip(lab: &relevo::lab::netns::Lab, dev: &str, vip: IpAddr) -> bool {
     lab.ip(&lab.node_ns(1), &["-br", "addr", "show", "dev", dev])
-        .map(|out| out.contains(&format!("{vip}/")))
-        .unwrap_or(false)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .contains(&format!("{vip}/"))
 }
 
 #[test]

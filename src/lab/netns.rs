@@ -5,7 +5,8 @@
 //!
 //! Names: lab id `rl<tag>-<pid>-<n>`; namespaces `<id>-br`, `<id>-n1`..`<id>-nN`, `<id>-cl`;
 //! interfaces `eth0` in hosts, `br0` and ports `p1`..`pN`, `pcl` in the bridge namespace (all
-//! interfaces are created inside the namespaces, so nothing ever appears in the host's).
+//! interfaces are created inside the namespaces, so nothing ever appears in the host's). Hook
+//! scripts go in `/run/relevo-test-<id>` ([`Lab::hook_dir`]).
 use crate::lab::util::{sleep_checked, wait_until};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -29,6 +30,9 @@ const MAX_NODES: usize = 60;
 const LINK_LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Prefix of the per-lab hook directory in /run (see [`Lab::hook_dir`]).
+const HOOK_DIR_PREFIX: &str = "relevo-test-";
 
 /// Process groups spawned by one lab and not reaped yet (shared with every [`LabProcess`]).
 type Registry = Arc<Mutex<BTreeSet<i32>>>;
@@ -109,6 +113,21 @@ impl Lab {
     /// Per-lab directory (0755) for configs, logs, pid files: `/tmp/<id>`.
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
+    }
+
+    /// A root-owned 0755 directory for hook scripts, `/run/relevo-test-<id>`, made on first
+    /// use and removed with the lab. Not the work dir: its parent /tmp is world-writable, and
+    /// the daemon may refuse hooks below group/world-writable directories.
+    pub fn hook_dir(&self) -> Result<PathBuf> {
+        let dir = self.hook_dir_path();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod 0755 {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    fn hook_dir_path(&self) -> PathBuf {
+        Path::new("/run").join(format!("{HOOK_DIR_PREFIX}{}", self.id))
     }
 
     /// Namespace holding bridge `br0`.
@@ -472,6 +491,7 @@ impl Lab {
         self.namespaces.clear();
         if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.work_dir);
+            let _ = std::fs::remove_dir_all(self.hook_dir_path());
         }
     }
 }
@@ -711,10 +731,16 @@ fn sweep_stale_labs() {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
     }
-    if let Ok(entries) = std::fs::read_dir("/tmp") {
+    for (dir, prefix) in [("/tmp", ""), ("/run", HOOK_DIR_PREFIX)] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale_lab_owner(&name).is_some() && entry.path().is_dir() {
+            let stale = name
+                .strip_prefix(prefix)
+                .is_some_and(|lab| stale_lab_owner(lab).is_some());
+            if stale && entry.path().is_dir() {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -817,14 +843,23 @@ fn wait_processes_dead(pgids: &[i32], timeout: Duration) {
 
 /// Whether any live process belongs to one of the process groups `pgids` (scans /proc).
 pub(crate) fn live_group_members(pgids: &[i32]) -> bool {
+    pgids.iter().any(|&pgid| !group_members(pgid).is_empty())
+}
+
+/// The live (not zombie) processes of process group `pgid`, from /proc.
+pub fn group_members(pgid: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| parse_state_and_pgrp(&stat))
-        .any(|(state, pgrp)| state != "Z" && state != "X" && pgids.contains(&pgrp))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parse_state_and_pgrp(&stat))
+                .is_some_and(|(state, pgrp)| state != "Z" && state != "X" && pgrp == pgid)
+        })
+        .collect()
 }
 
 /// (state, pgrp) from the text of /proc/<pid>/stat.

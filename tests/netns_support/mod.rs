@@ -1,6 +1,6 @@
 //! Shared by the namespace test binaries: the guards of tests that need root or keepalived (fail
 //! without them unless skipping is asked for, always under CI=true), one lab at a time per test
-//! binary, relevo node starters, polling.
+//! binary, relevo node starters and their status, hook scripts, polling.
 #![allow(dead_code)]
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use relevo::lab::netns::Lab;
-use relevo::lab::relevo_node::{RelevoNode, VrrpInstance};
+use relevo::lab::relevo_node::{InstanceStatus, RelevoNode, VrrpInstance};
 use relevo::lab::{test_guard, Requirement};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -138,16 +138,54 @@ pub fn expect_master<P: AsRef<Path>>(
     }
 }
 
-/// A hook script that appends one line per call to `out` (event, state, previous state,
-/// reason, VIPs) and then runs `extra` (shell).
-pub fn recording_hook(dir: &Path, name: &str, out: &Path, extra: &str) -> PathBuf {
+/// Instance "web" of `node` as `relevo status --json` reports it (panics if it cannot).
+pub fn web_status(node: &RelevoNode) -> InstanceStatus {
+    node.instance_status("web")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", log_of(node.log_path())))
+}
+
+/// Polls `relevo status --json` of `node` until instance "web" satisfies `done`; returns that
+/// status, or panics after `timeout` with `what`, the last status and the daemon's log.
+pub fn wait_status(
+    node: &RelevoNode,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&InstanceStatus) -> bool,
+) -> InstanceStatus {
+    let mut last = None;
+    let held = wait_for(timeout, || {
+        let status = web_status(node);
+        let ok = done(&status);
+        last = Some(status);
+        ok
+    });
+    let last = last.expect("polled at least once");
+    assert!(
+        held,
+        "n{}: {what} not seen within {timeout:?}; last status {last:?}\n{}",
+        node.node(),
+        log_of(node.log_path())
+    );
+    last
+}
+
+/// Writes `/bin/sh` script `name` with `body` into `dir` (mode 0755, owned by the test's user:
+/// root) and returns its path.
+pub fn hook_script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    let body = format!(
-        "#!/bin/sh\necho \"$RELEVO_EVENT $RELEVO_STATE $RELEVO_PREV_STATE $RELEVO_REASON $RELEVO_NODE $RELEVO_VIPS\" >> {}\n{extra}\n",
-        out.display()
-    );
-    std::fs::write(&path, body).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A hook script in the lab's hook dir that appends one line per call to `out` (event, state,
+/// previous state, reason, node, VIPs) and then runs `extra` (shell).
+pub fn recording_hook(lab: &Lab, name: &str, out: &Path, extra: &str) -> PathBuf {
+    let dir = lab.hook_dir().expect("the lab's hook dir");
+    let body = format!(
+        "echo \"$RELEVO_EVENT $RELEVO_STATE $RELEVO_PREV_STATE $RELEVO_REASON $RELEVO_NODE $RELEVO_VIPS\" >> {}\n{extra}",
+        out.display()
+    );
+    hook_script(&dir, name, &body)
 }
