@@ -1,11 +1,11 @@
-//! The namespace lab itself (root: see netns_support for what happens without it): topology,
-//! reachability over the bridge, the two
+//! The namespace lab itself (root: see netns_support for what happens without it): topology
+//! (one segment, and two segments behind a router), reachability over the bridge, the two
 //! link faults, the outage probe (`relevo probe`), and complete cleanup on drop.
 mod netns_support;
 
-use netns_support::{lab, relevo_bin, wait_for};
+use netns_support::{lab, lab_with, relevo_bin, wait_for};
 use nix::sys::signal::Signal;
-use relevo::lab::{group_members, monotonic_ns, ProbeHandle};
+use relevo::lab::{group_members, monotonic_ns, ProbeHandle, Topology};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
@@ -187,4 +187,30 @@ fn relevo_probe_subcommand_measures_an_outage() {
     assert_outage_near(outage, down, "port down (relevo probe)");
     let (sent, received) = probe.stop().unwrap();
     assert!(received > 0 && sent > received);
+}
+
+/// Two segments and a router: node 2 is on the second segment, reaches node 1 through the
+/// router, and the client (on the first) reaches node 2 over IPv4 and IPv6.
+#[test]
+fn routed_topology_joins_two_segments_through_the_router() {
+    let Some(lab) = lab_with("rtd", 2, Topology::Routed) else {
+        return;
+    };
+    assert_eq!(lab.node_ipv4(1).to_string(), "192.0.2.11");
+    assert_eq!(lab.node_ipv4(2).to_string(), "198.51.100.12");
+    assert!(lab.node_has_address(2, IpAddr::V4(lab.node_ipv4(2))));
+    assert!(netns_list().contains(&lab.router_ns()));
+    let route = lab
+        .ip(
+            &lab.node_ns(2),
+            &["route", "get", &lab.node_ipv4(1).to_string()],
+        )
+        .unwrap();
+    assert!(route.contains("via 198.51.100.1"), "{route}");
+    for target in [IpAddr::V4(lab.node_ipv4(2)), IpAddr::V6(lab.node_ipv6(2))] {
+        let probe = ProbeHandle::spawn(&lab, &relevo_bin(), target, PROBE_INTERVAL).unwrap();
+        probe.wait_ready(TIMEOUT).unwrap();
+        let (_, received) = probe.stop().unwrap();
+        assert!(received >= 1, "{target} not reachable from the client");
+    }
 }

@@ -8,9 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use netns_support::*;
-use relevo::lab::monotonic_ns;
 use relevo::lab::probe::ProbeHandle;
 use relevo::lab::relevo_node::Hooks;
+use relevo::lab::{monotonic_ns, Topology};
 use relevo::wire::vrrp::{AdvertRepr, V2Auth};
 use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
@@ -236,6 +236,72 @@ fn unicast_peers_elect_and_fail_over() {
     lab.set_node_port(1, false).unwrap();
     n1.crash().unwrap();
     assert!(wait_for(Duration::from_secs(3), || lab.node_has_address(2, vip)));
+}
+
+/// Two nodes that cannot hear each other's multicast. The control first: without
+/// unicast_peers both become master, which proves that multicast really does not get through
+/// (so the second half can fail). Then with each other as unicast_peers they elect one master,
+/// and the backup follows it.
+fn unicast_elects_where_multicast_cannot_reach(tag: &str, topology: Topology) {
+    let Some(lab) = lab_with(tag, 2, topology) else {
+        return;
+    };
+    // A /32 VIP: with a /24, n1's subnet would look on-link on n2 in the routed topology.
+    let vip_cidr = "192.0.2.100/32";
+    let vip = ip(vip_cidr);
+    let mut m1 = start(&lab, 1, instance(61, 150, INTERVAL, &[vip_cidr]));
+    let mut m2 = start(&lab, 2, instance(61, 100, INTERVAL, &[vip_cidr]));
+    let logs = [m1.log_path().to_path_buf(), m2.log_path().to_path_buf()];
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.masters(vip) == [1, 2]),
+        "control: multicast adverts must not get through ({topology:?}), holders {:?}",
+        lab.masters(vip)
+    );
+    assert!(
+        holds_for(ms(600), || lab.masters(vip) == [1, 2]),
+        "control: both nodes stay master, holders {:?}",
+        lab.masters(vip)
+    );
+    m1.stop_graceful().unwrap();
+    m2.stop_graceful().unwrap();
+    assert!(
+        lab.holders(vip).is_empty(),
+        "a stopped daemon removed its VIP"
+    );
+
+    let peer = |node: usize| lab.node_ipv4(node).to_string();
+    let mut i1 = instance(62, 150, INTERVAL, &[vip_cidr]);
+    i1.unicast_peers = vec![peer(2)];
+    let mut i2 = instance(62, 100, INTERVAL, &[vip_cidr]);
+    i2.unicast_peers = vec![peer(1)];
+    let n1 = start(&lab, 1, i1);
+    let n2 = start(&lab, 2, i2);
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    assert!(
+        holds_for(ms(600), || lab.masters(vip) == [1]),
+        "unicast: exactly one master, holders {:?}; n2 {:?}\n{}",
+        lab.masters(vip),
+        n2.instance_status("web"),
+        log_of(n2.log_path())
+    );
+    assert_eq!(web_status(&n1).state, "MASTER");
+    let backup = wait_status(&n2, Duration::from_secs(2), "BACKUP following n1", |s| {
+        s.state == "BACKUP" && s.master.as_deref() == Some(peer(1).as_str())
+    });
+    assert!(backup.counter("adverts_received") > 0, "{backup:?}");
+}
+
+#[test]
+fn unicast_peers_elect_on_a_segment_without_multicast() {
+    unicast_elects_where_multicast_cannot_reach("nomc", Topology::NoMulticast);
+}
+
+#[test]
+#[ignore = "relevo drops routed unicast adverts: the router leaves TTL 254 and the daemon \
+            applies the TTL=255 check to unicast peers too (keepalived skips it for them); \
+            run with --ignored once src/daemon accepts them"]
+fn unicast_peers_elect_across_a_router() {
+    unicast_elects_where_multicast_cannot_reach("routed", Topology::Routed);
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub mod probe;
 pub mod relevo_node;
 mod util;
 
-pub use netns::{check_prerequisites, group_members, Lab, LabProcess};
+pub use netns::{check_prerequisites, group_members, Lab, LabProcess, Topology};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{

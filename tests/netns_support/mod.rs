@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use relevo::lab::netns::Lab;
 use relevo::lab::relevo_node::{InstanceStatus, RelevoNode, VrrpInstance};
-use relevo::lab::{test_guard, Requirement};
+use relevo::lab::{test_guard, Requirement, Topology};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -53,14 +53,19 @@ impl std::ops::Deref for TestLab {
     }
 }
 
-/// A lab with `nodes` nodes (`None`: skipped, see [`needs_root`]).
+/// A one-segment lab with `nodes` nodes (`None`: skipped, see [`needs_root`]).
 pub fn lab(test: &str, nodes: usize) -> Option<TestLab> {
+    lab_with(test, nodes, Topology::OneSegment)
+}
+
+/// A lab whose hosts are joined as `topology` says.
+pub fn lab_with(test: &str, nodes: usize, topology: Topology) -> Option<TestLab> {
     if !needs_root(test) {
         return None;
     }
     let serial = serial();
-    let lab =
-        Lab::create(test, nodes).unwrap_or_else(|e| panic!("building the namespace lab: {e:#}"));
+    let lab = Lab::create_with(test, nodes, topology)
+        .unwrap_or_else(|e| panic!("building the namespace lab: {e:#}"));
     Some(TestLab {
         lab,
         _serial: serial,
