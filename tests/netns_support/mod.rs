@@ -1,15 +1,17 @@
 //! Shared by the namespace test binaries: the guards of tests that need root or keepalived (fail
 //! without them unless skipping is asked for, always under CI=true), one lab at a time per test
-//! binary, relevo node starters and their status, hook scripts, polling.
+//! binary, relevo node starters and their status, hook scripts, hand-made adverts, polling.
 #![allow(dead_code)]
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use relevo::lab::netns::Lab;
+use relevo::lab::netns::{in_netns, Lab};
 use relevo::lab::relevo_node::{InstanceStatus, RelevoNode, VrrpInstance};
 use relevo::lab::{test_guard, Requirement, Topology};
+use relevo::wire::vrrp::{AdvertRepr, V2Auth};
+use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -193,4 +195,83 @@ pub fn recording_hook(lab: &Lab, name: &str, out: &Path, extra: &str) -> PathBuf
         out.display()
     );
     hook_script(&dir, name, &body)
+}
+
+/// A hand-made VRRP advert (any field may be wrong on purpose) for IPv4.
+#[derive(Debug, Clone)]
+pub struct CraftedAdvert {
+    pub version: VrrpVersion,
+    pub vrid: u8,
+    pub priority: u8,
+    /// Centiseconds (v2: whole seconds × 100).
+    pub interval_cs: u16,
+    pub auth: V2Auth,
+    pub vips: Vec<IpAddr>,
+    pub checksum: V3Ipv4Checksum,
+}
+
+impl CraftedAdvert {
+    /// A VRRPv3 advert with the RFC 5798 checksum.
+    pub fn v3(vrid: u8, priority: u8, interval_cs: u16, vips: &[&str]) -> Self {
+        CraftedAdvert {
+            version: VrrpVersion::V3,
+            vrid,
+            priority,
+            interval_cs,
+            auth: V2Auth::None,
+            vips: vips.iter().map(|v| ip(v)).collect(),
+            checksum: V3Ipv4Checksum::PseudoHeader,
+        }
+    }
+
+    /// A VRRPv2 advert, `interval_s` seconds, simple-text `password` if any.
+    pub fn v2(
+        vrid: u8,
+        priority: u8,
+        interval_s: u16,
+        password: Option<&str>,
+        vips: &[&str],
+    ) -> Self {
+        CraftedAdvert {
+            version: VrrpVersion::V2,
+            interval_cs: interval_s * 100,
+            auth: password.map_or(V2Auth::None, V2Auth::from_password),
+            ..CraftedAdvert::v3(vrid, priority, 0, vips)
+        }
+    }
+
+    /// The VRRP message as sent from `src` to `dst` (a v3 checksum covers both).
+    pub fn bytes(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let repr = AdvertRepr {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            interval_cs: self.interval_cs,
+            auth: self.auth,
+            addrs: &self.vips,
+        };
+        let mut buf = [0u8; 256];
+        let n = repr
+            .emit(IpAddr::V4(src), IpAddr::V4(dst), self.checksum, &mut buf)
+            .expect("emitting a crafted advert");
+        buf[..n].to_vec()
+    }
+}
+
+/// Sends each of `messages` (VRRP payloads) once to `dst` from a raw IPPROTO 112 socket on
+/// `eth0` of namespace `ns`, with IP TTL `ttl` (VRRP requires 255); returns how many went out.
+pub fn send_vrrp(ns: &str, dst: Ipv4Addr, ttl: u8, messages: Vec<Vec<u8>>) -> usize {
+    in_netns(ns, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))?;
+        sock.bind_device(Some(b"eth0"))?;
+        sock.set_ttl_v4(u32::from(ttl))?;
+        sock.set_multicast_ttl_v4(u32::from(ttl))?;
+        let to = SocketAddrV4::new(dst, 0).into();
+        Ok(messages
+            .iter()
+            .filter(|m| sock.send_to(m, &to).is_ok())
+            .count())
+    })
+    .unwrap_or_else(|e| panic!("sending crafted adverts from {ns}: {e:#}"))
 }
