@@ -4,7 +4,9 @@
 //! behind, an interface that appears late, and malformed adverts counted and dropped.
 mod netns_support;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netns_support::*;
@@ -381,6 +383,137 @@ fn foreign_wrong_password_and_wrong_interval_adverts_are_counted_and_ignored() {
         s.state == "BACKUP" && s.master.as_deref() == Some(lab.node_ipv4(2).to_string().as_str())
     });
     assert_eq!(accepted.counter("adverts_received"), 1, "{accepted:?}");
+}
+
+/// Ends each environment dump of the env hook.
+const ENV_END: &str = "--relevo-env-end--";
+
+/// The environments the env hook dumped into `file`, one map per call, in call order.
+fn env_dumps(file: &Path) -> Vec<BTreeMap<String, String>> {
+    log_of(file)
+        .split(&format!("{ENV_END}\n"))
+        .filter(|record| !record.trim().is_empty())
+        .map(|record| {
+            record
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Hooks for every event dump their environment; n2 starts alone (BACKUP, then MASTER), n1
+/// (higher priority) arrives and preempts, n2 steps down naming n1 as the peer, then both get
+/// SIGTERM and run their stop hooks. Every RELEVO_* variable is checked on every call.
+#[test]
+fn hooks_get_the_relevo_environment_and_stop_runs_on_sigterm() {
+    let Some(lab) = lab("hookenv", 2) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let vrid = 64;
+    let script = hook_script(
+        &lab.hook_dir().unwrap(),
+        "dump-env",
+        &format!(
+            "{{ env; echo {ENV_END}; }} >> \"{}/$RELEVO_NODE.env\"",
+            lab.work_dir().display()
+        ),
+    );
+    let with_hooks = |priority: u8| {
+        let mut i = instance(vrid, priority, INTERVAL, &[VIP]);
+        i.hooks = Hooks {
+            master: Some(script.clone()),
+            backup: Some(script.clone()),
+            fault: Some(script.clone()),
+            stop: Some(script.clone()),
+        };
+        i
+    };
+    let dumps = |node: usize| lab.work_dir().join(format!("n{node}.env"));
+    let wait_dumps = |node: usize, count: usize| {
+        assert!(
+            wait_for(Duration::from_secs(5), || env_dumps(&dumps(node)).len()
+                >= count),
+            "n{node}: expected {count} hook calls, got {:#?}",
+            env_dumps(&dumps(node))
+        );
+    };
+    let mut n2 = start(&lab, 2, with_hooks(100));
+    expect_master(
+        &lab,
+        vip,
+        2,
+        Duration::from_secs(5),
+        &[n2.log_path().to_path_buf()],
+    );
+    wait_dumps(2, 2);
+    let mut n1 = start(&lab, 1, with_hooks(150));
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    wait_dumps(1, 2);
+    wait_dumps(2, 3);
+    // The backup first (no hand-over), then the master (it waits for no successor).
+    n2.stop_graceful().unwrap();
+    n1.stop_graceful().unwrap();
+    wait_dumps(2, 4);
+    wait_dumps(1, 3);
+
+    let n1_address = lab.node_ipv4(1).to_string();
+    // (event, state, previous state, reason, peer)
+    let expected: [(usize, Vec<[&str; 5]>); 2] = [
+        (
+            1,
+            vec![
+                ["backup", "BACKUP", "INIT", "startup", ""],
+                ["master", "MASTER", "BACKUP", "preempt", ""],
+                ["stop", "INIT", "MASTER", "shutdown", ""],
+            ],
+        ),
+        (
+            2,
+            vec![
+                ["backup", "BACKUP", "INIT", "startup", ""],
+                ["master", "MASTER", "BACKUP", "master-down", ""],
+                [
+                    "backup",
+                    "BACKUP",
+                    "MASTER",
+                    "higher-priority",
+                    n1_address.as_str(),
+                ],
+                ["stop", "INIT", "BACKUP", "shutdown", ""],
+            ],
+        ),
+    ];
+    for (node, calls) in expected {
+        let seen = env_dumps(&dumps(node));
+        assert_eq!(seen.len(), calls.len(), "n{node}: {seen:#?}");
+        for (env, [event, state, prev, reason, peer]) in seen.iter().zip(calls) {
+            let node_name = format!("n{node}");
+            let vrid_text = vrid.to_string();
+            let want = [
+                ("RELEVO_EVENT", event),
+                ("RELEVO_NAME", "web"),
+                ("RELEVO_STATE", state),
+                ("RELEVO_PREV_STATE", prev),
+                ("RELEVO_REASON", reason),
+                ("RELEVO_PEER", peer),
+                ("RELEVO_NODE", node_name.as_str()),
+                ("RELEVO_VIPS", VIP),
+                ("RELEVO_INTERFACE", "eth0"),
+                ("RELEVO_VRID", vrid_text.as_str()),
+            ];
+            for (key, value) in want {
+                assert_eq!(
+                    env.get(key).map(String::as_str),
+                    Some(value),
+                    "n{node} {event} hook: {key} in {env:#?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
