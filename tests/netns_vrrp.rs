@@ -1,7 +1,9 @@
-//! Real `relevo run` daemons in network namespaces (root; fail under CI=true without it):
-//! election by priority, crash / graceful stop / link down failover seen from a client,
-//! preemption (and none without it), IPv6, unicast peers, hooks, VIPs a crashed run left
-//! behind, an interface that appears late, and malformed adverts counted and dropped.
+//! Real `relevo run` daemons in network namespaces (root; see netns_support for what happens
+//! without it): election by priority, crash / graceful stop / link down failover seen from a
+//! client, a lossless graceful hand-over at 10 ms adverts, preemption (and none without it),
+//! IPv6, unicast peers (also where multicast cannot reach), hooks and their environment, VIPs
+//! a crashed run left behind, an interface that appears late, and malformed, foreign or
+//! mismatched adverts counted and dropped.
 mod netns_support;
 
 use std::collections::BTreeMap;
@@ -10,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netns_support::*;
+use relevo::lab::fault::{measure_failover, Fault};
 use relevo::lab::probe::ProbeHandle;
 use relevo::lab::relevo_node::Hooks;
 use relevo::lab::{monotonic_ns, Topology};
@@ -117,6 +120,40 @@ fn graceful_stop_hands_over_within_skew_time_without_outage() {
     assert!(lost < 100.0, "graceful hand-over lost {lost} ms");
     let log = log_of(n1.log_path());
     assert!(log.contains("MASTER -> INIT (shutdown)"), "{log}");
+    probe.stop().unwrap();
+}
+
+#[test]
+fn graceful_hand_over_at_10ms_adverts_loses_at_most_one_probe() {
+    let Some(lab) = lab("handover", 2) else {
+        return;
+    };
+    let vip = ip(VIP);
+    let mut n1 = start(&lab, 1, instance(65, 150, ms(10), &[VIP]));
+    let n2 = start(&lab, 2, instance(65, 100, ms(10), &[VIP]));
+    let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(5), &logs);
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).unwrap();
+    probe.wait_ready(Duration::from_secs(5)).unwrap();
+    // SIGTERM: n1 sends priority 0, n2 takes over after Skew_Time (~6 ms) and n1 keeps
+    // answering for the VIP until it hears n2. Without that hand-over the client would lose
+    // the Master_Down_Interval (20-30 probes) or more.
+    let result = measure_failover(
+        &lab,
+        &probe,
+        &mut n1,
+        Fault::Graceful,
+        vip,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(result.masters, [2], "{result:?}");
+    let lost = result.outage.map_or(0, |o| o.lost);
+    assert!(
+        lost <= 1,
+        "a graceful hand-over at 10 ms adverts lost {lost} probes of 1 ms ({result:?})\n{}",
+        log_of(n2.log_path())
+    );
     probe.stop().unwrap();
 }
 
