@@ -1,5 +1,5 @@
-//! Interop with keepalived in network namespaces (root and keepalived; both required under
-//! CI=true): for VRRPv3 IPv4, VRRPv3 IPv6, VRRPv2 IPv4 (no auth and simple-text auth), each
+//! Interop with keepalived in network namespaces (root and keepalived: see netns_support for
+//! what happens without them): for VRRPv3 IPv4, VRRPv3 IPv6, VRRPv2 IPv4 (no auth and simple-text auth), each
 //! direction — keepalived master with a Relevo backup, and Relevo master with a keepalived
 //! backup — through a failover and the return; and the v3-over-IPv4 checksum policy.
 mod netns_support;
@@ -7,21 +7,8 @@ mod netns_support;
 use std::time::Duration;
 
 use netns_support::*;
-use relevo::lab::keepalived::{self, KeepalivedConfig, KeepalivedNode};
+use relevo::lab::keepalived::{KeepalivedConfig, KeepalivedNode};
 use relevo::lab::relevo_node::VrrpInstance;
-
-/// Checks keepalived is there; fails under CI=true (the CI installs it), skips locally.
-fn keepalived_or_skip() -> bool {
-    if keepalived::is_installed() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "keepalived is not installed and CI=true forbids skipping the interop tests"
-    );
-    eprintln!("note: skipping: keepalived is not installed (apt-get install keepalived)");
-    false
-}
 
 struct Case {
     tag: &'static str,
@@ -61,12 +48,11 @@ impl Case {
 /// keepalived (priority 150, node 1) is master; Relevo (100, node 2) stays backup, takes over
 /// when keepalived stops, and hands the VIP back when keepalived returns.
 fn keepalived_master_relevo_backup(case: &Case) {
-    let Some(lab) = lab(&format!("{}k", case.tag), 2) else {
-        return;
-    };
-    if !keepalived_or_skip() {
+    let tag = format!("{}k", case.tag);
+    if !needs_root_and_keepalived(&tag) {
         return;
     }
+    let Some(lab) = lab(&tag, 2) else { return };
     let vip = ip(case.vip);
     let mut kad = KeepalivedNode::start(&lab, 1, &case.keepalived(150)).unwrap();
     let relevo = start(&lab, 2, case.relevo(100));
@@ -82,29 +68,24 @@ fn keepalived_master_relevo_backup(case: &Case) {
     expect_master(&lab, vip, 2, case.takeover(), &logs);
     kad.restart(&lab).unwrap();
     expect_master(&lab, vip, 1, case.takeover() * 2, &logs);
-    // The notify script runs after keepalived added the VIP: give it a moment.
-    assert!(
-        wait_for(case.takeover(), || kad.state().as_deref() == Some("MASTER")),
-        "keepalived state {:?}",
-        kad.state()
-    );
+    // The notify script runs after keepalived added the VIP: poll for it.
+    kad.wait_state("MASTER", case.takeover()).unwrap();
 }
 
 /// Relevo (150, node 1) is master; keepalived (100, node 2) stays BACKUP, takes over when
 /// Relevo crashes, and goes back to BACKUP when Relevo returns and preempts.
 fn relevo_master_keepalived_backup(case: &Case) {
-    let Some(lab) = lab(&format!("{}r", case.tag), 2) else {
-        return;
-    };
-    if !keepalived_or_skip() {
+    let tag = format!("{}r", case.tag);
+    if !needs_root_and_keepalived(&tag) {
         return;
     }
+    let Some(lab) = lab(&tag, 2) else { return };
     let vip = ip(case.vip);
     let mut relevo = start(&lab, 1, case.relevo(150));
     let kad = KeepalivedNode::start(&lab, 2, &case.keepalived(100)).unwrap();
     let logs = [relevo.log_path().to_path_buf(), kad.log_path()];
     expect_master(&lab, vip, 1, case.takeover(), &logs);
-    assert!(wait_for(case.takeover(), || kad.state().as_deref() == Some("BACKUP")));
+    kad.wait_state("BACKUP", case.takeover()).unwrap();
     assert!(
         holds_for(case.interval * 4, || lab.masters(vip) == [1]),
         "keepalived must stay backup behind Relevo: {}",
@@ -120,7 +101,7 @@ fn relevo_master_keepalived_backup(case: &Case) {
     relevo.restart(&lab).unwrap();
     lab.set_node_port(1, true).unwrap();
     expect_master(&lab, vip, 1, case.takeover() * 2, &logs);
-    assert!(wait_for(case.takeover(), || kad.state().as_deref() == Some("BACKUP")));
+    kad.wait_state("BACKUP", case.takeover()).unwrap();
 }
 
 const V3_IPV4: Case = Case {
@@ -197,10 +178,10 @@ fn v2_ipv4_simple_text_auth_both_directions() {
 /// keepalived Relevo's), while two Relevo nodes in that mode interoperate.
 #[test]
 fn v3_ipv4_checksum_policy_is_applied_both_ways() {
-    let Some(lab) = lab("k3ck", 3) else { return };
-    if !keepalived_or_skip() {
+    if !needs_root_and_keepalived("k3ck") {
         return;
     }
+    let Some(lab) = lab("k3ck", 3) else { return };
     let vip = ip("192.0.2.175/24");
     let mut kad = KeepalivedNode::start(
         &lab,

@@ -1,8 +1,11 @@
-//! The namespace lab itself (root): topology, reachability over the bridge, the two link
-//! faults, the outage probe (in-process and, when the relevo binary has it, as `relevo
-//! probe`), and complete cleanup on drop.
+//! The namespace lab itself (root: see netns_support for what happens without it): topology
+//! (one segment, and two segments behind a router), reachability over the bridge, the two
+//! link faults, the outage probe (`relevo probe`), and complete cleanup on drop.
+mod netns_support;
+
+use netns_support::{lab, lab_with, relevo_bin, wait_for};
 use nix::sys::signal::Signal;
-use relevo::lab::{monotonic_ns, root_test_guard, Lab, ProbeHandle};
+use relevo::lab::{group_members, monotonic_ns, ProbeHandle, Topology};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
@@ -11,22 +14,6 @@ use std::time::Duration;
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 const SETTLE: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Non-zombie processes whose process group is `pgid` (from /proc).
-fn running_in_group(pgid: i32) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some(at) = stat.rfind(')') else { continue };
-        let fields: Vec<&str> = stat[at + 1..].split_whitespace().collect();
-        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
-            found.push(stat.clone());
-        }
-    }
-    found
-}
 
 fn netns_list() -> String {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -63,10 +50,7 @@ fn assert_outage_near(outage: Option<relevo::lab::Outage>, down_for: Duration, w
 
 #[test]
 fn lab_builds_reaches_nodes_and_injects_faults() {
-    if !root_test_guard("lab_builds_reaches_nodes_and_injects_faults").unwrap() {
-        return;
-    }
-    let lab = Lab::create("topo", 2).unwrap();
+    let Some(lab) = lab("topo", 2) else { return };
     let listed = netns_list();
     for ns in [
         lab.bridge_ns(),
@@ -89,7 +73,7 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     // IPv6 over the bridge, both directions of the neighbour discovery path.
     let v6 = ProbeHandle::spawn(
         &lab,
-        relevo_bin(),
+        &relevo_bin(),
         IpAddr::V6(lab.node_ipv6(2)),
         PROBE_INTERVAL,
     )
@@ -102,7 +86,7 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
     );
 
     let target = IpAddr::V4(lab.node_ipv4(1));
-    let probe = ProbeHandle::spawn(&lab, relevo_bin(), target, PROBE_INTERVAL).unwrap();
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), target, PROBE_INTERVAL).unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
 
     // Stable network: no outage at all.
@@ -140,12 +124,14 @@ fn lab_builds_reaches_nodes_and_injects_faults() {
 
 #[test]
 fn processes_and_namespaces_are_removed_on_drop() {
-    if !root_test_guard("processes_and_namespaces_are_removed_on_drop").unwrap() {
+    let Some(test_lab) = lab("drop", 1) else {
         return;
-    }
-    let lab = Lab::create("drop", 1).unwrap();
+    };
+    let lab = test_lab.lab;
     let id = lab.id().to_string();
     let work_dir = lab.work_dir().to_path_buf();
+    let hook_dir = lab.hook_dir().unwrap();
+    assert!(hook_dir.is_dir());
     let log = work_dir.join("sleep.log");
 
     let mut term = lab.spawn(&lab.node_ns(1), &["sleep", "30"], &log).unwrap();
@@ -160,37 +146,41 @@ fn processes_and_namespaces_are_removed_on_drop() {
         .spawn(&lab.node_ns(1), &["sh", "-c", "sleep 31 & sleep 32"], &log)
         .unwrap();
     let mut plain = lab.spawn(&lab.client_ns(), &["sleep", "33"], &log).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let tree_pid = tree.pid();
+    // The shell has started its background child: two live processes in the group.
+    assert!(
+        wait_for(TIMEOUT, || group_members(tree_pid).len() >= 2),
+        "group {tree_pid}: {:?}",
+        group_members(tree_pid)
+    );
     assert!(netns_list().contains(&id));
 
     drop(lab);
     assert!(!plain.is_running());
     assert!(!tree.is_running());
     // Orphaned group members may linger as zombies until init reaps them; none may run.
-    let running = running_in_group(tree_pid);
+    let running = group_members(tree_pid);
     assert!(
         running.is_empty(),
         "processes left in group {tree_pid}: {running:?}"
     );
     let listed = netns_list();
     assert!(!listed.contains(&id), "namespaces left:\n{listed}");
-    assert!(
-        !Path::new(&work_dir).exists(),
-        "{} left",
-        work_dir.display()
-    );
+    for dir in [&work_dir, &hook_dir] {
+        assert!(!Path::new(dir).exists(), "{} left", dir.display());
+    }
 }
 
 #[test]
 fn relevo_probe_subcommand_measures_an_outage() {
-    if !root_test_guard("relevo_probe_subcommand_measures_an_outage").unwrap() {
-        return;
-    }
-    let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
-    let lab = Lab::create("prb", 1).unwrap();
-    let probe =
-        ProbeHandle::spawn(&lab, bin, IpAddr::V4(lab.node_ipv4(1)), PROBE_INTERVAL).unwrap();
+    let Some(lab) = lab("prb", 1) else { return };
+    let probe = ProbeHandle::spawn(
+        &lab,
+        &relevo_bin(),
+        IpAddr::V4(lab.node_ipv4(1)),
+        PROBE_INTERVAL,
+    )
+    .unwrap();
     probe.wait_ready(TIMEOUT).unwrap();
     let down = Duration::from_millis(300);
     let outage = outage_around(&probe, down, |up| lab.set_node_port(1, up).unwrap());
@@ -199,6 +189,28 @@ fn relevo_probe_subcommand_measures_an_outage() {
     assert!(received > 0 && sent > received);
 }
 
-fn relevo_bin() -> &'static std::path::Path {
-    std::path::Path::new(env!("CARGO_BIN_EXE_relevo"))
+/// Two segments and a router: node 2 is on the second segment, reaches node 1 through the
+/// router, and the client (on the first) reaches node 2 over IPv4 and IPv6.
+#[test]
+fn routed_topology_joins_two_segments_through_the_router() {
+    let Some(lab) = lab_with("rtd", 2, Topology::Routed) else {
+        return;
+    };
+    assert_eq!(lab.node_ipv4(1).to_string(), "192.0.2.11");
+    assert_eq!(lab.node_ipv4(2).to_string(), "198.51.100.12");
+    assert!(lab.node_has_address(2, IpAddr::V4(lab.node_ipv4(2))));
+    assert!(netns_list().contains(&lab.router_ns()));
+    let route = lab
+        .ip(
+            &lab.node_ns(2),
+            &["route", "get", &lab.node_ipv4(1).to_string()],
+        )
+        .unwrap();
+    assert!(route.contains("via 198.51.100.1"), "{route}");
+    for target in [IpAddr::V4(lab.node_ipv4(2)), IpAddr::V6(lab.node_ipv6(2))] {
+        let probe = ProbeHandle::spawn(&lab, &relevo_bin(), target, PROBE_INTERVAL).unwrap();
+        probe.wait_ready(TIMEOUT).unwrap();
+        let (_, received) = probe.stop().unwrap();
+        assert!(received >= 1, "{target} not reachable from the client");
+    }
 }

@@ -3,8 +3,8 @@
 //!
 //! The test body runs on a thread that has `setns`-ed into the namespace (the netlink sockets
 //! are opened there); the namespace is deleted by a guard even when the body panics. Without
-//! root the tests return early, unless `CI=true`, where they fail. Addresses come from the
-//! documentation ranges 192.0.2.0/24, 198.51.100.0/24 and 2001:db8::/32.
+//! root see netns_support: they fail, or skip when asked to (never under `CI=true`).
+mod netns_support;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -101,19 +101,6 @@ fn run_ok(cmd: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// True when the test may run; panics under CI=true without root.
-fn have_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "namespace tests need root (CI=true)"
-    );
-    eprintln!("skipping: namespace tests need root");
-    false
 }
 
 /// The netlink layer plus a mio poll, as the daemon uses them.
@@ -224,7 +211,7 @@ fn is_link(event: &NetEvent, name: &str, up: bool) -> bool {
 
 #[test]
 fn link_dump_and_up_down_events() {
-    if !have_root() {
+    if !netns_support::needs_root("link_dump_and_up_down_events") {
         return;
     }
     let ns = NetNs::create("link");
@@ -301,7 +288,7 @@ fn is_usable(info: &AddrInfo, addr: IpAddr, prefix_len: u8, ifindex: u32) -> boo
 
 #[test]
 fn add_readd_and_delete_addresses() {
-    if !have_root() {
+    if !netns_support::needs_root("add_readd_and_delete_addresses") {
         return;
     }
     let ns = NetNs::create("addr");
@@ -427,7 +414,7 @@ fn add_readd_and_delete_addresses() {
 
 #[test]
 fn overrun_is_reported_and_a_resync_recovers() {
-    if !have_root() {
+    if !netns_support::needs_root("overrun_is_reported_and_a_resync_recovers") {
         return;
     }
     let ns = NetNs::create("ovr");
@@ -476,7 +463,7 @@ fn overrun_is_reported_and_a_resync_recovers() {
 
 #[test]
 fn resync_forgets_deleted_links_and_follows_recreated_ones() {
-    if !have_root() {
+    if !netns_support::needs_root("netlink_ns") {
         return;
     }
     let ns = NetNs::create("resync");
@@ -557,7 +544,7 @@ fn resync_forgets_deleted_links_and_follows_recreated_ones() {
 
 #[test]
 fn reads_never_block() {
-    if !have_root() {
+    if !netns_support::needs_root("netlink_ns") {
         return;
     }
     let ns = NetNs::create("nonblock");
@@ -608,7 +595,7 @@ fn shown_valid_lft(ns: &NetNs, addr: &str) -> Option<u32> {
 
 #[test]
 fn leased_addresses_expire_unless_renewed() {
-    if !have_root() {
+    if !netns_support::needs_root("netlink_ns") {
         return;
     }
     let ns = NetNs::create("lease");
@@ -683,7 +670,7 @@ const CHILD_NS_ENV: &str = "RELEVO_NL_TEST_CHILD_NS";
 
 #[test]
 fn no_addr_proto_env_leaves_addresses_unstamped() {
-    if !have_root() {
+    if !netns_support::needs_root("netlink_ns") {
         return;
     }
     let v4: IpAddr = "198.51.100.60".parse().unwrap();

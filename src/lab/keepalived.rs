@@ -214,6 +214,16 @@ impl KeepalivedNode {
         (!state.is_empty()).then(|| state.to_string())
     }
 
+    /// Waits until the notify script has recorded `state` (it runs after keepalived changed
+    /// state and the VIPs, asynchronously); fails after `timeout` with the last state seen.
+    pub fn wait_state(&self, state: &str, timeout: Duration) -> Result<()> {
+        let what = format!("keepalived on node {} to record state {state}", self.node);
+        wait_until(timeout, Duration::from_millis(10), &what, || {
+            Ok(self.state().as_deref() == Some(state))
+        })
+        .with_context(|| format!("last recorded state: {:?}", self.state()))
+    }
+
     /// Whether the parent process is alive.
     pub fn is_running(&mut self) -> bool {
         self.process.as_mut().is_some_and(|p| p.is_running())

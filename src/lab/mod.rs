@@ -14,10 +14,11 @@ pub mod probe;
 pub mod relevo_node;
 mod util;
 
-pub use netns::{check_prerequisites, Lab, LabProcess};
+pub use netns::{check_prerequisites, group_members, Lab, LabProcess, Topology};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
-    install_interrupt_handler, interrupted, monotonic_ns, process_usage, root_test_guard,
-    sleep_checked, ProcessUsage,
+    guard_decision, install_interrupt_handler, interrupted, monotonic_ns, process_usage,
+    root_test_guard, sleep_checked, test_guard, GuardDecision, ProcessUsage, Requirement,
+    SKIP_KEEPALIVED_ENV, SKIP_ROOT_ENV,
 };

@@ -1,11 +1,14 @@
 //! The lab topology: N node namespaces and one client namespace, each with an `eth0` veth whose
-//! peer is a port of bridge `br0` in a bridge namespace; fault injection on links and ports;
+//! peer is a port of a bridge in a bridge namespace; fault injection on links and ports;
 //! spawning of processes inside namespaces (own process group, killed with the lab); teardown of
-//! every namespace and process on `Drop`.
+//! every namespace and process on `Drop`. [`Topology`] says how the hosts are joined: one
+//! segment (the default), one segment that floods no multicast, or two segments and a router.
 //!
-//! Names: lab id `rl<tag>-<pid>-<n>`; namespaces `<id>-br`, `<id>-n1`..`<id>-nN`, `<id>-cl`;
-//! interfaces `eth0` in hosts, `br0` and ports `p1`..`pN`, `pcl` in the bridge namespace (all
-//! interfaces are created inside the namespaces, so nothing ever appears in the host's).
+//! Names: lab id `rl<tag>-<pid>-<n>`; namespaces `<id>-br`, `<id>-n1`..`<id>-nN`, `<id>-cl`,
+//! `<id>-rt` (router); interfaces `eth0` in hosts (`eth0`, `eth1` in the router), bridges `br0`
+//! (and `br1`) and ports `p1`..`pN`, `pcl`, `pr0`, `pr1` in the bridge namespace (all interfaces
+//! are created inside the namespaces, so nothing ever appears in the host's). Hook scripts go in
+//! `/run/relevo-test-<id>` ([`Lab::hook_dir`]).
 use crate::lab::util::{sleep_checked, wait_until};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -29,6 +32,68 @@ const MAX_NODES: usize = 60;
 const LINK_LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Prefix of the per-lab hook directory in /run (see [`Lab::hook_dir`]).
+const HOOK_DIR_PREFIX: &str = "relevo-test-";
+
+/// How the lab's hosts are joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Topology {
+    /// Every node and the client on bridge `br0`: 192.0.2.0/24 and 2001:db8::/64.
+    #[default]
+    OneSegment,
+    /// One segment like [`Topology::OneSegment`] whose bridge floods no multicast to any port
+    /// (`mcast_flood off`), like a cloud network: unicast and ARP broadcasts get through,
+    /// VRRP's 224.0.0.18 reaches nobody. IPv4 only (IPv6 neighbour discovery is multicast).
+    NoMulticast,
+    /// Two segments joined by a router namespace (`<id>-rt`, forwarding on): odd nodes and the
+    /// client on `br0` (192.0.2.0/24, 2001:db8::/64, router .1 / ::1), even nodes on `br1`
+    /// (198.51.100.0/24, 2001:db8:0:1::/64, router .1 / ::1); every host's default route
+    /// points at the router. Link-local multicast such as VRRP's is never routed.
+    Routed,
+}
+
+/// One segment's addressing: hosts get `<prefix>.(10+i)` / `<prefix6>::(10+i)`, the router .1.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    bridge: &'static str,
+    /// The first three octets of the /24.
+    ipv4: [u8; 3],
+    /// The fourth 16-bit group of the /64 (2001:db8:0:<group>::/64).
+    ipv6_group: u16,
+}
+
+const SEGMENTS: [Segment; 2] = [
+    Segment {
+        bridge: "br0",
+        ipv4: [192, 0, 2],
+        ipv6_group: 0,
+    },
+    Segment {
+        bridge: "br1",
+        ipv4: [198, 51, 100],
+        ipv6_group: 1,
+    },
+];
+
+impl Segment {
+    fn host_ipv4(&self, host: u8) -> Ipv4Addr {
+        let [a, b, c] = self.ipv4;
+        Ipv4Addr::new(a, b, c, host)
+    }
+
+    fn host_ipv6(&self, last_group: u16) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, self.ipv6_group, 0, 0, 0, last_group)
+    }
+
+    fn router_ipv4(&self) -> Ipv4Addr {
+        self.host_ipv4(1)
+    }
+
+    fn router_ipv6(&self) -> Ipv6Addr {
+        self.host_ipv6(1)
+    }
+}
 
 /// Process groups spawned by one lab and not reaped yet (shared with every [`LabProcess`]).
 type Registry = Arc<Mutex<BTreeSet<i32>>>;
@@ -56,6 +121,7 @@ pub fn check_prerequisites() -> Result<()> {
 pub struct Lab {
     id: String,
     nodes: usize,
+    topology: Topology,
     work_dir: PathBuf,
     namespaces: Vec<String>,
     registry: Registry,
@@ -68,6 +134,11 @@ impl Lab {
     /// Builds a lab with `nodes` nodes (1..=60) and a client, all on one bridge, addresses
     /// assigned, IPv6 link-locals usable. `tag` (a few letters) makes the names recognisable.
     pub fn create(tag: &str, nodes: usize) -> Result<Lab> {
+        Lab::create_with(tag, nodes, Topology::OneSegment)
+    }
+
+    /// Like [`Lab::create`], with the hosts joined as `topology` says.
+    pub fn create_with(tag: &str, nodes: usize, topology: Topology) -> Result<Lab> {
         check_prerequisites()?;
         if nodes == 0 || nodes > MAX_NODES {
             bail!("a lab has 1..={MAX_NODES} nodes, not {nodes}");
@@ -78,6 +149,7 @@ impl Lab {
         let mut lab = Lab {
             id,
             nodes,
+            topology,
             work_dir,
             namespaces: Vec::new(),
             registry: Arc::default(),
@@ -86,14 +158,25 @@ impl Lab {
         };
         // Any failure below drops `lab`, which removes what was already made.
         lab.make_work_dir()?;
-        lab.build_bridge()?;
+        lab.build_bridges()?;
         for host in lab.hosts() {
             lab.build_host(&host)
                 .with_context(|| format!("setting up namespace {}", host.ns))?;
         }
-        lab.ip(&lab.bridge_ns(), &["link", "set", "br0", "up"])?;
+        if topology == Topology::Routed {
+            lab.build_router()
+                .context("setting up the router namespace")?;
+        }
+        for segment in lab.segments() {
+            lab.ip(&lab.bridge_ns(), &["link", "set", segment.bridge, "up"])?;
+        }
         lab.wait_link_locals()?;
         Ok(lab)
+    }
+
+    /// How the hosts are joined.
+    pub fn topology(&self) -> Topology {
+        self.topology
     }
 
     /// The unique lab id (prefix of every namespace name, name of the work dir).
@@ -111,6 +194,21 @@ impl Lab {
         &self.work_dir
     }
 
+    /// A root-owned 0755 directory for hook scripts, `/run/relevo-test-<id>`, made on first
+    /// use and removed with the lab. Not the work dir: its parent /tmp is world-writable, and
+    /// the daemon may refuse hooks below group/world-writable directories.
+    pub fn hook_dir(&self) -> Result<PathBuf> {
+        let dir = self.hook_dir_path();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod 0755 {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    fn hook_dir_path(&self) -> PathBuf {
+        Path::new("/run").join(format!("{HOOK_DIR_PREFIX}{}", self.id))
+    }
+
     /// Namespace holding bridge `br0`.
     pub fn bridge_ns(&self) -> String {
         format!("{}-br", self.id)
@@ -126,14 +224,21 @@ impl Lab {
         format!("{}-cl", self.id)
     }
 
-    /// 192.0.2.(10+i)
-    pub fn node_ipv4(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(192, 0, 2, 10 + i as u8)
+    /// Namespace of the router ([`Topology::Routed`] only).
+    pub fn router_ns(&self) -> String {
+        format!("{}-rt", self.id)
     }
 
-    /// 2001:db8::(10+i), the decimal digits written as the last group (node 1: 2001:db8::11).
+    /// 192.0.2.(10+i); with [`Topology::Routed`] even nodes have 198.51.100.(10+i).
+    pub fn node_ipv4(&self, i: usize) -> Ipv4Addr {
+        self.node_segment(i).host_ipv4(10 + i as u8)
+    }
+
+    /// 2001:db8::(10+i), the decimal digits written as the last group (node 1: 2001:db8::11);
+    /// with [`Topology::Routed`] even nodes have 2001:db8:0:1::(10+i).
     pub fn node_ipv6(&self, i: usize) -> Ipv6Addr {
-        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, decimal_as_hex(10 + i as u16))
+        self.node_segment(i)
+            .host_ipv6(decimal_as_hex(10 + i as u16))
     }
 
     /// The EUI-64 link-local address of node `i`'s eth0 (from its fixed MAC).
@@ -333,6 +438,23 @@ impl Lab {
         parse_addresses(&json)
     }
 
+    /// The segment node `i` is on.
+    fn node_segment(&self, i: usize) -> Segment {
+        if self.topology == Topology::Routed && i % 2 == 0 {
+            SEGMENTS[1]
+        } else {
+            SEGMENTS[0]
+        }
+    }
+
+    /// The segments (bridges) this lab has.
+    fn segments(&self) -> &'static [Segment] {
+        match self.topology {
+            Topology::Routed => &SEGMENTS,
+            Topology::OneSegment | Topology::NoMulticast => &SEGMENTS[..1],
+        }
+    }
+
     fn hosts(&self) -> Vec<Host> {
         let mut hosts: Vec<Host> = (1..=self.nodes)
             .map(|i| Host {
@@ -341,6 +463,7 @@ impl Lab {
                 mac: node_mac_bytes(i as u8),
                 ipv4: self.node_ipv4(i),
                 ipv6: self.node_ipv6(i),
+                segment: self.node_segment(i),
             })
             .collect();
         hosts.push(Host {
@@ -349,6 +472,7 @@ impl Lab {
             mac: node_mac_bytes(200),
             ipv4: self.client_ipv4(),
             ipv6: self.client_ipv6(),
+            segment: SEGMENTS[0],
         });
         hosts
     }
@@ -368,7 +492,7 @@ impl Lab {
         Ok(())
     }
 
-    fn build_bridge(&mut self) -> Result<()> {
+    fn build_bridges(&mut self) -> Result<()> {
         let ns = self.bridge_ns();
         self.add_namespace(&ns)?;
         // The bridge namespace must stay silent (no IPv6 link-local, no router solicitations).
@@ -379,63 +503,114 @@ impl Lab {
                 ("net/ipv6/conf/default/disable_ipv6", "1"),
             ],
         )?;
-        self.ip(
-            &ns,
-            &[
-                "link",
-                "add",
-                "br0",
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-                "stp_state",
-                "0",
-                "forward_delay",
-                "0",
-            ],
-        )?;
+        for segment in self.segments() {
+            self.ip(
+                &ns,
+                &[
+                    "link",
+                    "add",
+                    segment.bridge,
+                    "type",
+                    "bridge",
+                    "mcast_snooping",
+                    "0",
+                    "stp_state",
+                    "0",
+                    "forward_delay",
+                    "0",
+                ],
+            )?;
+        }
         self.ip(&ns, &["link", "set", "lo", "up"]).map(drop)
     }
 
-    fn build_host(&mut self, host: &Host) -> Result<()> {
+    /// Plugs veth `port` (bridge namespace side) into `bridge` and brings it up; on a
+    /// [`Topology::NoMulticast`] segment the port floods no multicast.
+    fn attach_port(&self, port: &str, bridge: &str) -> Result<()> {
         let br = self.bridge_ns();
+        self.ip(&br, &["link", "set", port, "master", bridge])?;
+        if self.topology == Topology::NoMulticast {
+            self.ip(
+                &br,
+                &[
+                    "link",
+                    "set",
+                    port,
+                    "type",
+                    "bridge_slave",
+                    "mcast_flood",
+                    "off",
+                ],
+            )?;
+        }
+        self.ip(&br, &["link", "set", port, "up"]).map(drop)
+    }
+
+    fn build_host(&mut self, host: &Host) -> Result<()> {
         self.add_namespace(&host.ns)?;
-        let quiet_ipv6 = |scope: &str| -> Vec<(String, &'static str)> {
-            // No DAD, no RA/RS traffic; keep static IPv6 addresses across link down/up.
-            [
-                ("accept_dad", "0"),
-                ("accept_ra", "0"),
-                ("router_solicitations", "0"),
-                ("keep_addr_on_down", "1"),
-            ]
-            .iter()
-            .map(|(key, value)| (format!("net/ipv6/conf/{scope}/{key}"), *value))
-            .collect()
-        };
-        let mut sysctls = quiet_ipv6("all");
-        sysctls.extend(quiet_ipv6("default"));
-        write_sysctls_owned(&host.ns, sysctls)?;
-        self.ip(
-            &br,
+        quiet_ipv6(&host.ns, &["all", "default"])?;
+        let ns = &host.ns;
+        self.add_interface(ns, "eth0", &host.port, host.mac)?;
+        self.ip(ns, &["link", "set", "lo", "up"])?;
+        self.add_addresses(ns, "eth0", host.ipv4, host.ipv6)?;
+        self.attach_port(&host.port, host.segment.bridge)?;
+        self.ip(ns, &["link", "set", "eth0", "up"])?;
+        if self.topology == Topology::Routed {
+            let (via4, via6) = (host.segment.router_ipv4(), host.segment.router_ipv6());
+            self.ip(ns, &["route", "add", "default", "via", &via4.to_string()])?;
+            self.ip(
+                ns,
+                &["-6", "route", "add", "default", "via", &via6.to_string()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The router of [`Topology::Routed`]: `eth0` on br0 and `eth1` on br1, .1 / ::1 on each,
+    /// forwarding IPv4 and IPv6.
+    fn build_router(&mut self) -> Result<()> {
+        let ns = self.router_ns();
+        self.add_namespace(&ns)?;
+        quiet_ipv6(&ns, &["all", "default"])?;
+        write_sysctls(
+            &ns,
             &[
-                "link", "add", &host.port, "type", "veth", "peer", "name", "eth0", "netns",
-                &host.ns,
+                ("net/ipv4/ip_forward", "1"),
+                ("net/ipv6/conf/all/forwarding", "1"),
             ],
         )?;
-        write_sysctls_owned(&host.ns, quiet_ipv6("eth0"))?;
-        let ns = &host.ns;
-        self.ip(ns, &["link", "set", "eth0", "address", &mac_text(host.mac)])?;
-        self.ip(ns, &["link", "set", "lo", "up"])?;
+        self.ip(&ns, &["link", "set", "lo", "up"])?;
+        for (index, segment) in SEGMENTS.iter().enumerate() {
+            let ifname = format!("eth{index}");
+            let port = format!("pr{index}");
+            self.add_interface(&ns, &ifname, &port, router_mac_bytes(index as u8))?;
+            self.add_addresses(&ns, &ifname, segment.router_ipv4(), segment.router_ipv6())?;
+            self.attach_port(&port, segment.bridge)?;
+            self.ip(&ns, &["link", "set", &ifname, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// A veth `ifname` in namespace `ns` (quiet IPv6, fixed MAC) whose peer `port` is in the
+    /// bridge namespace.
+    fn add_interface(&self, ns: &str, ifname: &str, port: &str, mac: [u8; 6]) -> Result<()> {
         self.ip(
-            ns,
-            &["addr", "add", &format!("{}/24", host.ipv4), "dev", "eth0"],
+            &self.bridge_ns(),
+            &[
+                "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns,
+            ],
         )?;
-        let v6 = format!("{}/64", host.ipv6);
-        self.ip(ns, &["addr", "add", &v6, "dev", "eth0", "nodad"])?;
-        self.ip(&br, &["link", "set", &host.port, "master", "br0"])?;
-        self.ip(&br, &["link", "set", &host.port, "up"])?;
-        self.ip(ns, &["link", "set", "eth0", "up"]).map(drop)
+        quiet_ipv6(ns, &[ifname])?;
+        self.ip(ns, &["link", "set", ifname, "address", &mac_text(mac)])
+            .map(drop)
+    }
+
+    /// `ipv4`/24 and `ipv6`/64 (no DAD) on `ifname` in `ns`.
+    fn add_addresses(&self, ns: &str, ifname: &str, ipv4: Ipv4Addr, ipv6: Ipv6Addr) -> Result<()> {
+        self.ip(ns, &["addr", "add", &format!("{ipv4}/24"), "dev", ifname])?;
+        let v6 = format!("{ipv6}/64");
+        self.ip(ns, &["addr", "add", &v6, "dev", ifname, "nodad"])
+            .map(drop)
     }
 
     fn wait_link_locals(&self) -> Result<()> {
@@ -472,6 +647,7 @@ impl Lab {
         self.namespaces.clear();
         if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.work_dir);
+            let _ = std::fs::remove_dir_all(self.hook_dir_path());
         }
     }
 }
@@ -620,6 +796,23 @@ where
         .map_err(|_| anyhow!("a thread in namespace {ns} panicked"))?
 }
 
+/// No DAD, no RA/RS traffic, static IPv6 addresses kept across link down/up, for each
+/// `net/ipv6/conf/<scope>` of namespace `ns`.
+fn quiet_ipv6(ns: &str, scopes: &[&str]) -> Result<()> {
+    let mut values = Vec::new();
+    for scope in scopes {
+        for (key, value) in [
+            ("accept_dad", "0"),
+            ("accept_ra", "0"),
+            ("router_solicitations", "0"),
+            ("keep_addr_on_down", "1"),
+        ] {
+            values.push((format!("net/ipv6/conf/{scope}/{key}"), value));
+        }
+    }
+    write_sysctls_owned(ns, values)
+}
+
 /// Writes `/proc/sys/<key>` values inside namespace `ns`.
 fn write_sysctls(ns: &str, values: &[(&str, &'static str)]) -> Result<()> {
     let owned = values
@@ -680,6 +873,7 @@ struct Host {
     mac: [u8; 6],
     ipv4: Ipv4Addr,
     ipv6: Ipv6Addr,
+    segment: Segment,
 }
 
 fn lab_id(tag: &str) -> String {
@@ -711,10 +905,16 @@ fn sweep_stale_labs() {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
     }
-    if let Ok(entries) = std::fs::read_dir("/tmp") {
+    for (dir, prefix) in [("/tmp", ""), ("/run", HOOK_DIR_PREFIX)] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale_lab_owner(&name).is_some() && entry.path().is_dir() {
+            let stale = name
+                .strip_prefix(prefix)
+                .is_some_and(|lab| stale_lab_owner(lab).is_some());
+            if stale && entry.path().is_dir() {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -737,6 +937,7 @@ fn stale_lab_owner(name: &str) -> Option<u32> {
         Some(host) => {
             host == "br"
                 || host == "cl"
+                || host == "rt"
                 || host
                     .strip_prefix('n')
                     .is_some_and(|n| n.parse::<usize>().is_ok())
@@ -751,6 +952,11 @@ fn stale_lab_owner(name: &str) -> Option<u32> {
 
 fn node_mac_bytes(n: u8) -> [u8; 6] {
     [0x02, 0x52, 0x00, 0x00, 0x00, n]
+}
+
+/// The router's interface `eth<n>`: 02:52:00:00:01:<n>.
+fn router_mac_bytes(n: u8) -> [u8; 6] {
+    [0x02, 0x52, 0x00, 0x00, 0x01, n]
 }
 
 fn mac_text(mac: [u8; 6]) -> String {
@@ -817,14 +1023,23 @@ fn wait_processes_dead(pgids: &[i32], timeout: Duration) {
 
 /// Whether any live process belongs to one of the process groups `pgids` (scans /proc).
 pub(crate) fn live_group_members(pgids: &[i32]) -> bool {
+    pgids.iter().any(|&pgid| !group_members(pgid).is_empty())
+}
+
+/// The live (not zombie) processes of process group `pgid`, from /proc.
+pub fn group_members(pgid: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| parse_state_and_pgrp(&stat))
-        .any(|(state, pgrp)| state != "Z" && state != "X" && pgids.contains(&pgrp))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parse_state_and_pgrp(&stat))
+                .is_some_and(|(state, pgrp)| state != "Z" && state != "X" && pgrp == pgid)
+        })
+        .collect()
 }
 
 /// (state, pgrp) from the text of /proc/<pid>/stat.
@@ -872,6 +1087,7 @@ mod tests {
     fn recognises_only_dead_lab_names() {
         // pid 4194304 is above the kernel's maximum: never alive.
         assert_eq!(stale_lab_owner("rltopo-4194304-0-br"), Some(4194304));
+        assert_eq!(stale_lab_owner("rlunic-4194304-3-rt"), Some(4194304));
         assert_eq!(stale_lab_owner("rl-4194304-12-n3"), Some(4194304));
         assert_eq!(stale_lab_owner("rldemo-4194304-1"), Some(4194304));
         assert_eq!(stale_lab_owner("rltopo-4194304-0-x"), None);

@@ -1,11 +1,13 @@
 //! A relevo daemon on a lab node: the TOML config builder (the `[node]` + `[[vrrp]]` contract
 //! of design.md §3) and the process handle (`<bin> run -c /tmp/<lab>/n<i>.toml`, log in
-//! `/tmp/<lab>/n<i>.log`) with graceful stop, crash and restart, and a directory for hook
-//! scripts that the default `hook_security` accepts.
+//! `/tmp/<lab>/n<i>.log`) with graceful stop, crash, restart and `relevo status`, and a
+//! directory for hook scripts that the default `hook_security` accepts.
 use crate::config::format_duration;
 use crate::lab::netns::{Lab, LabProcess};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,6 +82,7 @@ pub struct VrrpInstance {
     /// VRRPv2 simple-text password.
     pub auth_pass: Option<String>,
     pub hooks: Hooks,
+    pub hook_timeout: Option<Duration>,
     pub garp_repeat: Option<u32>,
     pub garp_interval: Option<Duration>,
     pub garp_delay: Option<Duration>,
@@ -106,6 +109,7 @@ impl VrrpInstance {
             v3_ipv4_checksum: None,
             auth_pass: None,
             hooks: Hooks::default(),
+            hook_timeout: None,
             garp_repeat: None,
             garp_interval: None,
             garp_delay: None,
@@ -139,6 +143,7 @@ impl VrrpInstance {
             line(out, "garp_repeat", &n.to_string());
         }
         let optional_durations = [
+            ("hook_timeout", self.hook_timeout),
             ("garp_interval", self.garp_interval),
             ("garp_delay", self.garp_delay),
             ("garp_refresh", self.garp_refresh),
@@ -239,12 +244,40 @@ fn quote(text: &str) -> String {
     out
 }
 
+/// One instance as `relevo status --json` reports it (the fields the lab looks at).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    /// INIT, BACKUP, MASTER or FAULT.
+    pub state: String,
+    /// The master a BACKUP follows (its address), if known.
+    pub master: Option<String>,
+    /// Adverts sent/received and drops by reason (`unknown_peer`, `auth_mismatch`, ...).
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl InstanceStatus {
+    /// A counter's value (0 when the daemon has not counted any yet).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The reply of `relevo status --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NodeStatus {
+    pub node: String,
+    pub instances: Vec<InstanceStatus>,
+}
+
 /// A relevo daemon on lab node `node`.
 pub struct RelevoNode {
     node: usize,
     ns: String,
     bin: PathBuf,
     config_path: PathBuf,
+    control_socket: Option<PathBuf>,
     log_path: PathBuf,
     process: Option<LabProcess>,
 }
@@ -271,6 +304,7 @@ impl RelevoNode {
             ns: lab.node_ns(i),
             bin: relevo_bin.to_path_buf(),
             config_path,
+            control_socket: config.control_socket.clone(),
             log_path: lab.work_dir().join(format!("n{i}.log")),
             process: None,
         };
@@ -354,6 +388,50 @@ impl RelevoNode {
     pub fn config_path(&self) -> &Path {
         &self.config_path
     }
+
+    /// Runs `relevo status [--json] --socket <this node's control socket>` (from the host: the
+    /// socket is a file) and returns its stdout; fails on a non-zero exit.
+    pub fn status_output(&self, json: bool) -> Result<String> {
+        let socket = self
+            .control_socket
+            .as_ref()
+            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
+        let mut command = std::process::Command::new(&self.bin);
+        command.arg("status").arg("--socket").arg(socket);
+        if json {
+            command.arg("--json");
+        }
+        let out = command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("running relevo status for node {}", self.node))?;
+        if !out.status.success() {
+            bail!(
+                "relevo status for node {} failed ({}): {}",
+                self.node,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The daemon's status, from `relevo status --json`.
+    pub fn status(&self) -> Result<NodeStatus> {
+        let text = self.status_output(true)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("parsing relevo status --json of node {}: {text}", self.node))
+    }
+
+    /// The status of instance `name`.
+    pub fn instance_status(&self, name: &str) -> Result<InstanceStatus> {
+        let status = self.status()?;
+        status
+            .instances
+            .into_iter()
+            .find(|i| i.name == name)
+            .with_context(|| format!("node {} reports no instance {name:?}", self.node))
+    }
 }
 
 /// The last lines of a log file, joined for an error message.
@@ -400,6 +478,7 @@ mod tests {
         instance.hooks.master = Some("/tmp/x/master hook".into());
         instance.hooks.stop = Some("/tmp/x/stop".into());
         instance.garp_repeat = Some(3);
+        instance.hook_timeout = Some(Duration::from_secs(1));
         instance.garp_refresh = Some(Duration::from_secs(60));
         let config = NodeConfig {
             name: "n2".into(),
@@ -419,6 +498,7 @@ mod tests {
         assert_eq!(vrrp["hooks"]["master"].as_str(), Some("/tmp/x/master hook"));
         assert!(vrrp["hooks"].get("backup").is_none());
         assert_eq!(vrrp["garp_repeat"].as_integer(), Some(3));
+        assert_eq!(vrrp["hook_timeout"].as_str(), Some("1s"));
         assert_eq!(vrrp["garp_refresh"].as_str(), Some("1m"));
         assert_eq!(vrrp["unicast_peers"][0].as_str(), Some("192.0.2.12"));
     }

@@ -1,5 +1,6 @@
 //! Small shared helpers of the lab: the system-wide monotonic clock, the Ctrl-C flag every wait
-//! loop honours, interruptible waiting, /proc CPU/RSS sampling and the root-test guard.
+//! loop honours, interruptible waiting, /proc CPU/RSS sampling and the guard of tests that need
+//! root or keepalived.
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::time::{clock_gettime, ClockId};
@@ -156,18 +157,114 @@ fn parse_vm_rss(status: &str) -> Result<u64> {
         .with_context(|| format!("bad VmRSS line {line:?}"))
 }
 
-/// Decides whether a root-only test runs: `Ok(true)` as root; `Ok(false)` (with a note on
-/// stderr) when not root and `CI` is not `true`; an error when not root and `CI=true`, because
-/// CI must never silently skip the namespace tests.
+/// Set to `1` to let root-only tests pass as "SKIPPED (not root)" in a run without root.
+pub const SKIP_ROOT_ENV: &str = "RELEVO_SKIP_ROOT_TESTS";
+/// Set to `1` to let the keepalived interop tests pass as "SKIPPED" where keepalived is missing.
+pub const SKIP_KEEPALIVED_ENV: &str = "RELEVO_SKIP_KEEPALIVED_TESTS";
+
+/// Something a test needs from the machine that `cargo test` cannot provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Root: the test creates network namespaces.
+    Root,
+    /// A runnable `keepalived` (the interop tests).
+    Keepalived,
+}
+
+impl Requirement {
+    fn skip_env(self) -> &'static str {
+        match self {
+            Requirement::Root => SKIP_ROOT_ENV,
+            Requirement::Keepalived => SKIP_KEEPALIVED_ENV,
+        }
+    }
+
+    fn missing(self) -> &'static str {
+        match self {
+            Requirement::Root => "not root",
+            Requirement::Keepalived => "keepalived not installed",
+        }
+    }
+
+    fn remedy(self) -> &'static str {
+        match self {
+            Requirement::Root => {
+                "it creates network namespaces, so run the tests as root: \
+                 `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER='sudo -E' cargo test --release` \
+                 (builds as you, runs each test binary through sudo), or `cargo test --release` \
+                 in a root shell (README: Running as root)"
+            }
+            Requirement::Keepalived => "install it: apt-get install keepalived",
+        }
+    }
+}
+
+/// What a guarded test does here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardDecision {
+    /// The requirement is met: run.
+    Run,
+    /// Not met, and the operator asked to skip: pass without testing, saying so.
+    Skip(String),
+    /// Not met: fail with this message (a run that tested nothing must not look like a pass).
+    Fail(String),
+}
+
+/// The guard's decision from the facts: whether `requirement` is `met`, whether `CI` is `true`,
+/// and whether the requirement's skip variable is `1`. Under CI nothing is ever skipped.
+pub fn guard_decision(
+    test: &str,
+    requirement: Requirement,
+    met: bool,
+    ci: bool,
+    skip_requested: bool,
+) -> GuardDecision {
+    if met {
+        return GuardDecision::Run;
+    }
+    let missing = requirement.missing();
+    if ci {
+        return GuardDecision::Fail(format!(
+            "{test}: {missing}, and CI=true forbids skipping it: {}",
+            requirement.remedy()
+        ));
+    }
+    if skip_requested {
+        return GuardDecision::Skip(format!("{test}: SKIPPED ({missing})"));
+    }
+    GuardDecision::Fail(format!(
+        "{test}: {missing}: {}; or set {}=1 to skip such tests (each then prints \
+         \"SKIPPED ({missing})\" and passes)",
+        requirement.remedy(),
+        requirement.skip_env()
+    ))
+}
+
+/// Whether a test that needs `requirement` runs here: `Ok(true)` when it is met; `Ok(false)`
+/// after printing "<test>: SKIPPED (...)" on stderr when it is not and its skip variable
+/// ([`SKIP_ROOT_ENV`], [`SKIP_KEEPALIVED_ENV`]) is `1` outside CI; an error saying how to run
+/// it otherwise. The SKIPPED line bypasses the test harness's output capture, so it shows.
+pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
+    let met = match requirement {
+        Requirement::Root => nix::unistd::geteuid().is_root(),
+        Requirement::Keepalived => crate::lab::keepalived::is_installed(),
+    };
+    let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    match guard_decision(test, requirement, met, ci, flag(requirement.skip_env())) {
+        GuardDecision::Run => Ok(true),
+        GuardDecision::Skip(line) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
+            Ok(false)
+        }
+        GuardDecision::Fail(message) => bail!("{message}"),
+    }
+}
+
+/// [`test_guard`] for root.
 pub fn root_test_guard(test: &str) -> Result<bool> {
-    if nix::unistd::geteuid().is_root() {
-        return Ok(true);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        bail!("{test} needs root (network namespaces) and CI=true forbids skipping it");
-    }
-    eprintln!("note: skipping {test}: needs root (network namespaces)");
-    Ok(false)
+    test_guard(test, Requirement::Root)
 }
 
 #[cfg(test)]
@@ -180,6 +277,40 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat).unwrap(), 12);
         assert!(parse_cpu_ticks("42 (x) S 1").is_err());
         assert!(parse_cpu_ticks("garbage").is_err());
+    }
+
+    #[test]
+    fn guard_runs_skips_only_on_request_and_never_under_ci() {
+        let root = Requirement::Root;
+        assert_eq!(
+            guard_decision("t", root, true, true, true),
+            GuardDecision::Run
+        );
+        assert_eq!(
+            guard_decision("t", root, false, false, true),
+            GuardDecision::Skip("t: SKIPPED (not root)".into())
+        );
+        let GuardDecision::Fail(plain) = guard_decision("t", root, false, false, false) else {
+            panic!("a run without root must fail");
+        };
+        assert!(
+            plain.contains("root") && plain.contains(SKIP_ROOT_ENV),
+            "{plain}"
+        );
+        let GuardDecision::Fail(ci) = guard_decision("t", root, false, true, true) else {
+            panic!("CI must never skip");
+        };
+        assert!(ci.contains("CI=true"), "{ci}");
+        let kad = Requirement::Keepalived;
+        assert_eq!(
+            guard_decision("k", kad, false, false, true),
+            GuardDecision::Skip("k: SKIPPED (keepalived not installed)".into())
+        );
+        let GuardDecision::Fail(missing) = guard_decision("k", kad, false, false, false) else {
+            panic!("a run without keepalived must fail");
+        };
+        assert!(missing.contains("apt-get install keepalived"), "{missing}");
+        assert!(missing.contains(SKIP_KEEPALIVED_ENV), "{missing}");
     }
 
     #[test]

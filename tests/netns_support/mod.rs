@@ -1,19 +1,48 @@
-//! Shared by the namespace test binaries: root guard (fails under CI=true), one lab at a time
-//! per test binary, relevo/keepalived node starters, polling helpers.
+//! Shared by the namespace test binaries: the guards of tests that need root or keepalived (fail
+//! without them unless skipping is asked for, always under CI=true), one lab at a time per test
+//! binary, relevo node starters and their status, hook scripts, hand-made adverts, polling.
 #![allow(dead_code)]
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use relevo::lab::netns::Lab;
-use relevo::lab::relevo_node::{RelevoNode, VrrpInstance};
-use relevo::lab::root_test_guard;
+use relevo::lab::netns::{in_netns, Lab};
+use relevo::lab::relevo_node::{InstanceStatus, RelevoNode, VrrpInstance};
+use relevo::lab::{test_guard, Requirement, Topology};
+use relevo::wire::vrrp::{AdvertRepr, V2Auth};
+use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A lab for one test, built only as root (a test run without root skips locally, fails in CI).
-/// Tests of one binary run one at a time: timing on a 2-core machine stays meaningful.
+/// Whether `test`, which needs root, runs here: true as root; false after "<test>: SKIPPED
+/// (not root)" when RELEVO_SKIP_ROOT_TESTS=1 (outside CI); otherwise the test fails, saying
+/// how to run it as root.
+pub fn needs_root(test: &str) -> bool {
+    guard(test, Requirement::Root)
+}
+
+/// [`needs_root`], and keepalived installed (else fails, or skips with
+/// RELEVO_SKIP_KEEPALIVED_TESTS=1 outside CI).
+pub fn needs_root_and_keepalived(test: &str) -> bool {
+    needs_root(test) && guard(test, Requirement::Keepalived)
+}
+
+/// The guard under the running test's own name (the harness names each test's thread after
+/// it), `test` when there is none.
+fn guard(test: &str, requirement: Requirement) -> bool {
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| *n != "main").unwrap_or(test);
+    test_guard(name, requirement).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Holds the binary-wide lock: tests of one binary that use namespaces run one at a time, so
+/// timing on a 2-core machine stays meaningful.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A lab for one test, built only as root (see [`needs_root`]), one at a time per binary.
 pub struct TestLab {
     pub lab: Lab,
     _serial: MutexGuard<'static, ()>,
@@ -26,12 +55,19 @@ impl std::ops::Deref for TestLab {
     }
 }
 
+/// A one-segment lab with `nodes` nodes (`None`: skipped, see [`needs_root`]).
 pub fn lab(test: &str, nodes: usize) -> Option<TestLab> {
-    if !root_test_guard(test).expect("root required") {
+    lab_with(test, nodes, Topology::OneSegment)
+}
+
+/// A lab whose hosts are joined as `topology` says.
+pub fn lab_with(test: &str, nodes: usize, topology: Topology) -> Option<TestLab> {
+    if !needs_root(test) {
         return None;
     }
-    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::create(test, nodes).expect("building the namespace lab");
+    let serial = serial();
+    let lab = Lab::create_with(test, nodes, topology)
+        .unwrap_or_else(|e| panic!("building the namespace lab: {e:#}"));
     Some(TestLab {
         lab,
         _serial: serial,
@@ -75,7 +111,7 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Asserts that `f` holds during the whole of `period` (checked every 20 ms).
+/// Whether `f` holds during the whole of `period` (checked every 20 ms).
 pub fn holds_for(period: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + period;
     while Instant::now() < end {
@@ -109,17 +145,133 @@ pub fn expect_master<P: AsRef<Path>>(
     }
 }
 
-/// A hook script in `dir` that appends one line per call to `out` (event, state, previous
-/// state, reason, VIPs) and then runs `extra` (shell). Under the default `hook_security`,
-/// `dir` must be trusted (a `HookDir`), not the lab's work dir under /tmp.
-pub fn recording_hook(dir: &Path, name: &str, out: &Path, extra: &str) -> PathBuf {
+/// Instance "web" of `node` as `relevo status --json` reports it (panics if it cannot).
+pub fn web_status(node: &RelevoNode) -> InstanceStatus {
+    node.instance_status("web")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", log_of(node.log_path())))
+}
+
+/// Polls `relevo status --json` of `node` until instance "web" satisfies `done`; returns that
+/// status, or panics after `timeout` with `what`, the last status and the daemon's log.
+pub fn wait_status(
+    node: &RelevoNode,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&InstanceStatus) -> bool,
+) -> InstanceStatus {
+    let mut last = None;
+    let held = wait_for(timeout, || {
+        let status = web_status(node);
+        let ok = done(&status);
+        last = Some(status);
+        ok
+    });
+    let last = last.expect("polled at least once");
+    assert!(
+        held,
+        "n{}: {what} not seen within {timeout:?}; last status {last:?}\n{}",
+        node.node(),
+        log_of(node.log_path())
+    );
+    last
+}
+
+/// Writes `/bin/sh` script `name` with `body` into `dir` (mode 0755, owned by the test's user:
+/// root) and returns its path.
+pub fn hook_script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    let body = format!(
-        "#!/bin/sh\necho \"$RELEVO_EVENT $RELEVO_STATE $RELEVO_PREV_STATE $RELEVO_REASON $RELEVO_NODE $RELEVO_VIPS\" >> {}\n{extra}\n",
-        out.display()
-    );
-    std::fs::write(&path, body).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A hook script in the lab's hook dir that appends one line per call to `out` (event, state,
+/// previous state, reason, node, VIPs) and then runs `extra` (shell).
+pub fn recording_hook(lab: &Lab, name: &str, out: &Path, extra: &str) -> PathBuf {
+    let dir = lab.hook_dir().expect("the lab's hook dir");
+    let body = format!(
+        "echo \"$RELEVO_EVENT $RELEVO_STATE $RELEVO_PREV_STATE $RELEVO_REASON $RELEVO_NODE $RELEVO_VIPS\" >> {}\n{extra}",
+        out.display()
+    );
+    hook_script(&dir, name, &body)
+}
+
+/// A hand-made VRRP advert (any field may be wrong on purpose) for IPv4.
+#[derive(Debug, Clone)]
+pub struct CraftedAdvert {
+    pub version: VrrpVersion,
+    pub vrid: u8,
+    pub priority: u8,
+    /// Centiseconds (v2: whole seconds × 100).
+    pub interval_cs: u16,
+    pub auth: V2Auth,
+    pub vips: Vec<IpAddr>,
+    pub checksum: V3Ipv4Checksum,
+}
+
+impl CraftedAdvert {
+    /// A VRRPv3 advert with the RFC 5798 checksum.
+    pub fn v3(vrid: u8, priority: u8, interval_cs: u16, vips: &[&str]) -> Self {
+        CraftedAdvert {
+            version: VrrpVersion::V3,
+            vrid,
+            priority,
+            interval_cs,
+            auth: V2Auth::None,
+            vips: vips.iter().map(|v| ip(v)).collect(),
+            checksum: V3Ipv4Checksum::PseudoHeader,
+        }
+    }
+
+    /// A VRRPv2 advert, `interval_s` seconds, simple-text `password` if any.
+    pub fn v2(
+        vrid: u8,
+        priority: u8,
+        interval_s: u16,
+        password: Option<&str>,
+        vips: &[&str],
+    ) -> Self {
+        CraftedAdvert {
+            version: VrrpVersion::V2,
+            interval_cs: interval_s * 100,
+            auth: password.map_or(V2Auth::None, V2Auth::from_password),
+            ..CraftedAdvert::v3(vrid, priority, 0, vips)
+        }
+    }
+
+    /// The VRRP message as sent from `src` to `dst` (a v3 checksum covers both).
+    pub fn bytes(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let repr = AdvertRepr {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            interval_cs: self.interval_cs,
+            auth: self.auth,
+            addrs: &self.vips,
+        };
+        let mut buf = [0u8; 256];
+        let n = repr
+            .emit(IpAddr::V4(src), IpAddr::V4(dst), self.checksum, &mut buf)
+            .expect("emitting a crafted advert");
+        buf[..n].to_vec()
+    }
+}
+
+/// Sends each of `messages` (VRRP payloads) once to `dst` from a raw IPPROTO 112 socket on
+/// `eth0` of namespace `ns`, with IP TTL `ttl` (VRRP requires 255); returns how many went out.
+pub fn send_vrrp(ns: &str, dst: Ipv4Addr, ttl: u8, messages: Vec<Vec<u8>>) -> usize {
+    in_netns(ns, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))?;
+        sock.bind_device(Some(b"eth0"))?;
+        sock.set_ttl_v4(u32::from(ttl))?;
+        sock.set_multicast_ttl_v4(u32::from(ttl))?;
+        let to = SocketAddrV4::new(dst, 0).into();
+        Ok(messages
+            .iter()
+            .filter(|m| sock.send_to(m, &to).is_ok())
+            .count())
+    })
+    .unwrap_or_else(|e| panic!("sending crafted adverts from {ns}: {e:#}"))
 }
