@@ -39,8 +39,11 @@ pub fn init() -> LogGuard {
             .finish(std::io::stderr())
     });
     let _ = DROPPED.set(writer.error_counter());
+    // Colours only on a terminal: journald, files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer)
         .try_init();
     if let Err(e) = installed {

@@ -139,6 +139,8 @@ fn unknown_unicast_peer_is_dropped() {
     let src = ip("192.0.2.12");
     let bytes = advert(VrrpVersion::V3, 150, 100, V2Auth::None, &vips, src, dst);
     assert!(filter.check(src, dst, 255, &bytes).is_ok());
+    // A known peer behind a router (TTL decremented) is accepted.
+    assert!(filter.check(src, dst, 254, &bytes).is_ok());
 }
 
 #[test]

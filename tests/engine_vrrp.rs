@@ -1041,8 +1041,8 @@ fn backups_with_zero_skew_are_ordered_by_priority() {
     assert_eq!(low.skew_time(), Duration::ZERO);
     let high_at = high.next_deadline().unwrap();
     let low_at = low.next_deadline().unwrap();
-    assert_eq!(high_at, t0 + ms(35) + Duration::from_micros(1560));
-    assert_eq!(low_at, t0 + ms(35) + Duration::from_micros(2060));
+    assert_eq!(high_at, t0 + ms(35) + Duration::from_micros(1521));
+    assert_eq!(low_at, t0 + ms(35) + Duration::from_nanos(2_652_250));
     // The higher one claims MASTER first; its advert reaches the lower one before its timer.
     let out = tick(&mut high, high_at);
     assert!(out.contains(&Action::SendAdvert { priority: 100 }));

@@ -334,10 +334,8 @@ fn unicast_peers_elect_on_a_segment_without_multicast() {
     unicast_elects_where_multicast_cannot_reach("nomc", Topology::NoMulticast);
 }
 
+/// The router decrements the TTL: unicast adverts are checked against the peer list, not TTL.
 #[test]
-#[ignore = "relevo drops routed unicast adverts: the router leaves TTL 254 and the daemon \
-            applies the TTL=255 check to unicast peers too (keepalived skips it for them); \
-            run with --ignored once src/daemon accepts them"]
 fn unicast_peers_elect_across_a_router() {
     unicast_elects_where_multicast_cannot_reach("routed", Topology::Routed);
 }

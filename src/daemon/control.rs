@@ -64,6 +64,13 @@ pub struct InstanceStatus {
     pub vip_status: Vec<super::vip::VipStatus>,
 }
 
+impl InstanceStatus {
+    /// A counter's value (0 when the daemon has not counted any yet).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
 /// The status reply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {

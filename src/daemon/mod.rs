@@ -239,9 +239,9 @@ impl Daemon {
             {
                 // Inputs before timers after a stall: read what queued while we slept.
                 self.loop_stats.stalls += 1;
-                self.drain_all_sockets(now);
+                self.drain_all_sockets();
             } else {
-                self.drain_backlog(now);
+                self.drain_backlog();
             }
             self.fire_due_timers(Instant::now(), &mut hook_done);
             if self.shutdown_complete(Instant::now()) {
@@ -288,7 +288,7 @@ impl Daemon {
                         self.on_hooks_done(&mut hook_done, now);
                     }
                     Token(t) if t >= SOCKET_TOKEN_BASE => {
-                        self.on_socket_readable(t - SOCKET_TOKEN_BASE, now)
+                        self.on_socket_readable(t - SOCKET_TOKEN_BASE)
                     }
                     Token(t) => debug!("event for unknown token {t}"),
                 }
@@ -566,24 +566,24 @@ impl Daemon {
     }
 
     /// Reads every VRRP socket (each up to its budget), e.g. after a stall.
-    fn drain_all_sockets(&mut self, now: Instant) {
+    fn drain_all_sockets(&mut self) {
         self.sockets_with_backlog.clear();
         for idx in 0..self.sockets.len() {
-            self.on_socket_readable(idx, now);
+            self.on_socket_readable(idx);
         }
     }
 
     /// Reads the sockets whose previous drain stopped at the budget.
-    fn drain_backlog(&mut self, now: Instant) {
+    fn drain_backlog(&mut self) {
         for idx in std::mem::take(&mut self.sockets_with_backlog) {
-            self.on_socket_readable(idx, now);
+            self.on_socket_readable(idx);
         }
     }
 
     /// Reads up to [`SOCKET_BUDGET`] datagrams from socket `idx` and feeds them to their
     /// instances; a socket with more queued is remembered for the next turn (mio is
     /// edge-triggered: no new event would come for data already queued).
-    fn on_socket_readable(&mut self, idx: usize, now: Instant) {
+    fn on_socket_readable(&mut self, idx: usize) {
         let mut buf = std::mem::take(&mut self.rx_buf);
         let mut budget = SOCKET_BUDGET;
         while let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) {
@@ -614,7 +614,13 @@ impl Daemon {
                 &buf[..len],
                 datagram.v6_meta,
             ) {
-                Ok(Some((i, advert))) => self.feed(i, Input::Advert(advert), now),
+                Ok(Some((i, advert))) => {
+                    // Timers count from the advert's arrival, not from when the loop got to
+                    // it: a backup that was slow to read still orders itself by priority.
+                    let arrived = Instant::now();
+                    let arrived = arrived.checked_sub(datagram.age).unwrap_or(arrived);
+                    self.feed(i, Input::Advert(advert), arrived)
+                }
                 Ok(None) => {}
                 Err(reason) => debug!("dropped a VRRP packet: {reason}"),
             }

@@ -3,13 +3,13 @@
 //! TTL/hop limit) that the wire layer validates.
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn, SockaddrIn6, SockaddrLike,
+    SockaddrIn, SockaddrIn6, SockaddrLike, SockaddrStorage,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -28,7 +28,14 @@ pub struct Datagram {
     pub len: usize,
     /// IPv6 only (IPv4 carries these in the header): source, destination and hop limit.
     pub v6_meta: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+    /// How long ago the kernel received it (SO_TIMESTAMPNS), at most [`MAX_AGE`]: timers
+    /// armed by an advert count from its arrival, not from when the loop got to it.
+    pub age: Duration,
 }
+
+/// Ages above this (a stall, or a wall-clock step between the kernel's stamp and now) are
+/// clamped: later is the safe side for a Master_Down timer.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
 
 /// A raw VRRP socket bound to one interface.
 pub struct VrrpSocket {
@@ -48,6 +55,7 @@ impl VrrpSocket {
         };
         socket.set_nonblocking(true)?;
         socket.bind_device(Some(ifname.as_bytes()))?;
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
         // Best effort: a larger buffer absorbs bursts when many instances share an interface.
         let _ = socket.set_recv_buffer_size(RECV_BUFFER_BYTES);
         match family {
@@ -143,24 +151,9 @@ impl VrrpSocket {
 
     /// Receives one datagram into `buf`; `Ok(None)` when nothing is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
-        match self.family {
-            Family::V4 => {
-                // SAFETY-free path: socket2 wants MaybeUninit; our buffer is initialised bytes.
-                let uninit = as_uninit(buf);
-                match self.socket.recv(uninit) {
-                    Ok(len) => Ok(Some(Datagram { len, v6_meta: None })),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-            Family::V6 => self.recv_v6(buf),
-        }
-    }
-
-    fn recv_v6(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
         let mut iov = [IoSliceMut::new(buf)];
-        let msg = match recvmsg::<SockaddrIn6>(
+        let msg = match recvmsg::<SockaddrStorage>(
             self.raw_fd(),
             &mut iov,
             Some(&mut cmsg_buf),
@@ -171,9 +164,14 @@ impl VrrpSocket {
             Err(e) => return Err(e.into()),
         };
         let len = msg.bytes;
-        let src = msg.address.map(|a| a.ip());
+        let src = msg
+            .address
+            .as_ref()
+            .and_then(|a| a.as_sockaddr_in6())
+            .map(|a| a.ip());
         let mut dst = None;
         let mut hops = None;
+        let mut age = Duration::ZERO;
         if let Ok(cmsgs) = msg.cmsgs() {
             for c in cmsgs {
                 match c {
@@ -181,26 +179,35 @@ impl VrrpSocket {
                         dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr))
                     }
                     ControlMessageOwned::Ipv6HopLimit(h) => hops = u8::try_from(h).ok(),
+                    ControlMessageOwned::ScmTimestampns(ts) => age = age_of(ts),
                     _ => {}
                 }
             }
         }
-        let v6_meta = match (src, dst, hops) {
-            (Some(s), Some(d), Some(h)) => Some((s, d, h)),
-            // Without the metadata the packet cannot be validated: report it with none so
+        let v6_meta = match (self.family, src, dst, hops) {
+            (Family::V6, Some(s), Some(d), Some(h)) => Some((s, d, h)),
+            // Without the metadata an IPv6 packet cannot be validated: report it with none so
             // the caller counts it as a bad header instead of silently trusting it.
             _ => None,
         };
-        Ok(Some(Datagram { len, v6_meta }))
+        Ok(Some(Datagram { len, v6_meta, age }))
     }
+}
+
+/// How long ago the kernel stamped a datagram (wall clock), clamped to `0..=MAX_AGE`.
+fn age_of(stamp: nix::sys::time::TimeSpec) -> Duration {
+    let stamped = Duration::new(
+        u64::try_from(stamp.tv_sec()).unwrap_or(0),
+        u32::try_from(stamp.tv_nsec()).unwrap_or(0),
+    );
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|now| now.checked_sub(stamped))
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_AGE)
 }
 
 fn needs_scope(dst: &Ipv6Addr) -> bool {
     dst.is_multicast() || (dst.segments()[0] & 0xffc0) == 0xfe80
-}
-
-fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: u8 and MaybeUninit<u8> have the same layout, and every u8 is a valid
-    // MaybeUninit<u8>; the callee only writes initialised bytes into it.
-    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }

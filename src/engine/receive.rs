@@ -3,8 +3,8 @@
 //!
 //! The daemon hands over the bytes and the IP metadata (source, destination, TTL / hop limit);
 //! [`AdvertFilter::check`] applies, in order, RFC 5798 §7.1 / RFC 3768 §7.1:
-//! TTL 255; the unicast peer list (when configured), else for IPv6 a link-local source
-//! (§5.1.2.1);
+//! TTL 255 and, for IPv6, a link-local source (§5.1.2.1) for multicast; for unicast, the peer
+//! list instead (unicast adverts may cross a router, so their TTL is not checked);
 //! the wire checks (length, type, checksum under the configured v3/IPv4 policy); the configured
 //! version; for v2 the authentication data and the advertisement interval; and the address
 //! list, which must match the configured VIPs (count and addresses, in any order) unless the
@@ -82,8 +82,11 @@ impl AdvertFilter {
             reason,
             first_from_sender: false,
         };
-        check_ttl(ttl).map_err(plain)?;
-        if !self.unicast_peers.is_empty() && !self.unicast_peers.contains(&src) {
+        if self.unicast_peers.is_empty() {
+            check_ttl(ttl).map_err(plain)?;
+        } else if !self.unicast_peers.contains(&src) {
+            // Unicast adverts may cross a router (TTL 254 or less): the peer list is the
+            // check that replaces the link-local TTL 255 rule, as in keepalived.
             return Err(plain(DropReason::UnknownPeer));
         }
         // Multicast IPv6 adverts come from a link-local address; unicast peers are checked by

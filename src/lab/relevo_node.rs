@@ -6,8 +6,6 @@ use crate::config::format_duration;
 use crate::lab::netns::{Lab, LabProcess};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -244,32 +242,8 @@ fn quote(text: &str) -> String {
     out
 }
 
-/// One instance as `relevo status --json` reports it (the fields the lab looks at).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct InstanceStatus {
-    pub name: String,
-    /// INIT, BACKUP, MASTER or FAULT.
-    pub state: String,
-    /// The master a BACKUP follows (its address), if known.
-    pub master: Option<String>,
-    /// Adverts sent/received and drops by reason (`unknown_peer`, `auth_mismatch`, ...).
-    #[serde(default)]
-    pub counters: BTreeMap<String, u64>,
-}
-
-impl InstanceStatus {
-    /// A counter's value (0 when the daemon has not counted any yet).
-    pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
-    }
-}
-
-/// The reply of `relevo status --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct NodeStatus {
-    pub node: String,
-    pub instances: Vec<InstanceStatus>,
-}
+/// What `relevo status --json` reports: the daemon's own types.
+pub use crate::daemon::control::{InstanceStatus, Status as NodeStatus};
 
 /// A relevo daemon on lab node `node`.
 pub struct RelevoNode {
@@ -417,10 +391,19 @@ impl RelevoNode {
     }
 
     /// The daemon's status, from `relevo status --json`.
+    /// Asks the daemon over its control socket from this process (no `relevo status`
+    /// process: cheap enough to poll while timing matters).
     pub fn status(&self) -> Result<NodeStatus> {
-        let text = self.status_output(true)?;
+        let socket = self
+            .control_socket
+            .as_ref()
+            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
+        let request = crate::daemon::control::Request {
+            command: "status".into(),
+        };
+        let text = crate::daemon::control::request(socket, &request)?;
         serde_json::from_str(&text)
-            .with_context(|| format!("parsing relevo status --json of node {}: {text}", self.node))
+            .with_context(|| format!("parsing the status of node {}: {text}", self.node))
     }
 
     /// The status of instance `name`.

@@ -124,7 +124,9 @@ pub fn holds_for(period: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 pub fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+    std::fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
 /// Waits until exactly `node` holds `vip`, panicking with every node's log otherwise.
