@@ -57,8 +57,9 @@ const SHUTDOWN_SLACK: Duration = Duration::from_secs(3);
 /// rest is read on the next turn.
 const SOCKET_BUDGET: usize = 64;
 /// A loop that wakes this late for a timer has stalled (SIGSTOP, a frozen VM, a debugger):
-/// what queued on the sockets meanwhile is read before any timer fires, so a backup that
-/// slept through its Master_Down deadline first hears the master that is still alive.
+/// counted in status. (Whatever queued on the sockets is read before any due timer fires,
+/// stalled or not, so a backup that slept through its Master_Down deadline first hears the
+/// master that is still alive.)
 const STALL_THRESHOLD: Duration = Duration::from_millis(5);
 
 /// Consecutive failed advert sends after which an instance goes to FAULT (`send-failed`).
@@ -232,16 +233,17 @@ impl Daemon {
         let mut hook_done = Vec::new();
         loop {
             let now = Instant::now();
-            if self
-                .deadlines
-                .peek()
-                .is_some_and(|due| now.saturating_duration_since(due) > STALL_THRESHOLD)
-            {
-                // Inputs before timers after a stall: read what queued while we slept.
-                self.loop_stats.stalls += 1;
-                self.drain_all_sockets();
-            } else {
-                self.drain_backlog();
+            match self.deadlines.peek() {
+                // Inputs before timers: a due timer fires only after what already queued on
+                // the sockets was read (an advert that arrived just before a backup's
+                // Master_Down deadline counts; after a stall, everything queued meanwhile).
+                Some(due) if due <= now => {
+                    if now.saturating_duration_since(due) > STALL_THRESHOLD {
+                        self.loop_stats.stalls += 1;
+                    }
+                    self.drain_all_sockets();
+                }
+                _ => self.drain_backlog(),
             }
             self.fire_due_timers(Instant::now(), &mut hook_done);
             if self.shutdown_complete(Instant::now()) {
