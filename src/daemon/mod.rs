@@ -1,15 +1,18 @@
 //! The daemon: the only layer that performs I/O. One single-threaded mio loop owns every
 //! socket, timer, signal and child process and feeds what happens into the engine, then
 //! performs the actions the engine returns.
+mod adverts;
 pub mod control;
 pub mod hook_security;
 pub mod hooks;
 pub mod instance;
 pub mod interfaces;
 pub mod loop_stats;
+mod net_events;
 pub mod netlink;
 pub mod packet_socket;
 pub mod signals;
+mod status;
 pub mod timer;
 pub mod vip;
 pub mod vrrp_socket;
@@ -27,12 +30,12 @@ use crate::config::Config;
 use crate::config::Family;
 use crate::engine::hook_queue::HookQueue;
 use crate::engine::vrrp::{Action, Blocker, Input};
-use control::{ControlServer, InstanceStatus, Status};
+use control::ControlServer;
 use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
 use interfaces::Interfaces;
 use loop_stats::LoopStats;
-use netlink::{AddrInfo, LinkInfo, NetEvent, Netlink};
+use netlink::Netlink;
 use packet_socket::PacketSocket;
 use signals::{SignalAction, Signals};
 use timer::{DeadlineHeap, LoopTimer, TimerOwner};
@@ -381,44 +384,6 @@ impl Daemon {
         }
     }
 
-    fn send_advert(&mut self, i: usize, priority: u8) {
-        let Some(slot_idx) = self.slot_of(i) else {
-            return;
-        };
-        let inst = &mut self.instances[i];
-        let Some(src) = inst.engine.primary_address() else {
-            inst.count_tx_error("no_source_address");
-            if inst.warn_once("no_source_address") {
-                warn!(
-                    instance = %inst.cfg.name,
-                    "cannot send adverts: interface {} has no usable source address",
-                    inst.cfg.interface
-                );
-            }
-            return;
-        };
-        let Some(slot) = self.sockets.get(slot_idx).and_then(|s| s.as_ref()) else {
-            return;
-        };
-        match inst.send_advert(&slot.socket, src, priority) {
-            Ok(()) => {
-                if std::mem::take(&mut inst.send_failures) > 0 {
-                    inst.pending_input = Some(Input::CanAdvertise(Blocker::SendFailed));
-                }
-            }
-            Err(e) => {
-                inst.count_tx_error("send_failed");
-                inst.send_failures += 1;
-                if inst.send_failures == 1 || inst.send_failures == SEND_FAILURES_FOR_FAULT {
-                    warn!(instance = %inst.cfg.name, "sending an advert failed ({} in a row): {e}", inst.send_failures);
-                }
-                if inst.send_failures >= SEND_FAILURES_FOR_FAULT && priority != 0 {
-                    inst.pending_input = Some(Input::CannotAdvertise(Blocker::SendFailed));
-                }
-            }
-        }
-    }
-
     fn add_vips(&mut self, i: usize, now: Instant) {
         self.vips.acquire(
             VipOwner::Instance(i),
@@ -471,311 +436,6 @@ impl Daemon {
                 warn!(instance = %inst.cfg.name, "sending gratuitous ARP/NA failed: {e}");
             }
         }
-    }
-
-    fn source_address(&self, i: usize) -> Option<std::net::IpAddr> {
-        let inst = &self.instances[i];
-        let ifindex = inst.ifindex?;
-        let usable = |addr: std::net::IpAddr| {
-            self.interfaces
-                .has_address(ifindex, addr)
-                .is_some_and(|a| !a.tentative && !a.dad_failed)
-        };
-        if let Some(wanted) = inst.cfg.source_address {
-            return Some(wanted).filter(|a| usable(*a));
-        }
-        if let Some(pinned) = inst.engine.primary_address().filter(|a| usable(*a)) {
-            return Some(pinned);
-        }
-        self.interfaces
-            .source_address(ifindex, inst.family == Family::V6, &inst.vip_addrs)
-    }
-
-    fn slot_of(&self, i: usize) -> Option<usize> {
-        let inst = &self.instances[i];
-        self.socket_index
-            .get(&(inst.ifindex?, inst.family))
-            .copied()
-    }
-
-    /// Looks up the instance's interface and makes sure its socket exists.
-    fn bind_interface(&mut self, i: usize) {
-        let name = self.instances[i].cfg.interface.clone();
-        let (ifindex, up) = match self.interfaces.by_name(&name) {
-            Some(iface) => (Some(iface.link.ifindex), iface.link.up),
-            None => (None, false),
-        };
-        let inst = &mut self.instances[i];
-        inst.ifindex = ifindex;
-        inst.link_up = up;
-        inst.na_router_flag = inst.family == Family::V6 && instance::ipv6_forwarding(&name);
-        if let Some(ifindex) = ifindex {
-            self.ensure_socket(ifindex, &name, self.instances[i].family);
-        }
-    }
-
-    fn ensure_socket(&mut self, ifindex: u32, ifname: &str, family: Family) {
-        let members: Vec<usize> = (0..self.instances.len())
-            .filter(|&j| {
-                let inst = &self.instances[j];
-                inst.cfg.interface == ifname && inst.family == family
-            })
-            .collect();
-        if let Some(&idx) = self.socket_index.get(&(ifindex, family)) {
-            if let Some(slot) = self.sockets[idx].as_mut() {
-                slot.instances = members;
-            }
-            return;
-        }
-        let multicast = members
-            .iter()
-            .any(|&j| self.instances[j].cfg.unicast_peers.is_empty());
-        let socket = match VrrpSocket::open(family, ifname, ifindex, multicast) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("opening the VRRP socket on {ifname} ({family:?}) failed: {e}");
-                return;
-            }
-        };
-        let idx = self
-            .sockets
-            .iter()
-            .position(|s| s.is_none())
-            .unwrap_or(self.sockets.len());
-        if idx == self.sockets.len() {
-            self.sockets.push(None);
-        }
-        if let Err(e) = self.register_fd(socket.raw_fd(), Token(SOCKET_TOKEN_BASE + idx)) {
-            warn!("{e:#}");
-            return;
-        }
-        self.sockets[idx] = Some(SocketSlot {
-            socket,
-            instances: members,
-        });
-        self.socket_index.insert((ifindex, family), idx);
-    }
-
-    fn close_sockets_of(&mut self, ifindex: u32) {
-        for family in [Family::V4, Family::V6] {
-            if let Some(idx) = self.socket_index.remove(&(ifindex, family)) {
-                if let Some(slot) = self.sockets[idx].take() {
-                    let fd = slot.socket.raw_fd();
-                    let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-                }
-            }
-        }
-    }
-
-    /// Reads every VRRP socket (each up to its budget), e.g. after a stall.
-    fn drain_all_sockets(&mut self) {
-        self.sockets_with_backlog.clear();
-        for idx in 0..self.sockets.len() {
-            self.on_socket_readable(idx);
-        }
-    }
-
-    /// Reads the sockets whose previous drain stopped at the budget.
-    fn drain_backlog(&mut self) {
-        for idx in std::mem::take(&mut self.sockets_with_backlog) {
-            self.on_socket_readable(idx);
-        }
-    }
-
-    /// Reads up to [`SOCKET_BUDGET`] datagrams from socket `idx` and feeds them to their
-    /// instances; a socket with more queued is remembered for the next turn (mio is
-    /// edge-triggered: no new event would come for data already queued).
-    fn on_socket_readable(&mut self, idx: usize) {
-        let mut buf = std::mem::take(&mut self.rx_buf);
-        let mut budget = SOCKET_BUDGET;
-        while let Some(slot) = self.sockets.get(idx).and_then(|s| s.as_ref()) {
-            if budget == 0 {
-                self.loop_stats.budget_exhausted += 1;
-                if !self.sockets_with_backlog.contains(&idx) {
-                    self.sockets_with_backlog.push(idx);
-                }
-                break;
-            }
-            budget -= 1;
-            let datagram = match slot.socket.recv(&mut buf) {
-                Ok(Some(d)) => d,
-                Ok(None) => break,
-                Err(e) => {
-                    debug!("receiving on VRRP socket failed: {e}");
-                    break;
-                }
-            };
-            let family = slot.socket.family();
-            let len = datagram.len.min(buf.len());
-            // `slot` borrows `self.sockets` only, disjoint from `self.instances`: no copy of
-            // the member list per datagram.
-            match instance::demux(
-                &mut self.instances,
-                &slot.instances,
-                family,
-                &buf[..len],
-                datagram.v6_meta,
-            ) {
-                Ok(Some((i, advert))) => {
-                    // Timers count from the advert's arrival, not from when the loop got to
-                    // it: a backup that was slow to read still orders itself by priority.
-                    let arrived = Instant::now();
-                    let arrived = arrived.checked_sub(datagram.age).unwrap_or(arrived);
-                    self.feed(i, Input::Advert(advert), arrived)
-                }
-                Ok(None) => {}
-                Err(reason) => debug!("dropped a VRRP packet: {reason}"),
-            }
-        }
-        self.rx_buf = buf;
-    }
-
-    fn on_net_event(&mut self, event: NetEvent, now: Instant) {
-        self.interfaces.apply(&event);
-        match &event {
-            NetEvent::Link(link) => {
-                let name = link.name.clone();
-                for i in 0..self.instances.len() {
-                    if self.instances[i].cfg.interface != name {
-                        continue;
-                    }
-                    let was_up = self.instances[i].link_up;
-                    let old_index = self.instances[i].ifindex;
-                    if old_index.is_some() && old_index != Some(link.ifindex) {
-                        if let Some(old) = old_index {
-                            self.close_sockets_of(old);
-                        }
-                    }
-                    self.bind_interface(i);
-                    self.refresh_source(i, now);
-                    match (was_up, self.instances[i].link_up) {
-                        (false, true) => self.feed(i, Input::LinkUp, now),
-                        (true, false) => self.feed(i, Input::LinkDown, now),
-                        _ => {}
-                    }
-                }
-            }
-            NetEvent::LinkRemoved { ifindex, .. } => {
-                let ifindex = *ifindex;
-                self.close_sockets_of(ifindex);
-                for i in 0..self.instances.len() {
-                    if self.instances[i].ifindex == Some(ifindex) {
-                        let was_up = self.instances[i].link_up;
-                        self.instances[i].ifindex = None;
-                        self.instances[i].link_up = false;
-                        if was_up {
-                            self.feed(i, Input::LinkDown, now);
-                        }
-                    }
-                }
-            }
-            NetEvent::AddrAdded(a) | NetEvent::AddrRemoved(a) => {
-                let ifindex = a.ifindex;
-                for i in 0..self.instances.len() {
-                    if self.instances[i].ifindex == Some(ifindex) {
-                        self.refresh_source(i, now);
-                    }
-                }
-                let restored = self
-                    .vips
-                    .reconcile(now, &self.interfaces, &mut self.netlink);
-                self.announce_restored(restored);
-            }
-            NetEvent::RequestFailed {
-                what,
-                errno,
-                ifindex,
-                addr,
-                ..
-            } => {
-                warn!(
-                    "netlink request failed: {what}: {}",
-                    std::io::Error::from_raw_os_error(*errno)
-                );
-                self.vips
-                    .request_failed(*ifindex, *addr, *errno, now, &self.interfaces);
-                self.schedule_vips();
-            }
-            NetEvent::Overrun => {
-                warn!("netlink event queue overran: re-reading interfaces and addresses");
-                let mut released = Vec::new();
-                self.netlink.start_resync(now, &mut released);
-                for ev in released {
-                    self.on_net_event(ev, now);
-                }
-            }
-            NetEvent::Resynced { links, addrs } => self.redump(links, addrs, now),
-        }
-    }
-
-    /// Applies a resync's snapshot: the table is replaced, links that vanished meanwhile are
-    /// removed as if their removal had been seen, then every link is replayed so instances
-    /// rebind (following an interface recreated under a new ifindex), see link state changes
-    /// and refresh their source address.
-    fn redump(&mut self, links: &[LinkInfo], addrs: &[AddrInfo], now: Instant) {
-        let vanished = self.interfaces.reset(links.to_vec(), addrs.to_vec());
-        for link in vanished {
-            let (ifindex, name) = (link.ifindex, link.name);
-            self.on_net_event(NetEvent::LinkRemoved { ifindex, name }, now);
-        }
-        for link in links {
-            self.on_net_event(NetEvent::Link(link.clone()), now);
-        }
-    }
-
-    /// Reads the netlink sockets (a bounded batch each) and handles what they report, then
-    /// schedules the next call: on the next loop turn while datagrams may still be queued (the
-    /// sockets are edge-triggered: no new readiness event would come for those), else at the
-    /// resync's own deadline.
-    fn service_netlink(&mut self, now: Instant) {
-        let mut events = Vec::new();
-        self.netlink.handle_timeout(now, &mut events);
-        let more = self
-            .netlink
-            .read_events(&mut events, now)
-            .unwrap_or_else(|e| {
-                warn!("reading netlink failed: {e}");
-                false
-            });
-        for ev in events {
-            self.on_net_event(ev, now);
-        }
-        // One nanosecond later: due on the next turn, not again in this turn's timer loop.
-        let next = match more {
-            true => Some(now + Duration::from_nanos(1)),
-            false => self.netlink.next_deadline(),
-        };
-        self.deadlines.schedule(TimerOwner::Netlink, next);
-    }
-
-    /// Tells the engine when the advert source address changed (the engine's copy is the one
-    /// the daemon sends from).
-    fn refresh_source(&mut self, i: usize, now: Instant) {
-        let source = self.source_address(i);
-        let old = self.instances[i].engine.primary_address();
-        if old == source {
-            return;
-        }
-        let inst = &self.instances[i];
-        match (old, source) {
-            (Some(old), Some(new)) => {
-                info!(instance = %inst.cfg.name, "advert source address changed from {old} to {new}")
-            }
-            (None, Some(new)) => {
-                info!(instance = %inst.cfg.name, "advert source address: {new}")
-            }
-            (Some(old), None) => {
-                warn!(instance = %inst.cfg.name, "advert source address {old} is gone from {}: no usable source address", inst.cfg.interface)
-            }
-            (None, None) => {}
-        }
-        self.feed(i, Input::PrimaryAddress(source), now);
-        let blocker = Blocker::NoSourceAddress;
-        let input = match source {
-            Some(_) => Input::CanAdvertise(blocker),
-            None => Input::CannotAdvertise(blocker),
-        };
-        self.feed(i, input, now);
     }
 
     fn on_signal(&mut self, action: SignalAction, now: Instant) {
@@ -888,59 +548,5 @@ impl Daemon {
     fn reschedule_control(&mut self) {
         let next = self.control.as_ref().and_then(|c| c.next_deadline());
         self.deadlines.schedule(TimerOwner::Control, next);
-    }
-
-    fn control_reply(&self, line: &str) -> String {
-        let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
-        match command.as_deref() {
-            Ok("status") => serde_json::to_string(&self.status())
-                .unwrap_or_else(|e| control::error_reply(&e.to_string())),
-            Ok(other) => control::error_reply(&format!("unknown command {other:?}")),
-            Err(e) => control::error_reply(&format!("bad request: {e}")),
-        }
-    }
-
-    fn status(&self) -> Status {
-        let instances = self
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(i, inst)| InstanceStatus {
-                name: inst.cfg.name.clone(),
-                interface: inst.cfg.interface.clone(),
-                vrid: inst.cfg.vrid,
-                version: match inst.cfg.version {
-                    crate::wire::VrrpVersion::V2 => 2,
-                    crate::wire::VrrpVersion::V3 => 3,
-                },
-                priority: inst.cfg.priority,
-                state: inst.engine.state().as_str().to_string(),
-                master: inst.engine.current_master().map(|(ip, _)| ip.to_string()),
-                vips: inst.cfg.vips.iter().map(|v| v.to_string()).collect(),
-                advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
-                master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
-                counters: inst.counters(),
-                source_address: inst.engine.primary_address().map(|a| a.to_string()),
-                reason: inst.last_reason.clone(),
-                vip_status: self.vips.status(VipOwner::Instance(i), &self.interfaces),
-            })
-            .collect();
-        Status {
-            node: self.node_name.clone(),
-            instances,
-            loop_stats: self.loop_stats.status(),
-            hooks_refused: self.hooks.refused(),
-            log_lines_dropped: crate::logging::dropped_lines(),
-            control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
-        }
-    }
-
-    fn log_counters(&self) {
-        for inst in &self.instances {
-            let c = inst.counters_summary();
-            if !c.is_empty() {
-                info!(instance = %inst.cfg.name, "packet counters: {c}");
-            }
-        }
     }
 }

@@ -1,0 +1,180 @@
+//! Links and addresses as they change: netlink events (and the snapshot after an overrun)
+//! update the interface table, rebind instances to their interfaces, pick and pin each
+//! instance's advert source, and let the VIP table restore what vanished.
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::netlink::{AddrInfo, LinkInfo, NetEvent};
+use super::timer::TimerOwner;
+use super::Daemon;
+use crate::config::Family;
+use crate::engine::vrrp::{Blocker, Input};
+
+impl Daemon {
+    pub(super) fn on_net_event(&mut self, event: NetEvent, now: Instant) {
+        self.interfaces.apply(&event);
+        match &event {
+            NetEvent::Link(link) => {
+                let name = link.name.clone();
+                for i in 0..self.instances.len() {
+                    if self.instances[i].cfg.interface != name {
+                        continue;
+                    }
+                    let was_up = self.instances[i].link_up;
+                    let old_index = self.instances[i].ifindex;
+                    if old_index.is_some() && old_index != Some(link.ifindex) {
+                        if let Some(old) = old_index {
+                            self.close_sockets_of(old);
+                        }
+                    }
+                    self.bind_interface(i);
+                    self.refresh_source(i, now);
+                    match (was_up, self.instances[i].link_up) {
+                        (false, true) => self.feed(i, Input::LinkUp, now),
+                        (true, false) => self.feed(i, Input::LinkDown, now),
+                        _ => {}
+                    }
+                }
+            }
+            NetEvent::LinkRemoved { ifindex, .. } => {
+                let ifindex = *ifindex;
+                self.close_sockets_of(ifindex);
+                for i in 0..self.instances.len() {
+                    if self.instances[i].ifindex == Some(ifindex) {
+                        let was_up = self.instances[i].link_up;
+                        self.instances[i].ifindex = None;
+                        self.instances[i].link_up = false;
+                        if was_up {
+                            self.feed(i, Input::LinkDown, now);
+                        }
+                    }
+                }
+            }
+            NetEvent::AddrAdded(a) | NetEvent::AddrRemoved(a) => {
+                let ifindex = a.ifindex;
+                for i in 0..self.instances.len() {
+                    if self.instances[i].ifindex == Some(ifindex) {
+                        self.refresh_source(i, now);
+                    }
+                }
+                let restored = self
+                    .vips
+                    .reconcile(now, &self.interfaces, &mut self.netlink);
+                self.announce_restored(restored);
+            }
+            NetEvent::RequestFailed {
+                what,
+                errno,
+                ifindex,
+                addr,
+                ..
+            } => {
+                warn!(
+                    "netlink request failed: {what}: {}",
+                    std::io::Error::from_raw_os_error(*errno)
+                );
+                self.vips
+                    .request_failed(*ifindex, *addr, *errno, now, &self.interfaces);
+                self.schedule_vips();
+            }
+            NetEvent::Overrun => {
+                warn!("netlink event queue overran: re-reading interfaces and addresses");
+                let mut released = Vec::new();
+                self.netlink.start_resync(now, &mut released);
+                for ev in released {
+                    self.on_net_event(ev, now);
+                }
+            }
+            NetEvent::Resynced { links, addrs } => self.redump(links, addrs, now),
+        }
+    }
+
+    /// Applies a resync's snapshot: the table is replaced, links that vanished meanwhile are
+    /// removed as if their removal had been seen, then every link is replayed so instances
+    /// rebind (following an interface recreated under a new ifindex), see link state changes
+    /// and refresh their source address.
+    pub(super) fn redump(&mut self, links: &[LinkInfo], addrs: &[AddrInfo], now: Instant) {
+        let vanished = self.interfaces.reset(links.to_vec(), addrs.to_vec());
+        for link in vanished {
+            let (ifindex, name) = (link.ifindex, link.name);
+            self.on_net_event(NetEvent::LinkRemoved { ifindex, name }, now);
+        }
+        for link in links {
+            self.on_net_event(NetEvent::Link(link.clone()), now);
+        }
+    }
+
+    /// Reads the netlink sockets (a bounded batch each) and handles what they report, then
+    /// schedules the next call: on the next loop turn while datagrams may still be queued (the
+    /// sockets are edge-triggered: no new readiness event would come for those), else at the
+    /// resync's own deadline.
+    pub(super) fn service_netlink(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        self.netlink.handle_timeout(now, &mut events);
+        let more = self
+            .netlink
+            .read_events(&mut events, now)
+            .unwrap_or_else(|e| {
+                warn!("reading netlink failed: {e}");
+                false
+            });
+        for ev in events {
+            self.on_net_event(ev, now);
+        }
+        // One nanosecond later: due on the next turn, not again in this turn's timer loop.
+        let next = match more {
+            true => Some(now + Duration::from_nanos(1)),
+            false => self.netlink.next_deadline(),
+        };
+        self.deadlines.schedule(TimerOwner::Netlink, next);
+    }
+
+    pub(super) fn source_address(&self, i: usize) -> Option<std::net::IpAddr> {
+        let inst = &self.instances[i];
+        let ifindex = inst.ifindex?;
+        let usable = |addr: std::net::IpAddr| {
+            self.interfaces
+                .has_address(ifindex, addr)
+                .is_some_and(|a| !a.tentative && !a.dad_failed)
+        };
+        if let Some(wanted) = inst.cfg.source_address {
+            return Some(wanted).filter(|a| usable(*a));
+        }
+        if let Some(pinned) = inst.engine.primary_address().filter(|a| usable(*a)) {
+            return Some(pinned);
+        }
+        self.interfaces
+            .source_address(ifindex, inst.family == Family::V6, &inst.vip_addrs)
+    }
+
+    /// Tells the engine when the advert source address changed (the engine's copy is the one
+    /// the daemon sends from).
+    pub(super) fn refresh_source(&mut self, i: usize, now: Instant) {
+        let source = self.source_address(i);
+        let old = self.instances[i].engine.primary_address();
+        if old == source {
+            return;
+        }
+        let inst = &self.instances[i];
+        match (old, source) {
+            (Some(old), Some(new)) => {
+                info!(instance = %inst.cfg.name, "advert source address changed from {old} to {new}")
+            }
+            (None, Some(new)) => {
+                info!(instance = %inst.cfg.name, "advert source address: {new}")
+            }
+            (Some(old), None) => {
+                warn!(instance = %inst.cfg.name, "advert source address {old} is gone from {}: no usable source address", inst.cfg.interface)
+            }
+            (None, None) => {}
+        }
+        self.feed(i, Input::PrimaryAddress(source), now);
+        let blocker = Blocker::NoSourceAddress;
+        let input = match source {
+            Some(_) => Input::CanAdvertise(blocker),
+            None => Input::CannotAdvertise(blocker),
+        };
+        self.feed(i, input, now);
+    }
+}

@@ -1,0 +1,63 @@
+//! What the daemon reports: the `relevo status` reply (instances, VIPs, loop timing,
+//! counters), the answer to a control request, and the counters logged at exit.
+use tracing::info;
+
+use super::control::{self, InstanceStatus, Status};
+use super::vip::VipOwner;
+use super::Daemon;
+
+impl Daemon {
+    pub(super) fn control_reply(&self, line: &str) -> String {
+        let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
+        match command.as_deref() {
+            Ok("status") => serde_json::to_string(&self.status())
+                .unwrap_or_else(|e| control::error_reply(&e.to_string())),
+            Ok(other) => control::error_reply(&format!("unknown command {other:?}")),
+            Err(e) => control::error_reply(&format!("bad request: {e}")),
+        }
+    }
+
+    pub(super) fn status(&self) -> Status {
+        let instances = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| InstanceStatus {
+                name: inst.cfg.name.clone(),
+                interface: inst.cfg.interface.clone(),
+                vrid: inst.cfg.vrid,
+                version: match inst.cfg.version {
+                    crate::wire::VrrpVersion::V2 => 2,
+                    crate::wire::VrrpVersion::V3 => 3,
+                },
+                priority: inst.cfg.priority,
+                state: inst.engine.state().as_str().to_string(),
+                master: inst.engine.current_master().map(|(ip, _)| ip.to_string()),
+                vips: inst.cfg.vips.iter().map(|v| v.to_string()).collect(),
+                advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
+                master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
+                counters: inst.counters(),
+                source_address: inst.engine.primary_address().map(|a| a.to_string()),
+                reason: inst.last_reason.clone(),
+                vip_status: self.vips.status(VipOwner::Instance(i), &self.interfaces),
+            })
+            .collect();
+        Status {
+            node: self.node_name.clone(),
+            instances,
+            loop_stats: self.loop_stats.status(),
+            hooks_refused: self.hooks.refused(),
+            log_lines_dropped: crate::logging::dropped_lines(),
+            control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
+        }
+    }
+
+    pub(super) fn log_counters(&self) {
+        for inst in &self.instances {
+            let c = inst.counters_summary();
+            if !c.is_empty() {
+                info!(instance = %inst.cfg.name, "packet counters: {c}");
+            }
+        }
+    }
+}
