@@ -508,3 +508,170 @@ impl AddressOps for super::netlink::Netlink {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::netlink::{AddrInfo, LinkInfo};
+
+    /// Records requests; `fail_adds` makes adds fail synchronously. At each add it also
+    /// records whether the state file already listed the address (written before the add).
+    struct Recorder {
+        state_path: PathBuf,
+        adds: Vec<(u32, Vip, Option<Duration>, bool)>,
+        dels: Vec<(u32, Vip)>,
+    }
+
+    impl AddressOps for Recorder {
+        fn add(&mut self, ifindex: u32, vip: Vip, lease: Option<Duration>) -> io::Result<()> {
+            let listed = std::fs::read_to_string(&self.state_path)
+                .unwrap_or_default()
+                .contains(&vip.to_string());
+            self.adds.push((ifindex, vip, lease, listed));
+            Ok(())
+        }
+        fn del(&mut self, ifindex: u32, vip: Vip) -> io::Result<()> {
+            self.dels.push((ifindex, vip));
+            Ok(())
+        }
+    }
+
+    fn addr(ifindex: u32, text: &str, proto: u8) -> AddrInfo {
+        AddrInfo {
+            ifindex,
+            addr: text.parse().unwrap(),
+            prefix_len: 24,
+            proto,
+            tentative: false,
+            secondary: false,
+            dad_failed: false,
+            valid_lifetime: None,
+        }
+    }
+
+    fn interfaces(addrs: Vec<AddrInfo>) -> Interfaces {
+        let mut table = Interfaces::default();
+        let link = LinkInfo {
+            ifindex: 7,
+            name: "eth0".into(),
+            up: true,
+            mac: None,
+        };
+        table.reset(vec![link], addrs);
+        table
+    }
+
+    fn setup(tag: &str) -> (VipTable, Recorder, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("relevo-vip-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut table = VipTable::new(&dir);
+        let vips: Vec<Vip> = vec!["192.0.2.100/24".parse().unwrap()];
+        table.register(
+            VipOwner::Instance(0),
+            "eth0",
+            &vips,
+            Some(Duration::from_secs(3)),
+        );
+        let ops = Recorder {
+            state_path: dir.join(STATE_FILE),
+            adds: Vec::new(),
+            dels: Vec::new(),
+        };
+        (table, ops, dir)
+    }
+
+    #[test]
+    fn acquire_records_the_state_file_before_adding_with_the_lease() {
+        let (mut table, mut ops, dir) = setup("acquire");
+        let now = Instant::now();
+        table.acquire(VipOwner::Instance(0), now, &interfaces(vec![]), &mut ops);
+        assert_eq!(ops.adds.len(), 1);
+        let (ifindex, vip, lease, listed) = ops.adds[0];
+        assert_eq!(
+            (ifindex, vip.to_string()),
+            (7, "192.0.2.100/24".to_string())
+        );
+        assert_eq!(lease, Some(Duration::from_secs(3)));
+        assert!(
+            listed,
+            "the state file must list the VIP before the add is sent"
+        );
+        // The lease is refreshed every third of it.
+        assert_eq!(table.next_deadline(), Some(now + Duration::from_secs(1)));
+        let present = interfaces(vec![addr(7, "192.0.2.100", RELEVO_ADDR_PROTO)]);
+        table.handle_timeout(now + Duration::from_secs(1), &present, &mut ops);
+        assert_eq!(ops.adds.len(), 2);
+        // Released: removed, and gone from the state file.
+        table.release(VipOwner::Instance(0), &present, &mut ops);
+        assert_eq!(ops.dels.len(), 1);
+        let text = std::fs::read_to_string(dir.join(STATE_FILE)).unwrap();
+        assert!(!text.contains("192.0.2.100"), "{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_held_vip_that_vanished_is_restored_and_reported() {
+        let (mut table, mut ops, dir) = setup("restore");
+        let t0 = Instant::now();
+        table.acquire(VipOwner::Instance(0), t0, &interfaces(vec![]), &mut ops);
+        let present = interfaces(vec![addr(7, "192.0.2.100", RELEVO_ADDR_PROTO)]);
+        assert!(table.reconcile(t0, &present, &mut ops).is_empty());
+        // Deleted by someone: the next event restores it at once.
+        let gone = interfaces(vec![]);
+        let restored = table.reconcile(t0 + Duration::from_millis(1), &gone, &mut ops);
+        assert_eq!(restored, vec![VipOwner::Instance(0)]);
+        assert_eq!(ops.adds.len(), 2);
+        // While that add is in flight, another event does not send it again.
+        assert!(table
+            .reconcile(t0 + Duration::from_millis(2), &gone, &mut ops)
+            .is_empty());
+        assert_eq!(table.status(VipOwner::Instance(0), &gone)[0].restored, 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_failed_request_is_retried_with_backoff_and_shows_in_status() {
+        let (mut table, mut ops, dir) = setup("retry");
+        let t0 = Instant::now();
+        let none = interfaces(vec![]);
+        table.acquire(VipOwner::Instance(0), t0, &none, &mut ops);
+        let addr: IpAddr = "192.0.2.100".parse().unwrap();
+        table.request_failed(7, addr, libc::EPERM, t0, &none);
+        let status = &table.status(VipOwner::Instance(0), &none)[0];
+        assert_eq!(status.failures, 1);
+        assert!(status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not permitted"));
+        assert_eq!(table.next_deadline(), Some(t0 + RETRY_MIN));
+        table.handle_timeout(t0 + RETRY_MIN, &none, &mut ops);
+        assert_eq!(ops.adds.len(), 2, "retried");
+        // A second failure waits twice as long.
+        let t1 = t0 + RETRY_MIN;
+        table.request_failed(7, addr, libc::EPERM, t1, &none);
+        assert_eq!(table.next_deadline(), Some(t1 + RETRY_MIN * 2));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn leftovers_go_by_stamp_or_state_file_and_foreign_addresses_stay() {
+        let (mut table, mut ops, dir) = setup("leftovers");
+        // An unstamped address listed in the state file is a leftover (kernel < 6.1).
+        std::fs::write(dir.join(STATE_FILE), "eth0 192.0.2.100/24\n").unwrap();
+        table.recorded = read_state(&dir.join(STATE_FILE));
+        let unstamped = interfaces(vec![addr(7, "192.0.2.100", 0)]);
+        table.remove_leftovers(&unstamped, &mut ops);
+        assert_eq!(ops.dels.len(), 1);
+        // Unlisted and unstamped: someone else's; never removed, never added over.
+        table.remove_leftovers(&unstamped, &mut ops);
+        assert_eq!(ops.dels.len(), 1);
+        table.acquire(VipOwner::Instance(0), Instant::now(), &unstamped, &mut ops);
+        assert!(ops.adds.is_empty());
+        assert!(table.status(VipOwner::Instance(0), &unstamped)[0].foreign);
+        table.release(VipOwner::Instance(0), &unstamped, &mut ops);
+        assert_eq!(ops.dels.len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
