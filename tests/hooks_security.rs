@@ -48,8 +48,8 @@ fn subdir(dir: &Path, name: &str, mode: u32) -> PathBuf {
 
 /// A script at `path` that creates `<path>.ran` when it runs; mode as given.
 fn marker_script(path: &Path, mode: u32) -> PathBuf {
-    fs::write(path, format!("#!/bin/sh\ntouch '{}.ran'\n", path.display())).unwrap();
-    chmod(path, mode);
+    let body = format!("touch '{}.ran'", path.display());
+    relevo::lab::write_script(path, &body, mode).unwrap();
     path.to_path_buf()
 }
 

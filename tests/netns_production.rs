@@ -316,3 +316,26 @@ fn a_flood_of_invalid_adverts_changes_nothing() {
     let log2 = log_of(&logs[1]);
     assert!(!log2.contains("-> MASTER"), "the backup flapped:\n{log2}");
 }
+
+#[test]
+fn a_second_sigterm_during_the_hand_over_exits_at_once_with_the_vips_removed() {
+    let Some(lab) = lab("term2", 1) else { return };
+    let vip = ip(VIP);
+    // Alone at 1 s adverts, a stopping master waits up to 4 s for a successor.
+    let mut n1 = start(&lab, 1, instance(51, 150, Duration::from_secs(1), &[VIP]));
+    let logs = logs(&[&n1]);
+    expect_master(&lab, vip, 1, Duration::from_secs(8), &logs);
+    signal(&n1, Signal::SIGTERM);
+    assert!(
+        holds_for(ms(500), || lab.node_has_address(1, vip) && n1.is_running()),
+        "the first SIGTERM must start a graceful hand-over that keeps the VIP"
+    );
+    signal(&n1, Signal::SIGTERM);
+    assert!(
+        wait_for(ms(1000), || !n1.is_running()),
+        "a second SIGTERM must exit at once\n{}",
+        log_of(&logs[0])
+    );
+    assert!(!lab.node_has_address(1, vip), "VIPs removed on the way out");
+    assert!(log_of(&logs[0]).contains("again: exiting at once"));
+}

@@ -9,7 +9,9 @@ use tracing::{debug, warn};
 
 use super::instance;
 use super::vrrp_socket::VrrpSocket;
-use super::{Daemon, SocketSlot, SEND_FAILURES_FOR_FAULT, SOCKET_BUDGET, SOCKET_TOKEN_BASE};
+use super::{
+    Daemon, SocketSlot, SEND_FAILURES_FOR_FAULT, SOCKET_BUDGET, SOCKET_TOKEN_BASE, STALL_THRESHOLD,
+};
 use crate::config::Family;
 use crate::engine::vrrp::{Blocker, Input};
 
@@ -179,10 +181,17 @@ impl Daemon {
             ) {
                 Ok(Some((i, advert))) => {
                     // Timers count from the advert's arrival, not from when the loop got to
-                    // it: a backup that was slow to read still orders itself by priority.
-                    let arrived = Instant::now();
-                    let arrived = arrived.checked_sub(datagram.age).unwrap_or(arrived);
-                    self.feed(i, Input::Advert(advert), arrived)
+                    // it: a backup that was a little slow to read still orders itself by
+                    // priority. An advert older than the stall threshold (the loop was frozen
+                    // or flooded; the rest of the queue may not be read this turn) counts as
+                    // heard now: later is the safe side for a Master_Down timer.
+                    let now = Instant::now();
+                    let at = if datagram.age <= STALL_THRESHOLD {
+                        now.checked_sub(datagram.age).unwrap_or(now)
+                    } else {
+                        now
+                    };
+                    self.feed(i, Input::Advert(advert), at)
                 }
                 Ok(None) => {}
                 Err(reason) => debug!("dropped a VRRP packet: {reason}"),

@@ -9,6 +9,33 @@ use std::time::{Duration, Instant};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Writes a `/bin/sh` script with `body` at `path`, mode `mode`, for a test to execute.
+///
+/// The bytes are written by a child process (`sh -c 'cat > path'`), not by this one: a file
+/// this process holds open for writing is inherited by every child another thread forks in
+/// that window, and executing the script then fails with ETXTBSY ("text file busy") until
+/// that child execs. Test binaries fork all the time (hooks, `ip`), so that race is real.
+pub fn write_script(path: &std::path::Path, body: &str, mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("cat > \"$0\"")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("spawning /bin/sh to write a script")?;
+    let mut stdin = child.stdin.take().context("the writer's stdin")?;
+    stdin.write_all(format!("#!/bin/sh\n{body}\n").as_bytes())?;
+    drop(stdin);
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("writing {} failed: {status}", path.display());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
 /// CLOCK_MONOTONIC in nanoseconds. The clock is system wide, so values taken here are directly
 /// comparable with the timestamps a probe running in another namespace/process prints.
 pub fn monotonic_ns() -> u64 {

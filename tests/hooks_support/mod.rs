@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,8 +35,7 @@ impl TestDir {
     /// Writes a `/bin/sh` script with `body` and the given mode; returns its path.
     pub fn script(&self, name: &str, body: &str, mode: u32) -> PathBuf {
         let path = self.path(name);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        relevo::lab::write_script(&path, body, mode).unwrap();
         path
     }
 }

@@ -181,10 +181,8 @@ pub fn wait_status(
 /// Writes `/bin/sh` script `name` with `body` into `dir` (mode 0755, owned by the test's user:
 /// root) and returns its path.
 pub fn hook_script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    relevo::lab::write_script(&path, body, 0o755).unwrap();
     path
 }
 
