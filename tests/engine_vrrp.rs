@@ -355,14 +355,39 @@ fn master_sends_adverts_on_a_drift_free_cadence() {
 }
 
 #[test]
-fn master_answers_priority_zero_with_an_immediate_advert() {
+fn master_answers_priority_zero_with_an_immediate_advert_and_a_fresh_announcement() {
     let t0 = Instant::now();
     let (mut instance, t1) = master(params(100, 100), t0);
     let t2 = t1 + ms(300);
     let out = feed(&mut instance, advert(v4(20), 0, 100), t2);
-    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
+    // RFC 5798: the advert. Relevo: the resigning router was a competing master whose
+    // clients come back with the announcement.
+    assert_eq!(
+        out,
+        vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+    );
     assert_eq!(instance.next_deadline(), Some(t2 + ms(1000)));
     assert_eq!(instance.state(), State::Master);
+    // A second resignation within Master_Down_Interval: the advert only (no ARP storm).
+    let out = feed(&mut instance, advert(v4(21), 0, 100), t2 + ms(10));
+    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
+}
+
+#[test]
+fn a_backup_ignores_the_resignation_of_a_router_it_does_not_follow() {
+    let t0 = Instant::now();
+    let mut instance = backup(params(100, 100), t0);
+    feed(&mut instance, advert(v4(20), 150, 100), t0 + ms(10));
+    let before = instance.next_deadline();
+    // A competing master (192.0.2.30) steps down; the master followed (.20) is alive.
+    assert!(feed(&mut instance, advert(v4(30), 0, 100), t0 + ms(20)).is_empty());
+    assert_eq!(instance.next_deadline(), before);
+    // The followed master's own resignation still counts (graceful stop).
+    feed(&mut instance, advert(v4(20), 0, 100), t0 + ms(30));
+    assert_eq!(
+        instance.next_deadline(),
+        Some(t0 + ms(30) + instance.skew_time())
+    );
 }
 
 #[test]
@@ -375,6 +400,8 @@ fn master_steps_down_for_higher_priority_and_learns_its_interval() {
         out,
         vec![
             Action::RemoveVips,
+            // Resigning on the wire: the new master re-announces for the clients we had.
+            Action::SendAdvert { priority: 0 },
             transition(
                 State::Master,
                 State::Backup,

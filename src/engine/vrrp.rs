@@ -565,8 +565,17 @@ impl Instance {
     }
 
     /// Master -> Backup on a better advert (RFC 5798 §6.4.3).
+    ///
+    /// Relevo also resigns on the wire with one priority-0 advert: when two masters meet
+    /// (a split segment heals, two backups claimed at once), the survivor may have heard
+    /// none of this router's adverts, and the clients this router attracted still send to its
+    /// MAC. The survivor answers a resignation with an advert and a fresh burst of gratuitous
+    /// ARPs / unsolicited NAs ([`Self::master_advert`]), which brings those clients back at
+    /// once instead of when their neighbour entries age out. Backups that follow another
+    /// master ignore it ([`Self::backup_advert`]).
     fn step_down(&mut self, advert: AdvertIn, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         out.push(Action::RemoveVips);
+        out.push(Action::SendAdvert { priority: 0 });
         self.announce.stop();
         self.follow(advert);
         self.enter_backup(now, reason, out);
@@ -633,7 +642,11 @@ impl Instance {
 
     /// RFC 5798 §6.4.2 "If an ADVERTISEMENT is received" in BACKUP.
     fn backup_advert(&mut self, advert: AdvertIn, now: Instant) {
-        if advert.priority == 0 {
+        let from_other = self.master.is_some_and(|(master, _)| master != advert.src);
+        if advert.priority == 0 && from_other {
+            // A router this backup does not follow resigned (a competing master stepping
+            // down): the master it follows is alive, nothing to take over.
+        } else if advert.priority == 0 {
             self.timer = self.backup_deadline(now, self.skew_time());
             self.last_heard = LastHeard::Resignation;
         } else if self.accepts_as_master(advert.priority, now) {
@@ -665,8 +678,17 @@ impl Instance {
     fn master_advert(&mut self, advert: AdvertIn, now: Instant, out: &mut Vec<Action>) {
         let own = self.params.priority;
         if advert.priority == 0 {
+            // RFC 5798 §6.4.3: answer at once. Another router resigned while this one is
+            // MASTER: it was a competing master, so its clients come back with a fresh
+            // announcement (at most once per Master_Down_Interval, shared with the answer to
+            // a competing master).
             out.push(Action::SendAdvert { priority: own });
             self.timer = now.checked_add(self.advert_interval());
+            if self.conflict_answer_allowed(now) {
+                self.last_conflict_answer = Some(now);
+                self.announce.start(now);
+                self.emit_announcements(now, out);
+            }
         } else if advert.priority > own {
             let reason = Reason::HigherPriority {
                 peer: advert.src,
@@ -687,10 +709,7 @@ impl Instance {
     /// clients may have followed the other router's gratuitous ARPs. At most once per
     /// Master_Down_Interval, so a peer that never yields cannot cause an ARP storm.
     fn answer_competing_master(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let quiet = self
-            .last_conflict_answer
-            .is_none_or(|at| now.saturating_duration_since(at) >= self.master_down_interval());
-        if !quiet {
+        if !self.conflict_answer_allowed(now) {
             return;
         }
         self.last_conflict_answer = Some(now);
@@ -700,6 +719,13 @@ impl Instance {
         self.timer = now.checked_add(self.advert_interval());
         self.announce.start(now);
         self.emit_announcements(now, out);
+    }
+
+    /// At most one re-announcement per Master_Down_Interval for competing masters, so a peer
+    /// that never yields cannot cause an ARP storm.
+    fn conflict_answer_allowed(&self, now: Instant) -> bool {
+        self.last_conflict_answer
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.master_down_interval())
     }
 
     /// Equal priority: the higher primary address wins; an unknown own address (or one of

@@ -362,6 +362,25 @@ impl Lab {
         Ok(())
     }
 
+    /// Isolates node `i`'s bridge port (`bridge link set ... isolated on`): isolated ports
+    /// reach the client's port but not each other, so isolating every node's port splits the
+    /// nodes from each other while the client still reaches all of them.
+    pub fn set_node_isolated(&self, i: usize, isolated: bool) -> Result<()> {
+        let port = format!("p{i}");
+        let state = if isolated { "on" } else { "off" };
+        let out = self.exec(
+            &self.bridge_ns(),
+            &["bridge", "link", "set", "dev", &port, "isolated", state],
+        )?;
+        if !out.status.success() {
+            bail!(
+                "isolating node {i}'s bridge port: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     /// Whether node `i`'s port and link are up (as far as this lab changed them).
     pub fn node_connected(&self, i: usize) -> bool {
         let disconnected = lock(&self.disconnected);
