@@ -297,9 +297,16 @@ fn backup_with_preempt_discards_lower_priority_and_takes_over_at_expiry() {
         assert_eq!(instance.next_deadline(), Some(t0 + ms(3600)));
     }
     let out = tick(&mut instance, t0 + ms(3600));
+    // The lower master is alive: clients are re-pointed (VIPs, announcement) before the
+    // advert that makes it drop its VIPs.
     assert_eq!(
-        out.last(),
-        Some(&transition(State::Backup, State::Master, Reason::Preempt))
+        out,
+        vec![
+            Action::AddVips,
+            Action::Announce,
+            Action::SendAdvert { priority: 100 },
+            transition(State::Backup, State::Master, Reason::Preempt),
+        ]
     );
 }
 

@@ -555,13 +555,25 @@ impl Instance {
         self.transition(State::Backup, reason, out);
     }
 
+    /// RFC order (advert, then gratuitous ARPs) except when preempting: the lower-priority
+    /// master is alive and answering clients, and it drops its VIPs the moment it hears our
+    /// advert, so the clients must be re-pointed first (VIPs, announcements, then the
+    /// advert) or they lose a packet in between. When the master is down, the advert goes
+    /// first so that other backups stand down as early as possible.
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
-        out.push(Action::SendAdvert {
+        let advert = Action::SendAdvert {
             priority: self.params.priority,
-        });
+        };
+        let preempting = reason == Reason::Preempt;
+        if !preempting {
+            out.push(advert.clone());
+        }
         out.push(Action::AddVips);
         self.announce.start(now);
         self.emit_announcements(now, out);
+        if preempting {
+            out.push(advert);
+        }
         self.timer = now.checked_add(self.advert_interval());
         self.master = None;
         self.started_backup_at = None;
