@@ -37,15 +37,7 @@ const VRID: u8 = 51;
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 
 fn main() {
-    // `cargo test --all-targets` runs bench binaries without `--bench`: nothing to do then.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("failover: run with `cargo bench --bench failover` (as root)");
-        return;
-    }
-    if let Err(e) = run() {
-        eprintln!("failover bench: {e:#}");
-        std::process::exit(1);
-    }
+    relevo::lab::bench_main("failover", run);
 }
 
 /// Benchmark parameters from the environment.

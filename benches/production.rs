@@ -24,14 +24,7 @@ const VIP: &str = "192.0.2.100/24";
 const VRID: u8 = 51;
 
 fn main() {
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("production: run with `cargo bench --bench production` (as root)");
-        return;
-    }
-    if let Err(e) = run() {
-        eprintln!("production bench: {e:#}");
-        std::process::exit(1);
-    }
+    relevo::lab::bench_main("production", run);
 }
 
 fn run() -> Result<()> {

@@ -30,14 +30,7 @@ use seeded_rng::Rng;
 const VIP: &str = "192.0.2.100/24";
 
 fn main() {
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("soak: run with `cargo bench --bench soak` (as root)");
-        return;
-    }
-    if let Err(e) = run() {
-        eprintln!("soak bench: {e:#}");
-        std::process::exit(1);
-    }
+    relevo::lab::bench_main("soak", run);
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

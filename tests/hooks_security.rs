@@ -53,6 +53,18 @@ fn marker_script(path: &Path, mode: u32) -> PathBuf {
     path.to_path_buf()
 }
 
+/// Starts `program` under `security` and asserts it ran to exit 0 without a refusal.
+#[track_caller]
+fn assert_runs(security: HookSecurity, program: &Path) {
+    let (done, refused, log) = start(security, program);
+    assert_eq!(
+        done.map(|d| d.outcome),
+        Some(HookOutcome::Exited(0)),
+        "{log}"
+    );
+    assert_eq!(refused, 0);
+}
+
 fn ran(script: &Path) -> bool {
     PathBuf::from(format!("{}.ran", script.display())).exists()
 }
@@ -111,13 +123,7 @@ fn accepted_in_a_root_owned_0755_chain() {
     let link = dir.path().join("link");
     symlink(&script, &link).unwrap();
     for program in [&script, &link] {
-        let (done, refused, log) = start(HookSecurity::Strict, program);
-        assert_eq!(
-            done.map(|d| d.outcome),
-            Some(HookOutcome::Exited(0)),
-            "{log}"
-        );
-        assert_eq!(refused, 0);
+        assert_runs(HookSecurity::Strict, program);
     }
     assert!(ran(&script));
 }
@@ -229,13 +235,7 @@ fn off_runs_the_hook_anyway() {
     let open = subdir(dir.path(), "open", 0o1777);
     let script = marker_script(&open.join("hook"), 0o777);
     chown(&script, NOBODY);
-    let (done, refused, log) = start(HookSecurity::Off, &script);
-    assert_eq!(
-        done.map(|d| d.outcome),
-        Some(HookOutcome::Exited(0)),
-        "{log}"
-    );
-    assert_eq!(refused, 0);
+    assert_runs(HookSecurity::Off, &script);
     assert!(ran(&script));
 }
 

@@ -9,6 +9,20 @@ use std::time::{Duration, Instant};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// The `main` of a bench binary (`harness = false`): runs `run` under `cargo bench --bench
+/// NAME` and does nothing under `cargo test --all-targets`, which starts bench binaries
+/// without `--bench`; an error is printed and exits 1.
+pub fn bench_main(name: &str, run: fn() -> Result<()>) {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("{name}: run with `cargo bench --bench {name}` (as root)");
+        return;
+    }
+    if let Err(e) = run() {
+        eprintln!("{name} bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// Writes a `/bin/sh` script with `body` at `path`, mode `mode`, for a test to execute.
 ///
 /// The bytes are written by a child process (`sh -c 'cat > path'`), not by this one: a file
