@@ -145,6 +145,9 @@ fn shipped_example_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/relevo.toml");
     let config = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.vrrp.is_empty());
+    // The shipped example follows its own advice: `relevo check` has nothing to warn about.
+    let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 fn parse(text: &str) -> config::Config {
