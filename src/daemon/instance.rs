@@ -37,8 +37,6 @@ pub struct InstanceRt {
     pub filter: AdvertFilter,
     /// Advert sends that failed in a row.
     pub send_failures: u32,
-    /// The reason code of the last transition (status).
-    pub last_reason: String,
     /// An input produced while performing actions, fed once they are all done.
     pub pending_input: Option<crate::engine::vrrp::Input>,
     /// Whether unsolicited NAs carry the Router flag (IPv6 forwarding on the interface),
@@ -87,7 +85,6 @@ impl InstanceRt {
             vip_addrs,
             filter,
             send_failures: 0,
-            last_reason: String::new(),
             pending_input: None,
             engine: Instance::new(params),
             family,

@@ -372,7 +372,6 @@ impl Daemon {
                 Action::RemoveVips => self.remove_vips(i),
                 Action::Announce => self.announce(i),
                 Action::Transition { from, to, reason } => {
-                    self.instances[i].last_reason = reason.code().to_string();
                     let inst = &self.instances[i];
                     info!(instance = %inst.cfg.name, "{} -> {} ({reason})", from.as_str(), to.as_str());
                     if let Some(req) = inst.hook_request(i, from, to, &reason, &self.node_name) {

@@ -38,7 +38,11 @@ impl Daemon {
                 master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
                 counters: inst.counters(),
                 source_address: inst.engine.primary_address().map(|a| a.to_string()),
-                reason: inst.last_reason.clone(),
+                reason: inst
+                    .engine
+                    .last_reason()
+                    .map(|r| r.code().to_string())
+                    .unwrap_or_default(),
                 vip_status: self.vips.status(VipOwner::Instance(i), &self.interfaces),
             })
             .collect();

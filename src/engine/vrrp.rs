@@ -306,12 +306,14 @@ pub struct Instance {
     last_conflict_answer: Option<Instant>,
     /// Link state as last reported (Startup, LinkUp/LinkDown).
     link_down: bool,
-    /// Active blockers besides the link.
+    /// No usable source address (a blocker besides the link).
     no_source: bool,
-    send_failed: bool,
-    /// Send-failed FAULT: when to try again, and the wait after that.
+    /// Send-failed blocker: set while adverts failed persistently, with the instant of the
+    /// next try; the wait after that doubles.
     send_retry_at: Option<Instant>,
     send_retry_backoff: Duration,
+    /// Why the last transition happened (status).
+    last_reason: Option<Reason>,
 }
 
 impl Instance {
@@ -336,8 +338,8 @@ impl Instance {
             last_conflict_answer: None,
             link_down: false,
             no_source: false,
-            send_failed: false,
             send_retry_at: None,
+            last_reason: None,
             send_retry_backoff: SEND_RETRY_MIN,
         }
     }
@@ -348,6 +350,11 @@ impl Instance {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// Why the last transition happened (`None` before the first one).
+    pub fn last_reason(&self) -> Option<Reason> {
+        self.last_reason
     }
 
     /// Our primary address as last given by [`Input::PrimaryAddress`].
@@ -473,7 +480,6 @@ impl Instance {
         }
         if self.send_retry_at.is_some_and(|t| t <= now) {
             self.send_retry_at = None;
-            self.send_failed = false;
             if self.state == State::Fault {
                 self.start_or_fault(now, Reason::CanAdvertise, out);
             }
@@ -494,7 +500,7 @@ impl Instance {
     fn blocked_by(&self, blocker: Blocker) -> bool {
         match blocker {
             Blocker::NoSourceAddress => self.no_source,
-            Blocker::SendFailed => self.send_failed,
+            Blocker::SendFailed => self.send_retry_at.is_some(),
         }
     }
 
@@ -502,16 +508,12 @@ impl Instance {
         match blocker {
             Blocker::NoSourceAddress => self.no_source = on,
             Blocker::SendFailed if on => {
-                if !self.send_failed {
+                if self.send_retry_at.is_none() {
                     self.send_retry_at = now.checked_add(self.send_retry_backoff);
                     self.send_retry_backoff = (self.send_retry_backoff * 2).min(SEND_RETRY_MAX);
                 }
-                self.send_failed = true;
             }
-            Blocker::SendFailed => {
-                self.send_failed = false;
-                self.send_retry_at = None;
-            }
+            Blocker::SendFailed => self.send_retry_at = None,
         }
     }
 
@@ -521,7 +523,7 @@ impl Instance {
             Some(Reason::LinkDown)
         } else if self.no_source {
             Some(Reason::NoSourceAddress)
-        } else if self.send_failed {
+        } else if self.send_retry_at.is_some() {
             Some(Reason::SendFailed)
         } else {
             None
@@ -653,6 +655,7 @@ impl Instance {
     fn transition(&mut self, to: State, reason: Reason, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
+        self.last_reason = Some(reason);
         out.push(Action::Transition { from, to, reason });
     }
 
@@ -694,17 +697,9 @@ impl Instance {
     fn master_advert(&mut self, advert: AdvertIn, now: Instant, out: &mut Vec<Action>) {
         let own = self.params.priority;
         if advert.priority == 0 {
-            // RFC 5798 §6.4.3: answer at once. Another router resigned while this one is
-            // MASTER: it was a competing master, so its clients come back with a fresh
-            // announcement (at most once per Master_Down_Interval, shared with the answer to
-            // a competing master).
-            out.push(Action::SendAdvert { priority: own });
-            self.timer = now.checked_add(self.advert_interval());
-            if self.conflict_answer_allowed(now) {
-                self.last_conflict_answer = Some(now);
-                self.announce.start(now);
-                self.emit_announcements(now, out);
-            }
+            // Another router resigned while this one is MASTER: it was a competing master,
+            // whose clients come back with the re-announcement.
+            self.answer_another_master(now, true, out);
         } else if advert.priority > own {
             let reason = Reason::HigherPriority {
                 peer: advert.src,
@@ -715,26 +710,32 @@ impl Instance {
             let reason = Reason::EqualPriorityHigherAddress { peer: advert.src };
             self.step_down(advert, now, reason, out);
         } else {
-            self.answer_competing_master(now, out);
+            self.answer_another_master(now, false, out);
         }
     }
 
-    /// Another router claims MASTER with a lower priority (e.g. two backups whose Skew_Time
-    /// rounds to zero both took over). RFC 5798 discards its advert; Relevo also answers at
-    /// once, so it steps down without waiting an interval, and re-announces the VIPs, since
-    /// clients may have followed the other router's gratuitous ARPs. At most once per
-    /// Master_Down_Interval, so a peer that never yields cannot cause an ARP storm.
-    fn answer_competing_master(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if !self.conflict_answer_allowed(now) {
+    /// Another router claimed MASTER: it advertises a lower priority (e.g. two backups whose
+    /// Skew_Time rounds to zero both took over; RFC 5798 only discards its advert), or it
+    /// resigns with priority 0 (RFC 5798 §6.4.3: answer with an advert at once, which
+    /// `advert_always` requests). Relevo answers at once, so a competitor steps down without
+    /// waiting an interval, and re-announces the VIPs, since clients may have followed the
+    /// other router's gratuitous ARPs. The re-announcement (and the answer to a lower
+    /// priority) at most once per Master_Down_Interval, so a peer that never yields cannot
+    /// cause an ARP storm.
+    fn answer_another_master(&mut self, now: Instant, advert_always: bool, out: &mut Vec<Action>) {
+        let announce = self.conflict_answer_allowed(now);
+        if !announce && !advert_always {
             return;
         }
-        self.last_conflict_answer = Some(now);
         out.push(Action::SendAdvert {
             priority: self.params.priority,
         });
         self.timer = now.checked_add(self.advert_interval());
-        self.announce.start(now);
-        self.emit_announcements(now, out);
+        if announce {
+            self.last_conflict_answer = Some(now);
+            self.announce.start(now);
+            self.emit_announcements(now, out);
+        }
     }
 
     /// At most one re-announcement per Master_Down_Interval for competing masters, so a peer
