@@ -104,11 +104,6 @@ impl InstanceRt {
         *self.counters.entry(reason.as_str()).or_default() += 1;
     }
 
-    /// The counters, to count events the daemon observes (e.g. restored VIPs).
-    pub fn counters_mut(&mut self) -> &mut BTreeMap<&'static str, u64> {
-        &mut self.counters
-    }
-
     /// Counts a failure to transmit.
     pub fn count_tx_error(&mut self, what: &'static str) {
         *self.counters.entry(what).or_default() += 1;

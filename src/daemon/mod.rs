@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::config::Family;
 use crate::engine::hook_queue::HookQueue;
-use crate::engine::vrrp::{Action, Blocker, Input};
+use crate::engine::vrrp::{Action, Input};
 use control::ControlServer;
 use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
@@ -89,6 +89,8 @@ pub struct Daemon {
     instances: Vec<InstanceRt>,
     /// Every VIP of this node: desired vs actual, leases, the state file.
     vips: VipTable,
+    /// The addresses of every configured VIP (never an advert source).
+    all_vip_addrs: Vec<std::net::IpAddr>,
     hook_queue: HookQueue,
     hooks: HookRunner,
     control: Option<ControlServer>,
@@ -160,6 +162,11 @@ impl Daemon {
             packet,
             sockets: Vec::new(),
             socket_index: HashMap::new(),
+            all_vip_addrs: config
+                .vrrp
+                .iter()
+                .flat_map(|c| c.vips.iter().map(|v| v.addr))
+                .collect(),
             instances,
             vips,
             hook_queue: HookQueue::new(),
@@ -223,7 +230,6 @@ impl Daemon {
             if self.instances[i].engine.primary_address().is_none() {
                 let inst = &self.instances[i];
                 warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
-                self.feed(i, Input::CannotAdvertise(Blocker::NoSourceAddress), now);
             }
             self.feed(i, Input::Startup { link_up }, now);
         }
@@ -409,13 +415,7 @@ impl Daemon {
     fn announce_restored(&mut self, owners: Vec<VipOwner>) {
         for owner in owners {
             match owner {
-                VipOwner::Instance(i) => {
-                    *self.instances[i]
-                        .counters_mut()
-                        .entry("vips_restored")
-                        .or_default() += 1;
-                    self.announce(i);
-                }
+                VipOwner::Instance(i) => self.announce(i),
             }
         }
         self.schedule_vips();

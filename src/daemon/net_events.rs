@@ -144,16 +144,26 @@ impl Daemon {
         if let Some(pinned) = inst.engine.primary_address().filter(|a| usable(*a)) {
             return Some(pinned);
         }
+        // Every VIP of the node is excluded, not only this instance's: another instance's VIP
+        // in another subnet is a primary address too, and the address stamp that would tell
+        // it apart is missing on kernels before 6.1.
         self.interfaces
-            .source_address(ifindex, inst.family == Family::V6, &inst.vip_addrs)
+            .source_address(ifindex, inst.family == Family::V6, &self.all_vip_addrs)
     }
 
-    /// Tells the engine when the advert source address changed (the engine's copy is the one
-    /// the daemon sends from).
+    /// Tells the engine the advert source address (the engine's copy is the one the daemon
+    /// sends from) when it changed, and whether there is one at all: the blocker inputs are
+    /// idempotent, so they are fed on every refresh, at start as after any address event.
     pub(super) fn refresh_source(&mut self, i: usize, now: Instant) {
         let source = self.source_address(i);
+        let blocker = Blocker::NoSourceAddress;
+        let can_advertise = match source {
+            Some(_) => Input::CanAdvertise(blocker),
+            None => Input::CannotAdvertise(blocker),
+        };
         let old = self.instances[i].engine.primary_address();
         if old == source {
+            self.feed(i, can_advertise, now);
             return;
         }
         let inst = &self.instances[i];
@@ -170,11 +180,6 @@ impl Daemon {
             (None, None) => {}
         }
         self.feed(i, Input::PrimaryAddress(source), now);
-        let blocker = Blocker::NoSourceAddress;
-        let input = match source {
-            Some(_) => Input::CanAdvertise(blocker),
-            None => Input::CannotAdvertise(blocker),
-        };
-        self.feed(i, input, now);
+        self.feed(i, can_advertise, now);
     }
 }

@@ -22,28 +22,36 @@ impl Daemon {
             .instances
             .iter()
             .enumerate()
-            .map(|(i, inst)| InstanceStatus {
-                name: inst.cfg.name.clone(),
-                interface: inst.cfg.interface.clone(),
-                vrid: inst.cfg.vrid,
-                version: match inst.cfg.version {
-                    crate::wire::VrrpVersion::V2 => 2,
-                    crate::wire::VrrpVersion::V3 => 3,
-                },
-                priority: inst.cfg.priority,
-                state: inst.engine.state().as_str().to_string(),
-                master: inst.engine.current_master().map(|(ip, _)| ip.to_string()),
-                vips: inst.cfg.vips.iter().map(|v| v.to_string()).collect(),
-                advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
-                master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
-                counters: inst.counters(),
-                source_address: inst.engine.primary_address().map(|a| a.to_string()),
-                reason: inst
-                    .engine
-                    .last_reason()
-                    .map(|r| r.code().to_string())
-                    .unwrap_or_default(),
-                vip_status: self.vips.status(VipOwner::Instance(i), &self.interfaces),
+            .map(|(i, inst)| {
+                let vip_status = self.vips.status(VipOwner::Instance(i), &self.interfaces);
+                let mut counters = inst.counters();
+                let restored: u64 = vip_status.iter().map(|v| v.restored).sum();
+                if restored > 0 {
+                    counters.insert("vips_restored".to_string(), restored);
+                }
+                InstanceStatus {
+                    name: inst.cfg.name.clone(),
+                    interface: inst.cfg.interface.clone(),
+                    vrid: inst.cfg.vrid,
+                    version: match inst.cfg.version {
+                        crate::wire::VrrpVersion::V2 => 2,
+                        crate::wire::VrrpVersion::V3 => 3,
+                    },
+                    priority: inst.cfg.priority,
+                    state: inst.engine.state().as_str().to_string(),
+                    master: inst.engine.current_master().map(|(ip, _)| ip.to_string()),
+                    vips: inst.cfg.vips.iter().map(|v| v.to_string()).collect(),
+                    advert_interval_ms: inst.cfg.advert_interval.as_millis() as u64,
+                    master_down_interval_ms: inst.engine.master_down_interval().as_millis() as u64,
+                    counters,
+                    source_address: inst.engine.primary_address().map(|a| a.to_string()),
+                    reason: inst
+                        .engine
+                        .last_reason()
+                        .map(|r| r.code().to_string())
+                        .unwrap_or_default(),
+                    vip_status,
+                }
             })
             .collect();
         Status {

@@ -221,21 +221,6 @@ impl VipTable {
         }
     }
 
-    /// Releases every VIP at once (the daemon exits).
-    pub fn release_all(&mut self, interfaces: &Interfaces, ops: &mut dyn AddressOps) {
-        let owners: BTreeSet<VipOwner> = self.entries.iter().map(|e| e.owner).collect();
-        for owner in owners {
-            self.release(owner, interfaces, ops);
-        }
-    }
-
-    /// The interface of `owner` went away: the kernel removed its addresses with it.
-    pub fn interface_gone(&mut self, interface: &str) {
-        for entry in self.entries.iter_mut().filter(|e| e.interface == interface) {
-            entry.requested_at = None;
-        }
-    }
-
     /// Compares held VIPs with the interfaces now (after an address event) and restores the
     /// missing ones. Returns the owners whose VIPs were restored (to re-announce them).
     pub fn reconcile(
