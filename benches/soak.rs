@@ -111,13 +111,17 @@ fn run() -> Result<()> {
     for node in &nodes {
         masters.push(master_periods(&std::fs::read_to_string(node.log_path())?));
     }
+    // The metrics below are only as good as the log parsing: n1's first election must show.
+    if masters.iter().all(|periods| periods.is_empty()) {
+        anyhow::bail!("no MASTER period found in the daemons' logs (timestamp format changed?)");
+    }
     let transient = masters
         .iter()
         .flatten()
         .filter(|(from, to, displaced)| *displaced && to - from < 0.1)
         .count();
     let dual = dual_master_seconds(&masters, &excluded);
-    let total_ms: f64 = outages.iter().map(|o| o.len_us as f64 / 1000.0).sum();
+    let total_ms = outages.iter().map(|o| o.len_us).sum::<u64>() as f64 / 1000.0;
     let worst = outages.iter().map(|o| o.len_us).max().unwrap_or(0) as f64 / 1000.0;
     println!(
         "soak {secs} s, seed {}: {} SIGSTOP/SIGCONT + {} SIGKILL faults; probes {sent} sent, {received} answered",
@@ -183,25 +187,9 @@ fn dual_master_seconds(masters: &[Vec<(f64, f64, bool)>], excluded: &[Excluded])
     total
 }
 
-/// `2026-11-29T03:38:16.389935Z` as seconds since the epoch.
+/// A log timestamp (`2026-11-29T03:38:16.389935Z`, RFC 3339) as seconds since the epoch.
 fn parse_rfc3339(text: &str) -> Option<f64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (h, min) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = t.next()?.parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + min * 60) as f64 + sec)
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(at.unix_timestamp_nanos() as f64 / 1e9)
 }
