@@ -849,3 +849,57 @@ fn columns_count_characters_not_bytes() {
     assert_eq!((found[1].line, found[1].column), (2, 1), "unknown key");
     assert!(found[1].message.contains("`ñame`"));
 }
+
+// ---- keys of the production edges: node security and state, VIP lease, source address ----
+
+#[test]
+fn node_security_and_state_keys_are_checked() {
+    let text = format!(
+        "[node]\ncontrol_group = \"no-such-group-relevo\"\nstate_dir = \"run/relevo\"\nhook_security = \"lax\"\n{}",
+        vrrp(&[])
+    );
+    assert_errors(
+        &text,
+        &[
+            (2, 17, "`control_group`: no group \"no-such-group-relevo\""),
+            (3, 13, "`state_dir` must be an absolute path"),
+            (4, 17, "`hook_security` must be \"strict\" or \"off\""),
+        ],
+    );
+}
+
+#[test]
+fn vip_lease_and_source_address_are_checked() {
+    for (key, value, fragment) in [
+        (
+            "vip_lease",
+            "\"500ms\"",
+            "`vip_lease` must be \"0s\" (off) or at least 1s",
+        ),
+        (
+            "source_address",
+            "\"192.0.2.100\"",
+            "is one of this instance's VIPs",
+        ),
+        (
+            "source_address",
+            "\"2001:db8::1\"",
+            "is IPv6 but the VIPs are IPv4",
+        ),
+        ("source_address", "\"x\"", "is not an IPv4 or IPv6 address"),
+    ] {
+        let column = key.len() + 4;
+        assert_error(&vrrp(&[(key, value)]), 6, column, fragment);
+    }
+    let v6 = [
+        ("vips", "[\"fe80::1/64\", \"2001:db8::100/64\"]"),
+        ("source_address", "\"2001:db8::11\""),
+    ];
+    assert_error(&vrrp(&v6), 6, 18, "is not link-local");
+}
+
+#[test]
+fn one_link_local_vip_per_instance() {
+    let text = vrrp(&[("vips", "[\"fe80::1/64\", \"fe80::2/64\"]")]);
+    assert_error(&text, 5, 23, "only one link-local VIP per instance");
+}
