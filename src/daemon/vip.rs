@@ -117,6 +117,14 @@ impl VipTable {
     /// An empty table whose state file lives in `state_dir` (created if missing). The file's
     /// current content is what an earlier run added and did not remove.
     pub fn new(state_dir: &Path) -> Self {
+        // Made once, before the loop: a write of the file is then one small write and a
+        // rename on the loop (state_dir is a tmpfs, /run, by default).
+        if let Err(e) = std::fs::create_dir_all(state_dir) {
+            warn!(
+                "cannot create the state directory {}: {e}",
+                state_dir.display()
+            );
+        }
         let state_path = state_dir.join(STATE_FILE);
         let recorded = read_state(&state_path);
         VipTable {
@@ -440,12 +448,8 @@ impl VipTable {
             text.push_str(&format!("{interface} {vip}\n"));
         }
         let tmp = self.state_path.with_extension("tmp");
-        let result = self
-            .state_path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&tmp, text))
-            .and_then(|()| std::fs::rename(&tmp, &self.state_path));
+        let result =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.state_path));
         if let Err(e) = result {
             warn!(
                 "cannot write the VIP state file {}: {e} (crash cleanup then relies on the address protocol stamp)",
