@@ -30,9 +30,6 @@ pub struct InstanceRt {
     pub ifindex: Option<u32>,
     /// Last known link state (administratively up and carrier).
     pub link_up: bool,
-    /// The VIP addresses alone, as adverts list them: an IPv6 link-local VIP first
-    /// (RFC 5798 §5.2.9), then config order.
-    pub vip_addrs: Vec<IpAddr>,
     /// The receive-side protocol rules (engine layer).
     pub filter: AdvertFilter,
     /// Advert sends that failed in a row.
@@ -42,7 +39,6 @@ pub struct InstanceRt {
     /// Whether unsolicited NAs carry the Router flag (IPv6 forwarding on the interface),
     /// read when the interface is bound, not per announcement.
     pub na_router_flag: bool,
-    auth: V2Auth,
     counters: BTreeMap<&'static str, u64>,
     warned: HashSet<&'static str>,
     tx: Vec<u8>,
@@ -70,8 +66,9 @@ impl InstanceRt {
             Some(p) => V2Auth::from_password(p),
             None => V2Auth::None,
         };
+        // The VIP addresses as adverts list them (the filter's copy is the only one): an IPv6
+        // link-local VIP first (RFC 5798 §5.2.9), then config order (a stable sort).
         let mut vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-        // Stable: a link-local VIP moves to the front, the rest keep their order.
         vip_addrs.sort_by_key(|addr| !is_link_local(addr));
         let filter = AdvertFilter::new(
             cfg.version,
@@ -79,10 +76,9 @@ impl InstanceRt {
             cfg.unicast_peers.clone(),
             auth,
             cfg.v3_ipv4_checksum,
-            vip_addrs.clone(),
+            vip_addrs,
         );
         InstanceRt {
-            vip_addrs,
             filter,
             send_failures: 0,
             pending_input: None,
@@ -91,7 +87,6 @@ impl InstanceRt {
             ifindex: None,
             link_up: false,
             na_router_flag: false,
-            auth,
             counters: BTreeMap::new(),
             warned: HashSet::new(),
             tx: vec![0; TX_BUFFER],
@@ -142,8 +137,8 @@ impl InstanceRt {
             vrid: self.cfg.vrid,
             priority,
             interval_cs: self.cfg.advert_interval_cs(),
-            auth: self.auth,
-            addrs: &self.vip_addrs,
+            auth: self.filter.auth,
+            addrs: &self.filter.vips,
         };
         let group = self.family.vrrp_multicast();
         let peers: &[IpAddr] = if self.cfg.unicast_peers.is_empty() {
@@ -175,7 +170,7 @@ impl InstanceRt {
     ) -> io::Result<()> {
         let router = self.na_router_flag;
         let mut result = Ok(());
-        for addr in &self.vip_addrs {
+        for addr in &self.filter.vips {
             let len = match addr {
                 IpAddr::V4(ip) => emit_garp(mac, *ip, &mut self.tx),
                 IpAddr::V6(ip) => emit_unsolicited_na(mac, *ip, router, &mut self.tx),

@@ -465,9 +465,9 @@ fn key(entry: &Entry) -> (String, String) {
 
 /// The ifindex and IFA_PROTO of `addr` on the interface called `name`, if it is there.
 fn present(interfaces: &Interfaces, name: &str, addr: IpAddr) -> Option<(u32, u8)> {
-    let iface = interfaces.by_name(name)?;
-    let found = iface.addrs.iter().find(|a| a.addr == addr)?;
-    Some((iface.link.ifindex, found.proto))
+    let ifindex = interfaces.by_name(name)?.link.ifindex;
+    let found = interfaces.has_address(ifindex, addr)?;
+    Some((ifindex, found.proto))
 }
 
 /// The (interface, vip) pairs of a state file; a missing or unreadable file is empty.

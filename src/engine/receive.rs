@@ -36,7 +36,8 @@ pub struct AdvertFilter {
     /// v2 authentication expected on every advert.
     pub auth: V2Auth,
     pub checksum: V3Ipv4Checksum,
-    /// The configured VIPs; an advert must list exactly these (in any order).
+    /// The configured VIPs, in the order adverts list them; an advert received must list
+    /// exactly these (in any order).
     pub vips: Vec<IpAddr>,
     /// Senders already reported for an address-list mismatch.
     mismatch_senders: HashSet<IpAddr>,
