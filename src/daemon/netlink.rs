@@ -182,8 +182,6 @@ pub struct Netlink {
     resync: Resync,
     /// False under `RELEVO_NO_ADDR_PROTO=1`.
     addr_proto: bool,
-    /// [`NetEvent::Overrun`] already reported by the current `read_events` call.
-    overrun_reported: bool,
     buf: Vec<u8>,
 }
 
@@ -219,7 +217,6 @@ impl Netlink {
             pending: PendingRequests::default(),
             resync: Resync::default(),
             addr_proto,
-            overrun_reported: false,
             buf: Vec::with_capacity(RECV_BUF_LEN),
         })
     }
@@ -267,7 +264,8 @@ impl Netlink {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(context(e.into(), "waiting for the netlink dump")),
             }
-            self.read_socket(Role::Dump, &mut out, Instant::now())?;
+            // The dump socket never reports an overrun as an event: no flag to keep.
+            self.read_socket(Role::Dump, &mut out, Instant::now(), &mut false)?;
         }
     }
 
@@ -363,9 +361,9 @@ impl Netlink {
     pub fn read_events(&mut self, out: &mut Vec<NetEvent>, now: Instant) -> io::Result<bool> {
         let mut more = false;
         let mut first_error = None;
-        self.overrun_reported = false;
+        let mut overrun_reported = false;
         for role in [Role::Events, Role::Requests, Role::Dump] {
-            match self.read_socket(role, out, now) {
+            match self.read_socket(role, out, now, &mut overrun_reported) {
                 Ok(partly) => more |= partly,
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -375,11 +373,14 @@ impl Netlink {
         first_error.map_or(Ok(more), Err)
     }
 
+    /// Reads one socket (see [`Netlink::read_events`]). `overrun_reported` says whether this
+    /// `read_events` call has already appended a [`NetEvent::Overrun`].
     fn read_socket(
         &mut self,
         role: Role,
         out: &mut Vec<NetEvent>,
         now: Instant,
+        overrun_reported: &mut bool,
     ) -> io::Result<bool> {
         for _ in 0..READ_BUDGET {
             let socket = match role {
@@ -405,7 +406,7 @@ impl Netlink {
             } else {
                 tracing::warn!("netlink {} socket {lost}", role.name());
                 // One is enough: each would restart the resync it asks for.
-                if !std::mem::replace(&mut self.overrun_reported, true) {
+                if !std::mem::replace(overrun_reported, true) {
                     out.push(NetEvent::Overrun);
                 }
             }
