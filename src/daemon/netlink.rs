@@ -19,8 +19,8 @@
 //!
 //! # Snapshots
 //!
-//! [`Netlink::snapshot`] dumps every link and address and blocks until done (a few seconds at
-//! most): it is for startup, before the loop runs. The events socket subscribes before that
+//! [`Netlink::snapshot`] dumps every link and address and blocks until done (it gives up after
+//! ten seconds): it is for startup, before the loop runs. The events socket subscribes before that
 //! dump, so a change racing with it shows up as an event afterwards; consumers must treat
 //! events as idempotent updates.
 //!
