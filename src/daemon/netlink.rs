@@ -782,6 +782,31 @@ mod tests {
         assert!(what.contains("(EEXIST)"), "{what}");
     }
 
+    /// A blocking socket would stall the whole loop on its first empty read; the integration
+    /// test `reads_never_block` would then hang rather than fail. The sockets a resync opens
+    /// in place of the old ones are checked too.
+    #[test]
+    fn every_socket_is_non_blocking_replacements_included() {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        fn non_blocking(socket: &Socket) -> bool {
+            let flags = fcntl(socket, FcntlArg::F_GETFL).unwrap();
+            OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK)
+        }
+        let mut nl = Netlink::open().unwrap();
+        for socket in [&nl.events, &nl.requests, &nl.dump] {
+            assert!(non_blocking(socket));
+        }
+        let old = (nl.events.as_raw_fd(), nl.dump.as_raw_fd());
+        let mut out = Vec::new();
+        // The dump it sends lists this namespace's links: harmless, and never read here.
+        nl.start_resync(Instant::now(), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // Opened before the old ones were closed, so a new number means a new socket.
+        assert_ne!(nl.events.as_raw_fd(), old.0);
+        assert_ne!(nl.dump.as_raw_fd(), old.1);
+        assert!(non_blocking(&nl.events) && non_blocking(&nl.dump));
+    }
+
     #[test]
     fn pending_map_is_bounded() {
         let mut pending = PendingRequests::default();
