@@ -69,9 +69,13 @@ impl Interfaces {
                 self.by_index.remove(ifindex);
             }
             NetEvent::AddrAdded(a) => {
+                // A changed address (lifetime refreshed, DAD done) keeps its place: "the
+                // first primary address" of source_address is the kernel's order.
                 if let Some(iface) = self.by_index.get_mut(&a.ifindex) {
-                    iface.addrs.retain(|x| x.addr != a.addr);
-                    iface.addrs.push(a.clone());
+                    match iface.addrs.iter_mut().find(|x| x.addr == a.addr) {
+                        Some(known) => *known = a.clone(),
+                        None => iface.addrs.push(a.clone()),
+                    }
                 }
             }
             NetEvent::AddrRemoved(a) => {
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn ipv4_source_is_the_first_primary_address_that_is_not_a_vip() {
-        let ifaces = eth0_with(vec![
+        let mut ifaces = eth0_with(vec![
             addr(4, "2001:db8::1"),
             addr_with("192.0.2.2", |a| a.secondary = true),
             addr_with("198.51.100.5", |a| a.proto = RELEVO_ADDR_PROTO),
@@ -209,6 +213,11 @@ mod tests {
             None
         );
         assert_eq!(ifaces.source_address(5, false, &[]), None);
+        // A refresh of the first primary (a new lifetime) does not demote it behind the others.
+        ifaces.apply(&NetEvent::AddrAdded(addr_with("192.0.2.10", |a| {
+            a.valid_lifetime = Some(60)
+        })));
+        assert_eq!(ifaces.source_address(4, false, &[]), Some(ip("192.0.2.10")));
     }
 
     #[test]
