@@ -3,7 +3,9 @@
 //!
 //! The test body runs on a thread that has `setns`-ed into the namespace (the netlink sockets
 //! are opened there); the namespace is deleted by a guard even when the body panics. Without
-//! root see netns_support: they fail, or skip when asked to (never under `CI=true`).
+//! root see netns_support: they fail, or skip when asked to (never under `CI=true`). Like the
+//! other namespace binaries', these tests run one at a time (`netns_support::serial`): the
+//! lease test's timing must not compete with the overrun test's notification storm.
 mod netns_support;
 
 use std::collections::HashSet;
@@ -11,6 +13,7 @@ use std::fs::File;
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
@@ -33,6 +36,8 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 struct NetNs {
     name: String,
     owned: bool,
+    /// The binary's namespace lock, released after the namespace is deleted.
+    _serial: Option<MutexGuard<'static, ()>>,
 }
 
 impl NetNs {
@@ -42,7 +47,9 @@ impl NetNs {
         if !netns_support::needs_root(test) {
             return None;
         }
-        let ns = NetNs::create(test);
+        let serial = netns_support::serial();
+        let mut ns = NetNs::create(test);
+        ns._serial = Some(serial);
         for link in up {
             ns.ip(&["link", "set", link, "up"]);
         }
@@ -51,7 +58,11 @@ impl NetNs {
 
     /// The namespace `name` made by another process, left in place on drop.
     fn existing(name: String) -> NetNs {
-        NetNs { name, owned: false }
+        NetNs {
+            name,
+            owned: false,
+            _serial: None,
+        }
     }
 
     /// Creates the namespace with a veth pair `nl0` (MAC [`MAC`]) / `nl1`, both down.
@@ -61,7 +72,11 @@ impl NetNs {
         let name = format!("relevo-nl-{tag}-{}-{n}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run_ok("ip", &["netns", "add", &name]);
-        let ns = NetNs { name, owned: true };
+        let ns = NetNs {
+            name,
+            owned: true,
+            _serial: None,
+        };
         ns.ip(&[
             "link",
             "add",
@@ -682,8 +697,8 @@ fn no_addr_proto_env_leaves_addresses_unstamped() {
     let v4: IpAddr = "198.51.100.60".parse().unwrap();
     let v6: IpAddr = "2001:db8:1::60".parse().unwrap();
     if let Ok(name) = std::env::var(CHILD_NS_ENV) {
-        // The child (of a parent that passed the root guard): RELEVO_NO_ADDR_PROTO=1 has
-        // been set since it started.
+        // The child (of a parent that passed the root guard and holds the lock):
+        // RELEVO_NO_ADDR_PROTO=1 has been set since it started.
         let ns = NetNs::existing(name);
         ns.run(|| {
             let mut lp = Loop::open();
