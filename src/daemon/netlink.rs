@@ -805,6 +805,12 @@ mod tests {
         assert_ne!(nl.events.as_raw_fd(), old.0);
         assert_ne!(nl.dump.as_raw_fd(), old.1);
         assert!(non_blocking(&nl.events) && non_blocking(&nl.dump));
+        // Nor does the blocking snapshot wait for a resync that is running: it refuses at once
+        // and leaves the resync alone.
+        let started = Instant::now();
+        assert!(nl.snapshot().is_err());
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(nl.next_deadline().is_some(), "the resync is still running");
     }
 
     #[test]
