@@ -3,7 +3,9 @@
 //!
 //! The test body runs on a thread that has `setns`-ed into the namespace (the netlink sockets
 //! are opened there); the namespace is deleted by a guard even when the body panics. Without
-//! root see netns_support: they fail, or skip when asked to (never under `CI=true`).
+//! root see netns_support: they fail, or skip when asked to (never under `CI=true`). Like the
+//! other namespace binaries', these tests run one at a time (`netns_support::serial`): the
+//! lease test's timing must not compete with the overrun test's notification storm.
 mod netns_support;
 
 use std::collections::HashSet;
@@ -11,6 +13,7 @@ use std::fs::File;
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
@@ -33,9 +36,35 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 struct NetNs {
     name: String,
     owned: bool,
+    /// The binary's namespace lock, released after the namespace is deleted.
+    _serial: Option<MutexGuard<'static, ()>>,
 }
 
 impl NetNs {
+    /// The namespace of root-only `test` (`None`: skipped, see netns_support), made by
+    /// [`NetNs::create`], with the links in `up` brought up in that order.
+    fn for_test(test: &str, up: &[&str]) -> Option<NetNs> {
+        if !netns_support::needs_root(test) {
+            return None;
+        }
+        let serial = netns_support::serial();
+        let mut ns = NetNs::create(test);
+        ns._serial = Some(serial);
+        for link in up {
+            ns.ip(&["link", "set", link, "up"]);
+        }
+        Some(ns)
+    }
+
+    /// The namespace `name` made by another process, left in place on drop.
+    fn existing(name: String) -> NetNs {
+        NetNs {
+            name,
+            owned: false,
+            _serial: None,
+        }
+    }
+
     /// Creates the namespace with a veth pair `nl0` (MAC [`MAC`]) / `nl1`, both down.
     fn create(tag: &str) -> NetNs {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -43,7 +72,11 @@ impl NetNs {
         let name = format!("relevo-nl-{tag}-{}-{n}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run_ok("ip", &["netns", "add", &name]);
-        let ns = NetNs { name, owned: true };
+        let ns = NetNs {
+            name,
+            owned: true,
+            _serial: None,
+        };
         ns.ip(&[
             "link",
             "add",
@@ -211,10 +244,9 @@ fn is_link(event: &NetEvent, name: &str, up: bool) -> bool {
 
 #[test]
 fn link_dump_and_up_down_events() {
-    if !netns_support::needs_root("link_dump_and_up_down_events") {
+    let Some(ns) = NetNs::for_test("link_dump_and_up_down_events", &[]) else {
         return;
-    }
-    let ns = NetNs::create("link");
+    };
     ns.run(|| {
         let mut lp = Loop::open();
         let (links, _) = lp.nl.snapshot().unwrap();
@@ -288,12 +320,9 @@ fn is_usable(info: &AddrInfo, addr: IpAddr, prefix_len: u8, ifindex: u32) -> boo
 
 #[test]
 fn add_readd_and_delete_addresses() {
-    if !netns_support::needs_root("add_readd_and_delete_addresses") {
+    let Some(ns) = NetNs::for_test("add_readd_and_delete_addresses", &["nl1", "nl0"]) else {
         return;
-    }
-    let ns = NetNs::create("addr");
-    ns.ip(&["link", "set", "nl1", "up"]);
-    ns.ip(&["link", "set", "nl0", "up"]);
+    };
     let v4: IpAddr = "192.0.2.100".parse().unwrap();
     let v6: IpAddr = "2001:db8::100".parse().unwrap();
     ns.run(|| {
@@ -414,11 +443,10 @@ fn add_readd_and_delete_addresses() {
 
 #[test]
 fn overrun_is_reported_and_a_resync_recovers() {
-    if !netns_support::needs_root("overrun_is_reported_and_a_resync_recovers") {
+    let test = "overrun_is_reported_and_a_resync_recovers";
+    let Some(ns) = NetNs::for_test(test, &["nl1"]) else {
         return;
-    }
-    let ns = NetNs::create("ovr");
-    ns.ip(&["link", "set", "nl1", "up"]);
+    };
     // Far more link notifications than the events socket can buffer while nobody reads it.
     let batch = std::env::temp_dir().join(format!("relevo-nl-ovr-{}", std::process::id()));
     std::fs::write(&batch, "link set nl0 up\nlink set nl0 down\n".repeat(3000)).unwrap();
@@ -463,11 +491,10 @@ fn overrun_is_reported_and_a_resync_recovers() {
 
 #[test]
 fn resync_forgets_deleted_links_and_follows_recreated_ones() {
-    if !netns_support::needs_root("netlink_ns") {
+    let test = "resync_forgets_deleted_links_and_follows_recreated_ones";
+    let Some(ns) = NetNs::for_test(test, &["nl1"]) else {
         return;
-    }
-    let ns = NetNs::create("resync");
-    ns.ip(&["link", "set", "nl1", "up"]);
+    };
     for (name, peer) in [("nlgone", "nlgone1"), ("nlre", "nlre1")] {
         ns.ip(&["link", "add", name, "type", "veth", "peer", "name", peer]);
     }
@@ -544,10 +571,9 @@ fn resync_forgets_deleted_links_and_follows_recreated_ones() {
 
 #[test]
 fn reads_never_block() {
-    if !netns_support::needs_root("netlink_ns") {
+    let Some(ns) = NetNs::for_test("reads_never_block", &[]) else {
         return;
-    }
-    let ns = NetNs::create("nonblock");
+    };
     ns.run(|| {
         let mut lp = Loop::open();
         let quick = Duration::from_millis(200);
@@ -595,12 +621,10 @@ fn shown_valid_lft(ns: &NetNs, addr: &str) -> Option<u32> {
 
 #[test]
 fn leased_addresses_expire_unless_renewed() {
-    if !netns_support::needs_root("netlink_ns") {
+    let test = "leased_addresses_expire_unless_renewed";
+    let Some(ns) = NetNs::for_test(test, &["nl1", "nl0"]) else {
         return;
-    }
-    let ns = NetNs::create("lease");
-    ns.ip(&["link", "set", "nl1", "up"]);
-    ns.ip(&["link", "set", "nl0", "up"]);
+    };
     let v4: IpAddr = "192.0.2.50".parse().unwrap();
     let v6: IpAddr = "2001:db8::50".parse().unwrap();
     let leased = |a: &NetEvent, addr: IpAddr, ifindex: u32, secs: u32| {
@@ -670,14 +694,12 @@ const CHILD_NS_ENV: &str = "RELEVO_NL_TEST_CHILD_NS";
 
 #[test]
 fn no_addr_proto_env_leaves_addresses_unstamped() {
-    if !netns_support::needs_root("netlink_ns") {
-        return;
-    }
     let v4: IpAddr = "198.51.100.60".parse().unwrap();
     let v6: IpAddr = "2001:db8:1::60".parse().unwrap();
     if let Ok(name) = std::env::var(CHILD_NS_ENV) {
-        // The child: RELEVO_NO_ADDR_PROTO=1 has been set since it started.
-        let ns = NetNs { name, owned: false };
+        // The child (of a parent that passed the root guard and holds the lock):
+        // RELEVO_NO_ADDR_PROTO=1 has been set since it started.
+        let ns = NetNs::existing(name);
         ns.run(|| {
             let mut lp = Loop::open();
             let ifindex = ifindex_of(&mut lp.nl, "nl0");
@@ -692,9 +714,10 @@ fn no_addr_proto_env_leaves_addresses_unstamped() {
         });
         return;
     }
-    let ns = NetNs::create("noproto");
-    ns.ip(&["link", "set", "nl1", "up"]);
-    ns.ip(&["link", "set", "nl0", "up"]);
+    let test = "no_addr_proto_env_leaves_addresses_unstamped";
+    let Some(ns) = NetNs::for_test(test, &["nl1", "nl0"]) else {
+        return;
+    };
     // Environment variables are process-wide and read at open: run this test again in a child
     // process that has the variable from its start, then look from here.
     let out = Command::new(std::env::current_exe().unwrap())

@@ -69,9 +69,13 @@ impl Interfaces {
                 self.by_index.remove(ifindex);
             }
             NetEvent::AddrAdded(a) => {
+                // A changed address (lifetime refreshed, DAD done) keeps its place: "the
+                // first primary address" of source_address is the kernel's order.
                 if let Some(iface) = self.by_index.get_mut(&a.ifindex) {
-                    iface.addrs.retain(|x| x.addr != a.addr);
-                    iface.addrs.push(a.clone());
+                    match iface.addrs.iter_mut().find(|x| x.addr == a.addr) {
+                        Some(known) => *known = a.clone(),
+                        None => iface.addrs.push(a.clone()),
+                    }
                 }
             }
             NetEvent::AddrRemoved(a) => {
@@ -103,9 +107,7 @@ impl Interfaces {
             .filter(|a| a.proto != RELEVO_ADDR_PROTO && !vips.contains(&a.addr))
             .find(|a| match a.addr {
                 IpAddr::V4(_) => !v6 && !a.secondary,
-                IpAddr::V6(addr) => {
-                    v6 && is_link_local(&IpAddr::V6(addr)) && !a.tentative && !a.dad_failed
-                }
+                IpAddr::V6(_) => v6 && is_link_local(&a.addr) && !a.tentative && !a.dad_failed,
             })
             .map(|a| a.addr)
     }
@@ -178,23 +180,29 @@ mod tests {
         assert!(ifaces.reset(vec![], vec![]).len() == 3);
     }
 
+    /// A table holding only eth0 (ifindex 4), with `addrs`.
+    fn eth0_with(addrs: Vec<AddrInfo>) -> Interfaces {
+        let mut ifaces = Interfaces::default();
+        ifaces.reset(vec![link(4, "eth0")], addrs);
+        ifaces
+    }
+
+    /// `text` on eth0, changed by `set`.
+    fn addr_with(text: &str, set: impl FnOnce(&mut AddrInfo)) -> AddrInfo {
+        let mut info = addr(4, text);
+        set(&mut info);
+        info
+    }
+
     #[test]
     fn ipv4_source_is_the_first_primary_address_that_is_not_a_vip() {
-        let mut ifaces = Interfaces::default();
-        let mut secondary = addr(4, "192.0.2.2");
-        secondary.secondary = true;
-        let mut ours = addr(4, "198.51.100.5");
-        ours.proto = RELEVO_ADDR_PROTO;
-        ifaces.reset(
-            vec![link(4, "eth0")],
-            vec![
-                addr(4, "2001:db8::1"),
-                secondary,
-                ours,
-                addr(4, "192.0.2.10"),
-                addr(4, "192.0.2.1"),
-            ],
-        );
+        let mut ifaces = eth0_with(vec![
+            addr(4, "2001:db8::1"),
+            addr_with("192.0.2.2", |a| a.secondary = true),
+            addr_with("198.51.100.5", |a| a.proto = RELEVO_ADDR_PROTO),
+            addr(4, "192.0.2.10"),
+            addr(4, "192.0.2.1"),
+        ]);
         assert_eq!(ifaces.source_address(4, false, &[]), Some(ip("192.0.2.10")));
         assert_eq!(
             ifaces.source_address(4, false, &[ip("192.0.2.10")]),
@@ -205,27 +213,23 @@ mod tests {
             None
         );
         assert_eq!(ifaces.source_address(5, false, &[]), None);
+        // A refresh of the first primary (a new lifetime) does not demote it behind the others.
+        ifaces.apply(&NetEvent::AddrAdded(addr_with("192.0.2.10", |a| {
+            a.valid_lifetime = Some(60)
+        })));
+        assert_eq!(ifaces.source_address(4, false, &[]), Some(ip("192.0.2.10")));
     }
 
     #[test]
     fn ipv6_source_is_a_usable_link_local_address() {
-        let mut ifaces = Interfaces::default();
-        let mut tentative = addr(4, "fe80::1");
-        tentative.tentative = true;
-        let mut failed = addr(4, "fe80::2");
-        failed.dad_failed = true;
-        let vip = addr(4, "fe80::3");
-        ifaces.reset(
-            vec![link(4, "eth0")],
-            vec![
-                addr(4, "192.0.2.1"),
-                addr(4, "2001:db8::1"),
-                tentative,
-                failed,
-                vip,
-                addr(4, "fe80::4"),
-            ],
-        );
+        let mut ifaces = eth0_with(vec![
+            addr(4, "192.0.2.1"),
+            addr(4, "2001:db8::1"),
+            addr_with("fe80::1", |a| a.tentative = true),
+            addr_with("fe80::2", |a| a.dad_failed = true),
+            addr(4, "fe80::3"),
+            addr(4, "fe80::4"),
+        ]);
         assert_eq!(
             ifaces.source_address(4, true, &[ip("fe80::3")]),
             Some(ip("fe80::4"))

@@ -19,8 +19,8 @@
 //!
 //! # Snapshots
 //!
-//! [`Netlink::snapshot`] dumps every link and address and blocks until done (a few seconds at
-//! most): it is for startup, before the loop runs. The events socket subscribes before that
+//! [`Netlink::snapshot`] dumps every link and address and blocks until done (it gives up after
+//! ten seconds): it is for startup, before the loop runs. The events socket subscribes before that
 //! dump, so a change racing with it shows up as an event afterwards; consumers must treat
 //! events as idempotent updates.
 //!
@@ -182,8 +182,6 @@ pub struct Netlink {
     resync: Resync,
     /// False under `RELEVO_NO_ADDR_PROTO=1`.
     addr_proto: bool,
-    /// [`NetEvent::Overrun`] already reported by the current `read_events` call.
-    overrun_reported: bool,
     buf: Vec<u8>,
 }
 
@@ -219,7 +217,6 @@ impl Netlink {
             pending: PendingRequests::default(),
             resync: Resync::default(),
             addr_proto,
-            overrun_reported: false,
             buf: Vec::with_capacity(RECV_BUF_LEN),
         })
     }
@@ -267,7 +264,8 @@ impl Netlink {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(context(e.into(), "waiting for the netlink dump")),
             }
-            self.read_socket(Role::Dump, &mut out, Instant::now())?;
+            // The dump socket never reports an overrun as an event: no flag to keep.
+            self.read_socket(Role::Dump, &mut out, Instant::now(), &mut false)?;
         }
     }
 
@@ -363,9 +361,9 @@ impl Netlink {
     pub fn read_events(&mut self, out: &mut Vec<NetEvent>, now: Instant) -> io::Result<bool> {
         let mut more = false;
         let mut first_error = None;
-        self.overrun_reported = false;
+        let mut overrun_reported = false;
         for role in [Role::Events, Role::Requests, Role::Dump] {
-            match self.read_socket(role, out, now) {
+            match self.read_socket(role, out, now, &mut overrun_reported) {
                 Ok(partly) => more |= partly,
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -375,11 +373,14 @@ impl Netlink {
         first_error.map_or(Ok(more), Err)
     }
 
+    /// Reads one socket (see [`Netlink::read_events`]). `overrun_reported` says whether this
+    /// `read_events` call has already appended a [`NetEvent::Overrun`].
     fn read_socket(
         &mut self,
         role: Role,
         out: &mut Vec<NetEvent>,
         now: Instant,
+        overrun_reported: &mut bool,
     ) -> io::Result<bool> {
         for _ in 0..READ_BUDGET {
             let socket = match role {
@@ -405,7 +406,7 @@ impl Netlink {
             } else {
                 tracing::warn!("netlink {} socket {lost}", role.name());
                 // One is enough: each would restart the resync it asks for.
-                if !std::mem::replace(&mut self.overrun_reported, true) {
+                if !std::mem::replace(overrun_reported, true) {
                     out.push(NetEvent::Overrun);
                 }
             }
@@ -779,6 +780,37 @@ mod tests {
         assert_eq!((op, prefix_len), (AddrOp::Add, 64));
         assert_eq!(addr, "2001:db8::7".parse::<IpAddr>().unwrap());
         assert!(what.contains("(EEXIST)"), "{what}");
+    }
+
+    /// A blocking socket would stall the whole loop on its first empty read; the integration
+    /// test `reads_never_block` would then hang rather than fail. The sockets a resync opens
+    /// in place of the old ones are checked too.
+    #[test]
+    fn every_socket_is_non_blocking_replacements_included() {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        fn non_blocking(socket: &Socket) -> bool {
+            let flags = fcntl(socket, FcntlArg::F_GETFL).unwrap();
+            OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK)
+        }
+        let mut nl = Netlink::open().unwrap();
+        for socket in [&nl.events, &nl.requests, &nl.dump] {
+            assert!(non_blocking(socket));
+        }
+        let old = (nl.events.as_raw_fd(), nl.dump.as_raw_fd());
+        let mut out = Vec::new();
+        // The dump it sends lists this namespace's links: harmless, and never read here.
+        nl.start_resync(Instant::now(), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // Opened before the old ones were closed, so a new number means a new socket.
+        assert_ne!(nl.events.as_raw_fd(), old.0);
+        assert_ne!(nl.dump.as_raw_fd(), old.1);
+        assert!(non_blocking(&nl.events) && non_blocking(&nl.dump));
+        // Nor does the blocking snapshot wait for a resync that is running: it refuses at once
+        // and leaves the resync alone.
+        let started = Instant::now();
+        assert!(nl.snapshot().is_err());
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(nl.next_deadline().is_some(), "the resync is still running");
     }
 
     #[test]
