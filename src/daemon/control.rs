@@ -5,8 +5,7 @@
 //! id that is never reused while it lives, and at most [`MAX_CONNECTIONS`] are open. The
 //! protocol is one JSON request line and one JSON reply line per connection, served from the
 //! event loop without ever blocking it. The client side is [`request`].
-use std::collections::HashMap;
-use std::ffi::CString;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -104,9 +103,19 @@ pub fn reply_error(reply: &str) -> Option<String> {
     Some(value.get("error")?.as_str()?.to_string())
 }
 
-/// Who may use the socket besides root: `control_group`, resolved once at bind time.
+/// `control_group` as resolved when the socket is bound (at daemon start, before the loop
+/// runs): its gid and the uids of the users the group database lists in it. The peer check on
+/// the loop then looks nothing up: getgrouplist/getpwuid go through NSS, which may wait on
+/// LDAP or sssd, and the loop must never wait.
+struct ControlGroup {
+    name: String,
+    gid: Gid,
+    members: HashSet<Uid>,
+}
+
+/// Who may use the socket besides root.
 struct Access {
-    group: Option<(String, Gid)>,
+    group: Option<ControlGroup>,
 }
 
 impl Access {
@@ -114,54 +123,52 @@ impl Access {
         let Some(name) = group else {
             return Ok(Access { group: None });
         };
-        match Group::from_name(name) {
-            Ok(Some(g)) => Ok(Access {
-                group: Some((name.to_string(), g.gid)),
+        let group = match Group::from_name(name) {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("control_group {name:?} does not exist"),
+                ))
+            }
+            Err(errno) => return Err(io::Error::from(errno)),
+        };
+        let members = group
+            .mem
+            .iter()
+            .filter_map(|user| match User::from_name(user) {
+                Ok(found) => found.map(|u| u.uid),
+                Err(e) => {
+                    tracing::warn!("control_group {name}: cannot look up member {user:?}: {e}");
+                    None
+                }
+            })
+            .collect();
+        Ok(Access {
+            group: Some(ControlGroup {
+                name: name.to_string(),
+                gid: group.gid,
+                members,
             }),
-            Ok(None) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("control_group {name:?} does not exist"),
+        })
+    }
+
+    /// Whether a peer with `uid` and primary `gid` may use the socket: root always; with a
+    /// group, a peer whose gid is the group's or whose user the group lists. The error is the
+    /// message the client gets.
+    fn check(&self, uid: Uid, gid: Gid) -> Result<(), String> {
+        if uid.is_root() {
+            return Ok(());
+        }
+        match &self.group {
+            Some(g) if gid == g.gid || g.members.contains(&uid) => Ok(()),
+            Some(g) => Err(format!(
+                "permission denied: uid {uid} is not root or in group {}",
+                g.name
             )),
-            Err(errno) => Err(io::Error::from(errno)),
+            None => Err(format!("permission denied: uid {uid} is not root")),
         }
     }
-
-    fn check(&self, uid: Uid, gid: Gid) -> Result<(), String> {
-        let group = self.group.as_ref().map(|(name, gid)| (name.as_str(), *gid));
-        check_peer(uid, gid, group, groups_of_user)
-    }
-}
-
-/// Whether a peer with `uid` and primary `gid` may use the socket: root always; with a
-/// `group`, a peer whose gid is the group's or whose user the group database lists in it
-/// (`groups_of`, asked only when needed). The error is the message the client gets.
-fn check_peer(
-    uid: Uid,
-    gid: Gid,
-    group: Option<(&str, Gid)>,
-    groups_of: impl FnOnce(Uid) -> Vec<Gid>,
-) -> Result<(), String> {
-    if uid.is_root() {
-        return Ok(());
-    }
-    match group {
-        Some((_, allowed)) if gid == allowed || groups_of(uid).contains(&allowed) => Ok(()),
-        Some((name, _)) => Err(format!(
-            "permission denied: uid {uid} is not root or in group {name}"
-        )),
-        None => Err(format!("permission denied: uid {uid} is not root")),
-    }
-}
-
-/// The groups of user `uid` per the group database (getgrouplist); empty when unknown.
-fn groups_of_user(uid: Uid) -> Vec<Gid> {
-    let Ok(Some(user)) = User::from_uid(uid) else {
-        return Vec::new();
-    };
-    let Ok(name) = CString::new(user.name) else {
-        return Vec::new();
-    };
-    nix::unistd::getgrouplist(&name, user.gid).unwrap_or_default()
 }
 
 /// Hands out connection ids in `0..span` in increasing order, wrapping, and skipping ids still
@@ -252,8 +259,8 @@ impl ControlServer {
         // than the final owner and group. Setting 0600 again without a group covers a
         // directory whose default ACL overrode the umask.
         let mode = match &server.access.group {
-            Some((_, gid)) => {
-                std::os::unix::fs::lchown(path, None, Some(gid.as_raw()))?;
+            Some(group) => {
+                std::os::unix::fs::lchown(path, None, Some(group.gid.as_raw()))?;
                 0o660
             }
             None => 0o600,
@@ -610,54 +617,56 @@ mod tests {
         assert_eq!(ids.alloc(|id| id != 2), Some(2));
     }
 
-    fn no_groups(_: Uid) -> Vec<Gid> {
-        Vec::new()
+    /// Access with `group` named `name`, gid `gid`, listing `members`.
+    fn group_access(name: &str, gid: Gid, members: &[u32]) -> Access {
+        Access {
+            group: Some(ControlGroup {
+                name: name.to_string(),
+                gid,
+                members: members.iter().map(|&uid| Uid::from_raw(uid)).collect(),
+            }),
+        }
     }
 
     #[test]
     fn root_is_always_allowed() {
         let gid = Gid::from_raw(4242);
-        assert_eq!(
-            check_peer(Uid::from_raw(0), gid, None, |_| unreachable!()),
-            Ok(())
-        );
-        assert_eq!(
-            check_peer(
-                Uid::from_raw(0),
-                gid,
-                Some(("ops", gid)),
-                |_| unreachable!()
-            ),
-            Ok(())
-        );
+        let nobody = Access { group: None };
+        assert_eq!(nobody.check(Uid::from_raw(0), gid), Ok(()));
+        let ops = group_access("ops", gid, &[]);
+        assert_eq!(ops.check(Uid::from_raw(0), gid), Ok(()));
     }
 
     #[test]
     fn without_a_group_everyone_else_is_refused() {
-        let r = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), None, no_groups);
+        let access = Access { group: None };
+        let r = access.check(Uid::from_raw(1000), Gid::from_raw(1000));
         assert_eq!(r, Err("permission denied: uid 1000 is not root".into()));
     }
 
     #[test]
     fn the_group_admits_by_primary_gid_or_by_membership() {
         let relevo = Gid::from_raw(990);
-        let group = Some(("relevo", relevo));
-        // Primary gid: no database lookup needed.
-        let by_gid = check_peer(Uid::from_raw(1000), relevo, group, |_| unreachable!());
+        // The group database lists uid 1001.
+        let access = group_access("relevo", relevo, &[1001]);
+        // Primary gid.
+        let by_gid = access.check(Uid::from_raw(1000), relevo);
         assert_eq!(by_gid, Ok(()));
-        let member = |uid: Uid| {
-            if uid.as_raw() == 1001 {
-                vec![Gid::from_raw(1001), relevo]
-            } else {
-                vec![Gid::from_raw(uid.as_raw())]
-            }
-        };
-        let by_list = check_peer(Uid::from_raw(1001), Gid::from_raw(1001), group, member);
+        let by_list = access.check(Uid::from_raw(1001), Gid::from_raw(1001));
         assert_eq!(by_list, Ok(()));
-        let outsider = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), group, member);
+        let outsider = access.check(Uid::from_raw(1000), Gid::from_raw(1000));
         assert_eq!(
             outsider,
             Err("permission denied: uid 1000 is not root or in group relevo".into())
+        );
+    }
+
+    #[test]
+    fn a_control_group_that_does_not_exist_is_an_error() {
+        let missing = Access::resolve(Some("relevo-no-such-group"));
+        assert_eq!(
+            missing.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound)
         );
     }
 
