@@ -210,10 +210,10 @@ enum Incoming {
 struct Conn {
     stream: UnixStream,
     inbox: Vec<u8>,
+    /// The reply line, newline included: empty until the reply is queued, after which the
+    /// connection closes once it is written.
     outbox: Vec<u8>,
     written: usize,
-    /// Set once the reply is queued: the connection closes when it is written.
-    replied: bool,
     /// When the client has taken too long (to send its request, or to read the reply).
     deadline: Instant,
 }
@@ -306,7 +306,7 @@ impl ControlServer {
         for id in expired {
             if let Some(conn) = self.conns.get_mut(&id) {
                 tracing::debug!("control connection {id} timed out");
-                if !conn.replied {
+                if !conn.replied() {
                     let reason = format!(
                         "idle timeout: no complete request within {}s",
                         IDLE_TIMEOUT.as_secs()
@@ -355,7 +355,6 @@ impl ControlServer {
                             inbox: Vec::new(),
                             outbox: Vec::new(),
                             written: 0,
-                            replied: false,
                             deadline: now + IDLE_TIMEOUT,
                         },
                     );
@@ -390,7 +389,7 @@ impl ControlServer {
     pub fn serve(&mut self, registry: &Registry, token: Token, now: Instant) -> Option<String> {
         let id = self.id_of(token)?;
         let conn = self.conns.get_mut(&id)?;
-        let progress = if conn.replied {
+        let progress = if conn.replied() {
             conn.flush()
         } else {
             match conn.read_request() {
@@ -442,6 +441,11 @@ impl ControlServer {
 }
 
 impl Conn {
+    /// Whether the reply is queued (a reply line is never empty: it ends with a newline).
+    fn replied(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     /// Reads until a complete line, the size limit, EOF or nothing more to read.
     fn read_request(&mut self) -> io::Result<Incoming> {
         let mut buf = [0u8; 4096];
@@ -482,7 +486,6 @@ impl Conn {
         reply.push('\n');
         self.outbox = reply.into_bytes();
         self.written = 0;
-        self.replied = true;
         self.deadline = now + IDLE_TIMEOUT;
     }
 
@@ -497,7 +500,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.replied)
+        Ok(self.replied())
     }
 }
 
