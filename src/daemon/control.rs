@@ -572,6 +572,10 @@ pub fn request(path: &Path, req: &Request) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
+    /// Held by the tests that set the process-wide umask (bind does), which run on parallel
+    /// threads: one's restore must not land inside another's bind.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn ids_count_up_and_skip_live_ones() {
         let mut ids = IdAllocator::new(8);
@@ -680,6 +684,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
         let _ = std::fs::remove_file(&path);
+        let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
         // The most open umask: the mode right after bind(2), before any chmod, is 0600.
         let saved = umask(Mode::empty());
         let listener = bind_owner_only(&path);
@@ -689,6 +694,46 @@ mod tests {
         assert!(listener.is_ok());
         assert_eq!(mode.unwrap(), 0o600);
         assert_eq!(umask_after, Mode::empty(), "the umask was not restored");
+    }
+
+    #[test]
+    fn a_reply_over_the_limit_is_replaced_by_an_error() {
+        let (stream, mut client) = UnixStream::pair().unwrap();
+        let mut conn = Conn {
+            stream,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            written: 0,
+            deadline: Instant::now(),
+        };
+        assert!(!conn.replied());
+        conn.queue_reply("x".repeat(MAX_REPLY), Instant::now());
+        assert!(conn.replied());
+        assert!(
+            conn.flush().unwrap(),
+            "the error line fits the socket buffer"
+        );
+        drop(conn);
+        let mut line = String::new();
+        client.read_to_string(&mut line).unwrap();
+        let expected = format!("reply of {MAX_REPLY} bytes exceeds the {MAX_REPLY}-byte limit");
+        assert_eq!(reply_error(line.trim_end()), Some(expected));
+    }
+
+    #[test]
+    fn bind_creates_the_missing_directory_and_drop_removes_the_socket() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("relevo-bind-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("run/relevo/relevo.sock");
+        let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+        let server = ControlServer::bind(&path, None, 0);
+        let mode = std::fs::metadata(&path).map(|m| m.mode() & 0o7777);
+        drop(server);
+        let left = path.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(mode.unwrap(), 0o600);
+        assert!(!left, "the socket file outlived the server");
     }
 
     #[test]
