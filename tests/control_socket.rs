@@ -405,11 +405,14 @@ fn a_connection_flood_is_bounded_and_adverts_go_on() {
     let before = status(&node);
     let t0 = Instant::now();
     let flood = 3 * MAX_CONNECTIONS;
-    let streams: Vec<UnixStream> = (0..flood).map(|_| connect(&node)).collect();
-    // Each one is admitted (and silent until its deadline) or refused with a line at once.
-    std::thread::sleep(ms(500));
+    let mut streams: Vec<UnixStream> = (0..flood).map(|_| connect(&node)).collect();
+    // Each one is admitted (and silent until its deadline) or refused with a line at once,
+    // in the order they connected: once the last one has its refusal, all are decided.
+    let last = streams.pop().unwrap();
+    let line = line_then_eof(&last);
+    assert!(line.contains("too many control connections"), "{line}");
     let mut held = Vec::new();
-    let mut refused = 0;
+    let mut refused = 1;
     for mut stream in streams {
         stream.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 256];
