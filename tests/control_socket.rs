@@ -6,7 +6,7 @@ mod netns_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -20,8 +20,6 @@ use netns_support::*;
 use relevo::daemon::control::{Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
 use relevo::lab::netns::{Lab, LabProcess};
 use relevo::lab::relevo_node::RelevoNode;
-use relevo::wire::vrrp::{AdvertRepr, V2Auth};
-use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
 const VIP: &str = "192.0.2.100/24";
 const VRID: u8 = 61;
@@ -95,11 +93,7 @@ fn status(node: &Node) -> Status {
 }
 
 fn adverts_sent(status: &Status) -> u64 {
-    status.instances[0]
-        .counters
-        .get("adverts_sent")
-        .copied()
-        .unwrap_or(0)
+    status.instances[0].counter("adverts_sent")
 }
 
 /// (permission bits, uid, gid) of `path`, if it exists.
@@ -455,29 +449,12 @@ fn flood_unknown_vrid(src: Ipv4Addr, per_ms: usize, stop: Arc<AtomicBool>) -> us
     sock.bind_device(Some(b"eth0")).unwrap();
     sock.set_multicast_ttl_v4(255).unwrap();
     let group = Ipv4Addr::new(224, 0, 0, 18);
-    let addrs = [ip(VIP)];
-    let repr = AdvertRepr {
-        version: VrrpVersion::V3,
-        vrid: VRID + 1,
-        priority: 100,
-        interval_cs: 1,
-        auth: V2Auth::None,
-        addrs: &addrs,
-    };
-    let mut buf = [0u8; 64];
-    let len = repr
-        .emit(
-            IpAddr::V4(src),
-            IpAddr::V4(group),
-            V3Ipv4Checksum::PseudoHeader,
-            &mut buf,
-        )
-        .unwrap();
+    let advert = CraftedAdvert::v3(VRID + 1, 100, 1, &[VIP]).bytes(src, group);
     let to = SocketAddrV4::new(group, 0).into();
     let mut sent = 0;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..per_ms {
-            sent += usize::from(sock.send_to(&buf[..len], &to).is_ok());
+            sent += usize::from(sock.send_to(&advert, &to).is_ok());
         }
         std::thread::sleep(ms(1));
     }
