@@ -278,6 +278,7 @@ fn control_group_members_are_allowed_and_other_users_refused() {
     assert_eq!(owner_and_mode(&node.socket), Some((0o660, 0, gid)));
     let allowed = BTreeSet::from([(0o600, 0, 0), (0o600, 0, gid), (0o660, 0, gid)]);
     assert!(seen.is_subset(&allowed), "seen {seen:?}");
+    assert!(seen.contains(&(0o660, 0, gid)), "seen {seen:?}");
 
     // Primary gid is the group's.
     let regid = gid.to_string();
@@ -287,7 +288,10 @@ fn control_group_members_are_allowed_and_other_users_refused() {
         &node.socket,
     );
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("node n1"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("node n1"), "{}", text(&out));
+    assert!(stdout.contains("log_lines_dropped="), "{}", text(&out));
+    assert!(stdout.contains("control_refused=0"), "{}", text(&out));
     // Listed in the group by the group database (primary gid nogroup).
     let out = status_as(
         &lab,
