@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns_support::*;
-use relevo::daemon::control::{Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
+use relevo::daemon::control::{reply_error, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
 use relevo::lab::netns::{Lab, LabProcess};
 use relevo::lab::relevo_node::RelevoNode;
 
@@ -146,10 +146,16 @@ fn client_binary(lab: &Lab) -> PathBuf {
 
 /// `relevo status --socket` under other credentials (`setpriv` options).
 fn status_as(lab: &Lab, setpriv: &[&str], socket: &Path) -> Output {
+    status_as_with(lab, setpriv, socket, &[])
+}
+
+/// [`status_as`] with more `relevo status` options.
+fn status_as_with(lab: &Lab, setpriv: &[&str], socket: &Path, options: &[&str]) -> Output {
     Command::new("setpriv")
         .args(setpriv)
         .arg(client_binary(lab))
         .args(["status", "--socket", socket.to_str().unwrap()])
+        .args(options)
         .output()
         .unwrap()
 }
@@ -207,6 +213,23 @@ fn socket_is_root_only_from_the_start_and_other_users_are_refused() {
     assert!(!stderr.contains("in group"), "{}", text(&out));
     assert_eq!(status(&node).control_refused, 1);
     assert!(log_of(&node.log).contains("control connection refused"));
+
+    // With --json the daemon's error reply is printed as is, and status fails all the same.
+    let out = status_as_with(
+        &lab,
+        &["--reuid", "65534", "--regid", "65534", "--clear-groups"],
+        &node.socket,
+        &["--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let reply = String::from_utf8_lossy(&out.stdout);
+    let error = reply_error(reply.trim_end()).unwrap_or_default();
+    assert!(
+        error.starts_with(&format!("permission denied: uid {NOBODY} is not root")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(status(&node).control_refused, 2);
 }
 
 /// A group and a user listed in it (primary group nogroup), deleted on drop.
