@@ -86,8 +86,8 @@ pub struct Status {
     #[serde(default)]
     pub log_lines_dropped: u64,
     /// Control connections refused: peers neither root nor in `control_group`, and
-    /// connections over [`MAX_CONNECTIONS`]. Both counters are absent from older daemons'
-    /// replies, hence the defaults.
+    /// connections over [`MAX_CONNECTIONS`]. (Older daemons' replies lack this field and the
+    /// ones above it, hence the defaults.)
     #[serde(default)]
     pub control_refused: u64,
 }
