@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns_support::*;
-use relevo::daemon::control::{reply_error, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
+use relevo::daemon::control::{
+    self, reply_error, Request, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST,
+};
 use relevo::lab::netns::{Lab, LabProcess};
 use relevo::lab::relevo_node::RelevoNode;
 
@@ -75,16 +77,14 @@ fn start_node(lab: &Lab, extra_node: &str, argv_prefix: &[&str], piped: bool) ->
     node
 }
 
-/// `relevo status --json --socket` as root, parsed; `None` when it fails.
+/// The daemon's status as root, asked from this process with the CLI's own client (no
+/// `relevo status` process per poll on a machine the daemon's timing shares); `None` when it
+/// fails.
 fn try_status(socket: &Path) -> Option<Status> {
-    let out = Command::new(relevo_bin())
-        .args(["status", "--json", "--socket", socket.to_str()?])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
+    let request = Request {
+        command: "status".into(),
+    };
+    serde_json::from_str(&control::request(socket, &request).ok()?).ok()
 }
 
 fn status(node: &Node) -> Status {
