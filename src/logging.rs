@@ -75,8 +75,10 @@ impl Drop for LogGuard {
         let Some(worker) = self.worker.take() else {
             return;
         };
-        // WorkerGuard's own drop waits for the writer; run it aside and give up after the
-        // timeout (the process then exits and takes the stuck writer with it).
+        // WorkerGuard's own drop waits about a second for the writer and, when the writer is
+        // stuck, println!s a complaint to stdout, which blocks for good when stdout is the
+        // stalled pipe too (`2>&1`). So it runs aside, and exiting gives up after the timeout
+        // (the process then exits and takes both stuck threads with it).
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let flusher = std::thread::Builder::new()
             .name("relevo-log-flush".into())

@@ -6,7 +6,7 @@ mod netns_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns_support::*;
-use relevo::daemon::control::{Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
+use relevo::daemon::control::{
+    self, reply_error, Request, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST,
+};
 use relevo::lab::netns::{Lab, LabProcess};
 use relevo::lab::relevo_node::RelevoNode;
-use relevo::wire::vrrp::{AdvertRepr, V2Auth};
-use relevo::wire::{V3Ipv4Checksum, VrrpVersion};
 
 const VIP: &str = "192.0.2.100/24";
 const VRID: u8 = 61;
@@ -77,16 +77,14 @@ fn start_node(lab: &Lab, extra_node: &str, argv_prefix: &[&str], piped: bool) ->
     node
 }
 
-/// `relevo status --json --socket` as root, parsed; `None` when it fails.
+/// The daemon's status as root, asked from this process with the CLI's own client (no
+/// `relevo status` process per poll on a machine the daemon's timing shares); `None` when it
+/// fails.
 fn try_status(socket: &Path) -> Option<Status> {
-    let out = Command::new(relevo_bin())
-        .args(["status", "--json", "--socket", socket.to_str()?])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
+    let request = Request {
+        command: "status".into(),
+    };
+    serde_json::from_str(&control::request(socket, &request).ok()?).ok()
 }
 
 fn status(node: &Node) -> Status {
@@ -95,11 +93,7 @@ fn status(node: &Node) -> Status {
 }
 
 fn adverts_sent(status: &Status) -> u64 {
-    status.instances[0]
-        .counters
-        .get("adverts_sent")
-        .copied()
-        .unwrap_or(0)
+    status.instances[0].counter("adverts_sent")
 }
 
 /// (permission bits, uid, gid) of `path`, if it exists.
@@ -152,10 +146,16 @@ fn client_binary(lab: &Lab) -> PathBuf {
 
 /// `relevo status --socket` under other credentials (`setpriv` options).
 fn status_as(lab: &Lab, setpriv: &[&str], socket: &Path) -> Output {
+    status_as_with(lab, setpriv, socket, &[])
+}
+
+/// [`status_as`] with more `relevo status` options.
+fn status_as_with(lab: &Lab, setpriv: &[&str], socket: &Path, options: &[&str]) -> Output {
     Command::new("setpriv")
         .args(setpriv)
         .arg(client_binary(lab))
         .args(["status", "--socket", socket.to_str().unwrap()])
+        .args(options)
         .output()
         .unwrap()
 }
@@ -213,6 +213,23 @@ fn socket_is_root_only_from_the_start_and_other_users_are_refused() {
     assert!(!stderr.contains("in group"), "{}", text(&out));
     assert_eq!(status(&node).control_refused, 1);
     assert!(log_of(&node.log).contains("control connection refused"));
+
+    // With --json the daemon's error reply is printed as is, and status fails all the same.
+    let out = status_as_with(
+        &lab,
+        &["--reuid", "65534", "--regid", "65534", "--clear-groups"],
+        &node.socket,
+        &["--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let reply = String::from_utf8_lossy(&out.stdout);
+    let error = reply_error(reply.trim_end()).unwrap_or_default();
+    assert!(
+        error.starts_with(&format!("permission denied: uid {NOBODY} is not root")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(status(&node).control_refused, 2);
 }
 
 /// A group and a user listed in it (primary group nogroup), deleted on drop.
@@ -284,6 +301,7 @@ fn control_group_members_are_allowed_and_other_users_refused() {
     assert_eq!(owner_and_mode(&node.socket), Some((0o660, 0, gid)));
     let allowed = BTreeSet::from([(0o600, 0, 0), (0o600, 0, gid), (0o660, 0, gid)]);
     assert!(seen.is_subset(&allowed), "seen {seen:?}");
+    assert!(seen.contains(&(0o660, 0, gid)), "seen {seen:?}");
 
     // Primary gid is the group's.
     let regid = gid.to_string();
@@ -293,7 +311,10 @@ fn control_group_members_are_allowed_and_other_users_refused() {
         &node.socket,
     );
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("node n1"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("node n1"), "{}", text(&out));
+    assert!(stdout.contains("log_lines_dropped="), "{}", text(&out));
+    assert!(stdout.contains("control_refused=0"), "{}", text(&out));
     // Listed in the group by the group database (primary gid nogroup).
     let out = status_as(
         &lab,
@@ -405,11 +426,14 @@ fn a_connection_flood_is_bounded_and_adverts_go_on() {
     let before = status(&node);
     let t0 = Instant::now();
     let flood = 3 * MAX_CONNECTIONS;
-    let streams: Vec<UnixStream> = (0..flood).map(|_| connect(&node)).collect();
-    // Each one is admitted (and silent until its deadline) or refused with a line at once.
-    std::thread::sleep(ms(500));
+    let mut streams: Vec<UnixStream> = (0..flood).map(|_| connect(&node)).collect();
+    // Each one is admitted (and silent until its deadline) or refused with a line at once,
+    // in the order they connected: once the last one has its refusal, all are decided.
+    let last = streams.pop().unwrap();
+    let line = line_then_eof(&last);
+    assert!(line.contains("too many control connections"), "{line}");
     let mut held = Vec::new();
-    let mut refused = 0;
+    let mut refused = 1;
     for mut stream in streams {
         stream.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 256];
@@ -452,29 +476,12 @@ fn flood_unknown_vrid(src: Ipv4Addr, per_ms: usize, stop: Arc<AtomicBool>) -> us
     sock.bind_device(Some(b"eth0")).unwrap();
     sock.set_multicast_ttl_v4(255).unwrap();
     let group = Ipv4Addr::new(224, 0, 0, 18);
-    let addrs = [ip(VIP)];
-    let repr = AdvertRepr {
-        version: VrrpVersion::V3,
-        vrid: VRID + 1,
-        priority: 100,
-        interval_cs: 1,
-        auth: V2Auth::None,
-        addrs: &addrs,
-    };
-    let mut buf = [0u8; 64];
-    let len = repr
-        .emit(
-            IpAddr::V4(src),
-            IpAddr::V4(group),
-            V3Ipv4Checksum::PseudoHeader,
-            &mut buf,
-        )
-        .unwrap();
+    let advert = CraftedAdvert::v3(VRID + 1, 100, 1, &[VIP]).bytes(src, group);
     let to = SocketAddrV4::new(group, 0).into();
     let mut sent = 0;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..per_ms {
-            sent += usize::from(sock.send_to(&buf[..len], &to).is_ok());
+            sent += usize::from(sock.send_to(&advert, &to).is_ok());
         }
         std::thread::sleep(ms(1));
     }

@@ -5,8 +5,7 @@
 //! id that is never reused while it lives, and at most [`MAX_CONNECTIONS`] are open. The
 //! protocol is one JSON request line and one JSON reply line per connection, served from the
 //! event loop without ever blocking it. The client side is [`request`].
-use std::collections::HashMap;
-use std::ffi::CString;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -87,8 +86,8 @@ pub struct Status {
     #[serde(default)]
     pub log_lines_dropped: u64,
     /// Control connections refused: peers neither root nor in `control_group`, and
-    /// connections over [`MAX_CONNECTIONS`]. Both counters are absent from older daemons'
-    /// replies, hence the defaults.
+    /// connections over [`MAX_CONNECTIONS`]. (Older daemons' replies lack this field and the
+    /// ones above it, hence the defaults.)
     #[serde(default)]
     pub control_refused: u64,
 }
@@ -104,9 +103,19 @@ pub fn reply_error(reply: &str) -> Option<String> {
     Some(value.get("error")?.as_str()?.to_string())
 }
 
-/// Who may use the socket besides root: `control_group`, resolved once at bind time.
+/// `control_group` as resolved when the socket is bound (at daemon start, before the loop
+/// runs): its gid and the uids of the users the group database lists in it. The peer check on
+/// the loop then looks nothing up: getgrouplist/getpwuid go through NSS, which may wait on
+/// LDAP or sssd, and the loop must never wait.
+struct ControlGroup {
+    name: String,
+    gid: Gid,
+    members: HashSet<Uid>,
+}
+
+/// Who may use the socket besides root.
 struct Access {
-    group: Option<(String, Gid)>,
+    group: Option<ControlGroup>,
 }
 
 impl Access {
@@ -114,54 +123,52 @@ impl Access {
         let Some(name) = group else {
             return Ok(Access { group: None });
         };
-        match Group::from_name(name) {
-            Ok(Some(g)) => Ok(Access {
-                group: Some((name.to_string(), g.gid)),
+        let group = match Group::from_name(name) {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("control_group {name:?} does not exist"),
+                ))
+            }
+            Err(errno) => return Err(io::Error::from(errno)),
+        };
+        let members = group
+            .mem
+            .iter()
+            .filter_map(|user| match User::from_name(user) {
+                Ok(found) => found.map(|u| u.uid),
+                Err(e) => {
+                    tracing::warn!("control_group {name}: cannot look up member {user:?}: {e}");
+                    None
+                }
+            })
+            .collect();
+        Ok(Access {
+            group: Some(ControlGroup {
+                name: name.to_string(),
+                gid: group.gid,
+                members,
             }),
-            Ok(None) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("control_group {name:?} does not exist"),
+        })
+    }
+
+    /// Whether a peer with `uid` and primary `gid` may use the socket: root always; with a
+    /// group, a peer whose gid is the group's or whose user the group lists. The error is the
+    /// message the client gets.
+    fn check(&self, uid: Uid, gid: Gid) -> Result<(), String> {
+        if uid.is_root() {
+            return Ok(());
+        }
+        match &self.group {
+            Some(g) if gid == g.gid || g.members.contains(&uid) => Ok(()),
+            Some(g) => Err(format!(
+                "permission denied: uid {uid} is not root or in group {}",
+                g.name
             )),
-            Err(errno) => Err(io::Error::from(errno)),
+            None => Err(format!("permission denied: uid {uid} is not root")),
         }
     }
-
-    fn check(&self, uid: Uid, gid: Gid) -> Result<(), String> {
-        let group = self.group.as_ref().map(|(name, gid)| (name.as_str(), *gid));
-        check_peer(uid, gid, group, groups_of_user)
-    }
-}
-
-/// Whether a peer with `uid` and primary `gid` may use the socket: root always; with a
-/// `group`, a peer whose gid is the group's or whose user the group database lists in it
-/// (`groups_of`, asked only when needed). The error is the message the client gets.
-fn check_peer(
-    uid: Uid,
-    gid: Gid,
-    group: Option<(&str, Gid)>,
-    groups_of: impl FnOnce(Uid) -> Vec<Gid>,
-) -> Result<(), String> {
-    if uid.is_root() {
-        return Ok(());
-    }
-    match group {
-        Some((_, allowed)) if gid == allowed || groups_of(uid).contains(&allowed) => Ok(()),
-        Some((name, _)) => Err(format!(
-            "permission denied: uid {uid} is not root or in group {name}"
-        )),
-        None => Err(format!("permission denied: uid {uid} is not root")),
-    }
-}
-
-/// The groups of user `uid` per the group database (getgrouplist); empty when unknown.
-fn groups_of_user(uid: Uid) -> Vec<Gid> {
-    let Ok(Some(user)) = User::from_uid(uid) else {
-        return Vec::new();
-    };
-    let Ok(name) = CString::new(user.name) else {
-        return Vec::new();
-    };
-    nix::unistd::getgrouplist(&name, user.gid).unwrap_or_default()
 }
 
 /// Hands out connection ids in `0..span` in increasing order, wrapping, and skipping ids still
@@ -203,10 +210,10 @@ enum Incoming {
 struct Conn {
     stream: UnixStream,
     inbox: Vec<u8>,
+    /// The reply line, newline included: empty until the reply is queued, after which the
+    /// connection closes once it is written.
     outbox: Vec<u8>,
     written: usize,
-    /// Set once the reply is queued: the connection closes when it is written.
-    replied: bool,
     /// When the client has taken too long (to send its request, or to read the reply).
     deadline: Instant,
 }
@@ -252,8 +259,8 @@ impl ControlServer {
         // than the final owner and group. Setting 0600 again without a group covers a
         // directory whose default ACL overrode the umask.
         let mode = match &server.access.group {
-            Some((_, gid)) => {
-                std::os::unix::fs::lchown(path, None, Some(gid.as_raw()))?;
+            Some(group) => {
+                std::os::unix::fs::lchown(path, None, Some(group.gid.as_raw()))?;
                 0o660
             }
             None => 0o600,
@@ -299,7 +306,7 @@ impl ControlServer {
         for id in expired {
             if let Some(conn) = self.conns.get_mut(&id) {
                 tracing::debug!("control connection {id} timed out");
-                if !conn.replied {
+                if !conn.replied() {
                     let reason = format!(
                         "idle timeout: no complete request within {}s",
                         IDLE_TIMEOUT.as_secs()
@@ -348,7 +355,6 @@ impl ControlServer {
                             inbox: Vec::new(),
                             outbox: Vec::new(),
                             written: 0,
-                            replied: false,
                             deadline: now + IDLE_TIMEOUT,
                         },
                     );
@@ -383,7 +389,7 @@ impl ControlServer {
     pub fn serve(&mut self, registry: &Registry, token: Token, now: Instant) -> Option<String> {
         let id = self.id_of(token)?;
         let conn = self.conns.get_mut(&id)?;
-        let progress = if conn.replied {
+        let progress = if conn.replied() {
             conn.flush()
         } else {
             match conn.read_request() {
@@ -435,6 +441,11 @@ impl ControlServer {
 }
 
 impl Conn {
+    /// Whether the reply is queued (a reply line is never empty: it ends with a newline).
+    fn replied(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     /// Reads until a complete line, the size limit, EOF or nothing more to read.
     fn read_request(&mut self) -> io::Result<Incoming> {
         let mut buf = [0u8; 4096];
@@ -475,7 +486,6 @@ impl Conn {
         reply.push('\n');
         self.outbox = reply.into_bytes();
         self.written = 0;
-        self.replied = true;
         self.deadline = now + IDLE_TIMEOUT;
     }
 
@@ -490,7 +500,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.replied)
+        Ok(self.replied())
     }
 }
 
@@ -562,6 +572,10 @@ pub fn request(path: &Path, req: &Request) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
+    /// Held by the tests that set the process-wide umask (bind does), which run on parallel
+    /// threads: one's restore must not land inside another's bind.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn ids_count_up_and_skip_live_ones() {
         let mut ids = IdAllocator::new(8);
@@ -610,54 +624,56 @@ mod tests {
         assert_eq!(ids.alloc(|id| id != 2), Some(2));
     }
 
-    fn no_groups(_: Uid) -> Vec<Gid> {
-        Vec::new()
+    /// Access with `group` named `name`, gid `gid`, listing `members`.
+    fn group_access(name: &str, gid: Gid, members: &[u32]) -> Access {
+        Access {
+            group: Some(ControlGroup {
+                name: name.to_string(),
+                gid,
+                members: members.iter().map(|&uid| Uid::from_raw(uid)).collect(),
+            }),
+        }
     }
 
     #[test]
     fn root_is_always_allowed() {
         let gid = Gid::from_raw(4242);
-        assert_eq!(
-            check_peer(Uid::from_raw(0), gid, None, |_| unreachable!()),
-            Ok(())
-        );
-        assert_eq!(
-            check_peer(
-                Uid::from_raw(0),
-                gid,
-                Some(("ops", gid)),
-                |_| unreachable!()
-            ),
-            Ok(())
-        );
+        let nobody = Access { group: None };
+        assert_eq!(nobody.check(Uid::from_raw(0), gid), Ok(()));
+        let ops = group_access("ops", gid, &[]);
+        assert_eq!(ops.check(Uid::from_raw(0), gid), Ok(()));
     }
 
     #[test]
     fn without_a_group_everyone_else_is_refused() {
-        let r = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), None, no_groups);
+        let access = Access { group: None };
+        let r = access.check(Uid::from_raw(1000), Gid::from_raw(1000));
         assert_eq!(r, Err("permission denied: uid 1000 is not root".into()));
     }
 
     #[test]
     fn the_group_admits_by_primary_gid_or_by_membership() {
         let relevo = Gid::from_raw(990);
-        let group = Some(("relevo", relevo));
-        // Primary gid: no database lookup needed.
-        let by_gid = check_peer(Uid::from_raw(1000), relevo, group, |_| unreachable!());
+        // The group database lists uid 1001.
+        let access = group_access("relevo", relevo, &[1001]);
+        // Primary gid.
+        let by_gid = access.check(Uid::from_raw(1000), relevo);
         assert_eq!(by_gid, Ok(()));
-        let member = |uid: Uid| {
-            if uid.as_raw() == 1001 {
-                vec![Gid::from_raw(1001), relevo]
-            } else {
-                vec![Gid::from_raw(uid.as_raw())]
-            }
-        };
-        let by_list = check_peer(Uid::from_raw(1001), Gid::from_raw(1001), group, member);
+        let by_list = access.check(Uid::from_raw(1001), Gid::from_raw(1001));
         assert_eq!(by_list, Ok(()));
-        let outsider = check_peer(Uid::from_raw(1000), Gid::from_raw(1000), group, member);
+        let outsider = access.check(Uid::from_raw(1000), Gid::from_raw(1000));
         assert_eq!(
             outsider,
             Err("permission denied: uid 1000 is not root or in group relevo".into())
+        );
+    }
+
+    #[test]
+    fn a_control_group_that_does_not_exist_is_an_error() {
+        let missing = Access::resolve(Some("relevo-no-such-group"));
+        assert_eq!(
+            missing.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound)
         );
     }
 
@@ -668,6 +684,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
         let _ = std::fs::remove_file(&path);
+        let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
         // The most open umask: the mode right after bind(2), before any chmod, is 0600.
         let saved = umask(Mode::empty());
         let listener = bind_owner_only(&path);
@@ -677,6 +694,46 @@ mod tests {
         assert!(listener.is_ok());
         assert_eq!(mode.unwrap(), 0o600);
         assert_eq!(umask_after, Mode::empty(), "the umask was not restored");
+    }
+
+    #[test]
+    fn a_reply_over_the_limit_is_replaced_by_an_error() {
+        let (stream, mut client) = UnixStream::pair().unwrap();
+        let mut conn = Conn {
+            stream,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            written: 0,
+            deadline: Instant::now(),
+        };
+        assert!(!conn.replied());
+        conn.queue_reply("x".repeat(MAX_REPLY), Instant::now());
+        assert!(conn.replied());
+        assert!(
+            conn.flush().unwrap(),
+            "the error line fits the socket buffer"
+        );
+        drop(conn);
+        let mut line = String::new();
+        client.read_to_string(&mut line).unwrap();
+        let expected = format!("reply of {MAX_REPLY} bytes exceeds the {MAX_REPLY}-byte limit");
+        assert_eq!(reply_error(line.trim_end()), Some(expected));
+    }
+
+    #[test]
+    fn bind_creates_the_missing_directory_and_drop_removes_the_socket() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("relevo-bind-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("run/relevo/relevo.sock");
+        let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+        let server = ControlServer::bind(&path, None, 0);
+        let mode = std::fs::metadata(&path).map(|m| m.mode() & 0o7777);
+        drop(server);
+        let left = path.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(mode.unwrap(), 0o600);
+        assert!(!left, "the socket file outlived the server");
     }
 
     #[test]
