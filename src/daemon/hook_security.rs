@@ -9,6 +9,11 @@
 //! checked too (a root-owned target reached through a link in a writable directory is refused).
 //! A world-writable directory with the sticky bit (like `/tmp`) is refused as well: hooks do not
 //! belong in a shared scratch directory.
+//!
+//! Cost: [`check`] runs on the daemon's loop thread, at every hook start: one `lstat` per path
+//! component (and a `readlink` per symbolic link), microseconds on a local file system. It
+//! blocks as long as the file system does, so hooks belong on local disk; the spawn that
+//! follows (`execve` of the same file) would block on a hung network mount just the same.
 
 use std::ffi::OsString;
 use std::fs::{self, Metadata};

@@ -572,6 +572,11 @@ impl HookRunner {
     /// counted), with [`HookOutcome::SpawnFailed`] when it cannot be started. Either way the
     /// hook counts as finished. Otherwise the completion arrives later through
     /// [`handle_event`](Self::handle_event) or [`handle_timeout`](Self::handle_timeout).
+    ///
+    /// Runs on the caller's (the loop's) thread and touches the file system there: the strict
+    /// check walks the program's path (see [`hook_security`]) and the spawn waits for the
+    /// child's `execve` of it. Both are quick for a program on local disk, and would block the
+    /// loop for as long as a hung network file system does.
     pub fn start(
         &mut self,
         registry: &Registry,
