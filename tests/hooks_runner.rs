@@ -37,19 +37,11 @@ fn relevo_env() -> Vec<(String, String)> {
 
 #[test]
 fn hook_gets_env_and_its_output_is_logged() {
-    let dir = TestDir::new("env");
-    let env_file = dir.path("env.txt");
-    let script = dir.script(
-        "hook",
+    let hook = ScriptHook::new(
+        "env",
         "env > \"$1\"\necho \"hello $RELEVO_NAME\"\necho complaint >&2\nprintf 'no newline'",
-        0o755,
     );
-    let mut req = request(
-        0,
-        "master",
-        &[path_str(&script), path_str(&env_file)],
-        5 * SECOND,
-    );
+    let mut req = request(0, "master", &hook.argv(), 5 * SECOND);
     req.env = relevo_env();
 
     let log = LogCapture::default();
@@ -67,7 +59,7 @@ fn hook_gets_env_and_its_output_is_logged() {
         }]
     );
 
-    let env_text = fs::read_to_string(&env_file).unwrap();
+    let env_text = fs::read_to_string(&hook.out).unwrap();
     let env: BTreeMap<&str, &str> = env_text.lines().filter_map(|l| l.split_once('=')).collect();
     for (key, value) in &req.env {
         assert_eq!(
@@ -174,15 +166,13 @@ fn unstartable_hooks_fail_at_once() {
 
 #[test]
 fn timeout_kills_the_whole_group_without_blocking_the_loop() {
-    let dir = TestDir::new("timeout");
-    let pid_file = dir.path("grandchild.pid");
-    let script = dir.script("slow", "sleep 60 &\necho $! > \"$1\"\nsleep 60", 0o755);
+    let hook = ScriptHook::new("timeout", "sleep 60 &\necho $! > \"$1\"\nsleep 60");
     let mut lp = TestLoop::new();
     let started = Instant::now();
     lp.start(request(
         3,
         "master",
-        &[path_str(&script), path_str(&pid_file)],
+        &hook.argv(),
         Duration::from_millis(300),
     ));
     let done = lp.run_until(1, 10 * SECOND);
@@ -197,7 +187,7 @@ fn timeout_kills_the_whole_group_without_blocking_the_loop() {
         elapsed < TERM_GRACE,
         "SIGTERM alone should have ended it, took {elapsed:?}"
     );
-    let grandchild = read_pid(&pid_file);
+    let grandchild = read_pid(&hook.out);
     assert!(
         wait_dead(grandchild),
         "grandchild {grandchild} survived the timeout"
@@ -207,19 +197,16 @@ fn timeout_kills_the_whole_group_without_blocking_the_loop() {
 
 #[test]
 fn hook_ignoring_sigterm_is_killed_after_the_grace() {
-    let dir = TestDir::new("ignoreterm");
-    let pid_file = dir.path("grandchild.pid");
-    let script = dir.script(
-        "stubborn",
+    let hook = ScriptHook::new(
+        "ignoreterm",
         "trap '' TERM\nsleep 60 &\necho $! > \"$1\"\nsleep 60",
-        0o755,
     );
     let mut lp = TestLoop::new();
     let started = Instant::now();
     lp.start(request(
         4,
         "backup",
-        &[path_str(&script), path_str(&pid_file)],
+        &hook.argv(),
         Duration::from_millis(300),
     ));
     let done = lp.run_until(1, 15 * SECOND);
@@ -232,7 +219,7 @@ fn hook_ignoring_sigterm_is_killed_after_the_grace() {
         "SIGKILL before the grace ended: {elapsed:?}"
     );
     assert!(elapsed < earliest_kill + 5 * SECOND, "took {elapsed:?}");
-    let grandchild = read_pid(&pid_file);
+    let grandchild = read_pid(&hook.out);
     assert!(
         wait_dead(grandchild),
         "grandchild {grandchild} survived SIGKILL"
@@ -242,25 +229,18 @@ fn hook_ignoring_sigterm_is_killed_after_the_grace() {
 
 #[test]
 fn leftovers_in_the_group_are_killed_when_the_hook_exits() {
-    let dir = TestDir::new("leftover");
-    let pid_file = dir.path("background.pid");
     // The background sleep also keeps stdout/stderr open: completion must not wait for EOF.
-    let script = dir.script("bg", "sleep 60 &\necho $! > \"$1\"\nexit 0", 0o755);
+    let hook = ScriptHook::new("leftover", "sleep 60 &\necho $! > \"$1\"\nexit 0");
     let mut lp = TestLoop::new();
     let started = Instant::now();
-    lp.start(request(
-        6,
-        "master",
-        &[path_str(&script), path_str(&pid_file)],
-        30 * SECOND,
-    ));
+    lp.start(request(6, "master", &hook.argv(), 30 * SECOND));
     let done = lp.run_until(1, 10 * SECOND);
     assert_eq!(done[0].outcome, HookOutcome::Exited(0));
     assert!(
         started.elapsed() < TERM_GRACE,
         "completion waited for the leftover"
     );
-    let background = read_pid(&pid_file);
+    let background = read_pid(&hook.out);
     assert!(
         wait_dead(background),
         "background process {background} left running"
@@ -485,30 +465,22 @@ fn overlong_lines_are_truncated_and_say_so() {
 
 #[test]
 fn an_escaped_writer_does_not_hold_up_the_completion() {
-    let dir = TestDir::new("escaped");
-    let pid_file = dir.path("yes.pid");
     // setsid takes `yes` out of the hook's process group, so it survives the hook and keeps
     // writing into the hook's stdout.
-    let script = dir.script(
-        "escape",
+    let hook = ScriptHook::new(
+        "escaped",
         "setsid /usr/bin/yes &\necho $! > \"$1\"\nsleep 0.1\nexit 0",
-        0o755,
     );
     let log = LogCapture::default();
     let started = Instant::now();
     let done = log.run(|| {
         let mut lp = TestLoop::new();
-        lp.start(request(
-            11,
-            "master",
-            &[path_str(&script), path_str(&pid_file)],
-            30 * SECOND,
-        ));
+        lp.start(request(11, "master", &hook.argv(), 30 * SECOND));
         let done = lp.run_until(1, 15 * SECOND);
         assert_loop_kept_turning(&lp, 10);
         done
     });
-    let escaped = read_pid(&pid_file);
+    let escaped = read_pid(&hook.out);
     let died = wait_dead(escaped);
     if !died {
         // Only the pid this test started.

@@ -46,6 +46,28 @@ impl Drop for TestDir {
     }
 }
 
+/// A hook script in its own scratch directory: `hook` (mode 0755) with `body`, run with the path
+/// of the file `out` in that directory as `"$1"`, where it reports back (pids, its environment).
+pub struct ScriptHook {
+    pub dir: TestDir,
+    pub script: PathBuf,
+    pub out: PathBuf,
+}
+
+impl ScriptHook {
+    pub fn new(test: &str, body: &str) -> Self {
+        let dir = TestDir::new(test);
+        let script = dir.script("hook", body, 0o755);
+        let out = dir.path("out");
+        ScriptHook { dir, script, out }
+    }
+
+    /// The hook's argv: the script and `out`.
+    pub fn argv(&self) -> [&str; 2] {
+        [path_str(&self.script), path_str(&self.out)]
+    }
+}
+
 pub fn request(owner: usize, event: &str, argv: &[&str], timeout: Duration) -> HookRequest {
     HookRequest {
         owner,
@@ -157,16 +179,23 @@ pub fn is_dead(pid: i32) -> bool {
     }
 }
 
-/// Waits up to 2 s for `pid` to die.
-pub fn wait_dead(pid: i32) -> bool {
+/// Polls `f` every 10 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
-        if is_dead(pid) {
+    loop {
+        if f() {
             return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    false
+}
+
+/// Waits up to 2 s for `pid` to die.
+pub fn wait_dead(pid: i32) -> bool {
+    wait_until(Duration::from_secs(2), || is_dead(pid))
 }
 
 /// Reads a pid the script wrote to `path`.
