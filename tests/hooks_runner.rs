@@ -465,11 +465,17 @@ fn overlong_lines_are_truncated_and_say_so() {
 
 #[test]
 fn an_escaped_writer_does_not_hold_up_the_completion() {
-    // setsid takes `yes` out of the hook's process group, so it survives the hook and keeps
-    // writing into the hook's stdout.
+    // setsid takes the writer out of the hook's process group, so it survives the hook and keeps
+    // writing into the hook's stdout. The hook exits only once the writer has put 128 KiB into
+    // the pipe (more than the pipe holds, so the pipe is full: the runner logs 128 lines of
+    // "y" a pass) and turned into an endless `yes`: no sleep decides whether the pipe still
+    // flows when the hook exits.
     let hook = ScriptHook::new(
         "escaped",
-        "setsid /usr/bin/yes &\necho $! > \"$1\"\nsleep 0.1\nexit 0",
+        "setsid sh -c 'yes | head -c 131072; : > \"$1.full\"; exec yes' sh \"$1\" &\n\
+         echo $! > \"$1\"\n\
+         until [ -e \"$1.full\" ]; do sleep 0.01; done\n\
+         exit 0",
     );
     let log = LogCapture::default();
     let started = Instant::now();
@@ -483,8 +489,8 @@ fn an_escaped_writer_does_not_hold_up_the_completion() {
     let escaped = read_pid(&hook.out);
     let died = wait_dead(escaped);
     if !died {
-        // Only the pid this test started.
-        let _ = nix::sys::signal::kill(
+        // Only the session this test started (setsid made the writer its group leader).
+        let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(escaped),
             nix::sys::signal::Signal::SIGKILL,
         );
