@@ -1,9 +1,10 @@
 //! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
-//! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
-//! leftovers killed when the leader exits, HookQueue + HookRunner sequencing per owner
-//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED), and output: complete
-//! and in order, read in bounded passes (an endless writer never stalls the loop), overlong
-//! lines truncated, an escaped writer cut off after the hook's exit.
+//! failures, timeouts (SIGTERM to every process of the group, then SIGKILL after the grace),
+//! leftovers killed when the leader exits, running hooks killed when the runner goes,
+//! HookQueue + HookRunner sequencing per owner (pending hooks coalescing to the newest, which
+//! gets RELEVO_SKIPPED), and output: complete and in order, read in bounded passes (an endless
+//! writer never stalls the loop), overlong lines truncated, an escaped writer cut off after
+//! the hook's exit.
 
 mod hooks_support;
 
@@ -225,6 +226,71 @@ fn hook_ignoring_sigterm_is_killed_after_the_grace() {
         "grandchild {grandchild} survived SIGKILL"
     );
     assert_loop_kept_turning(&lp, 50);
+}
+
+#[test]
+fn the_timeouts_sigterm_reaches_every_process_of_the_group() {
+    // The leader and its child catch SIGTERM and note it in "$1"; the leader carries on, so
+    // neither its exit nor the SIGKILL of leftovers at that exit can stand in for the SIGTERM
+    // sent to the whole group. The child marks when its trap is set, so a child too slow to
+    // start is told apart from a SIGTERM that missed it.
+    let hook = ScriptHook::new(
+        "termgroup",
+        "trap 'echo leader >> \"$1\"' TERM\n\
+         \"$(dirname \"$0\")/child\" \"$1\" &\n\
+         while :; do sleep 0.05; done",
+    );
+    hook.dir.script(
+        "child",
+        "trap 'echo child >> \"$1\"; exit 0' TERM\n\
+         : > \"$1.ready\"\n\
+         while :; do sleep 0.05; done",
+        0o755,
+    );
+    let timeout = Duration::from_millis(500);
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(5, "fault", &hook.argv(), timeout));
+    let done = lp.run_until(1, 15 * SECOND);
+    let elapsed = started.elapsed();
+
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    let ready = hook.dir.path("out.ready");
+    assert!(ready.exists(), "the child was not ready before the timeout");
+    let text = fs::read_to_string(&hook.out).unwrap_or_default();
+    let mut got: Vec<&str> = text.lines().collect();
+    // The leader may note it twice: it is also signalled on its own, in case it left the group.
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(
+        got,
+        ["child", "leader"],
+        "SIGTERM did not reach the whole group"
+    );
+    assert!(
+        elapsed >= timeout + TERM_GRACE,
+        "the leader catches SIGTERM, yet was gone after {elapsed:?}"
+    );
+    assert_loop_kept_turning(&lp, 50);
+}
+
+#[test]
+fn dropping_the_runner_kills_the_groups_of_running_hooks() {
+    // What the daemon does when it exits with hooks still running (its shutdown deadline
+    // passed): SIGKILL to each group. The hook and its child ignore SIGTERM, so only a
+    // SIGKILL ends them.
+    let hook = ScriptHook::new(
+        "dropped",
+        "trap '' TERM\nsleep 60 &\necho $$ $! > \"$1\"\nsleep 60",
+    );
+    let mut lp = TestLoop::new();
+    lp.start(request(12, "stop", &hook.argv(), 30 * SECOND));
+    let pids = await_pids(&hook.out);
+    assert_eq!(pids.len(), 2, "leader and child: {pids:?}");
+    drop(lp);
+    for pid in pids {
+        assert!(wait_dead(pid), "{pid} outlived the runner");
+    }
 }
 
 #[test]

@@ -204,6 +204,21 @@ pub fn read_pid(path: &Path) -> i32 {
     text.trim().parse().unwrap()
 }
 
+/// Waits up to 5 s for the script to finish the line it writes to `path`, then returns the
+/// pids on it.
+pub fn await_pids(path: &Path) -> Vec<i32> {
+    let line = || fs::read_to_string(path).ok().filter(|t| t.ends_with('\n'));
+    assert!(
+        wait_until(Duration::from_secs(5), || line().is_some()),
+        "{} was never written",
+        path.display()
+    );
+    let text = line().unwrap_or_default();
+    text.split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
 /// A log sink for a thread-local tracing subscriber.
 #[derive(Clone, Default)]
 pub struct LogCapture(pub Arc<Mutex<Vec<u8>>>);
