@@ -268,16 +268,11 @@ impl OutputPipe {
         }
     }
 
-    /// Logs the last partial line and drops what was read but not logged yet; returns how many
-    /// bytes that was.
-    fn finish(&mut self, label: &str) -> usize {
+    /// Logs the last partial line, before the pipe is closed.
+    fn finish(&mut self, label: &str) {
         let stream = self.stream;
         self.lines
             .flush(&mut |line: &str| log_line(label, stream, line));
-        let unlogged = self.held.len() - self.held_at;
-        self.held.clear();
-        self.held_at = 0;
-        unlogged
     }
 }
 
@@ -364,12 +359,11 @@ impl RunningHook {
         let Some(mut pipe) = slot.take() else {
             return;
         };
-        let unlogged = pipe.finish(&self.label);
+        pipe.finish(&self.label);
         if end == DrainEnd::Budget {
             tracing::warn!(
                 "hook {}: {stream:?} still flowing {AFTER_EXIT_LIMIT} bytes after the hook exited \
-                 (a process outside its group?): stopped reading it ({unlogged} bytes read but \
-                 not logged)",
+                 (a process outside its group?): stopped reading it, the rest is dropped",
                 self.label
             );
         }
