@@ -3,7 +3,8 @@
 //! directory above it is owned by a non-root uid or writable by group or others (a sticky
 //! world-writable directory included), or the program is not a regular executable file,
 //! symbolic links included; accepted in a root-owned 0755 chain; not checked with "off".
-//! Needs root (chown, /run): skipped without it locally, failing under CI=true.
+//! Needs root (chown, /run): fails without it, unless RELEVO_SKIP_ROOT_TESTS=1 skips it (never
+//! under CI=true).
 
 mod hooks_support;
 
@@ -22,7 +23,8 @@ use relevo::lab::root_test_guard;
 const SECOND: Duration = Duration::from_secs(1);
 const NOBODY: u32 = 65534;
 
-/// A trusted directory for this test, or `None` when skipped (not root, CI unset).
+/// A trusted directory for this test, or `None` when skipped (not root, and skipping asked for
+/// outside CI).
 fn hook_dir(test: &str) -> Option<HookDir> {
     if !root_test_guard(test).expect("root required") {
         return None;
