@@ -337,6 +337,38 @@ fn blocked_signals_of_the_daemon_are_not_inherited() {
     );
 }
 
+#[test]
+fn ignored_signals_of_the_daemon_are_not_inherited() {
+    // A daemon may ignore signals: Rust programs ignore SIGPIPE, and a supervisor may hand it
+    // more. Here SIGPIPE, SIGUSR1 and a real-time signal; a hook starts with all of them at
+    // their defaults (a shell pipeline expects to die of SIGPIPE).
+    let realtime = libc::SIGRTMIN() + 2;
+    for signal in [libc::SIGUSR1, realtime] {
+        // SAFETY: nothing in this test binary handles or sends these.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
+    fn ignored(status: &str) -> u64 {
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"));
+        u64::from_str_radix(mask.unwrap_or_default().trim(), 16).unwrap()
+    }
+    let bit = |signal: i32| 1u64 << (signal - 1);
+    let ours = ignored(&fs::read_to_string("/proc/self/status").unwrap());
+    for signal in [libc::SIGPIPE, libc::SIGUSR1, realtime] {
+        assert_ne!(ours & bit(signal), 0, "precondition: {signal} ignored here");
+    }
+    let hook = ScriptHook::new("sigign", "cat /proc/self/status > \"$1\"");
+    let mut lp = TestLoop::new();
+    lp.start(request(13, "master", &hook.argv(), 5 * SECOND));
+    assert_eq!(
+        lp.run_until(1, 10 * SECOND)[0].outcome,
+        HookOutcome::Exited(0)
+    );
+    // The signals the C library keeps for itself (glibc: 32 and 33) nobody may reset.
+    let libc_own = (32..libc::SIGRTMIN()).fold(0, |mask, signal| mask | bit(signal));
+    let theirs = ignored(&fs::read_to_string(&hook.out).unwrap()) & !libc_own;
+    assert_eq!(theirs, 0, "the hook inherited ignored signals: {theirs:#x}");
+}
+
 /// Starts what `queue` hands out and turns the loop until both the queue and the runner are
 /// idle; returns the completions as (owner, event).
 fn run_queue(queue: &mut HookQueue, lp: &mut TestLoop) -> Vec<(usize, String)> {

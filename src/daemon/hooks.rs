@@ -897,9 +897,14 @@ fn minimal_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsStrin
 /// daemon blocking signals (signalfd) or ignoring them does not pass that on to hooks — a hook
 /// with SIGTERM blocked could not be stopped by its timeout's SIGTERM. std does not do this
 /// (measured: a blocked SIGTERM reaches the child's SigBlk).
+///
+/// Dispositions are reset up to SIGRTMAX: an ignored real-time signal is inherited through
+/// exec like any other. The C library refuses the two it keeps for itself (glibc: 32 and 33,
+/// below SIGRTMIN); programs using it set those up on their own.
 fn reset_signals() -> io::Result<()> {
-    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe and only touch the
-    // zero-initialised local set and this (single-threaded, about to exec) child.
+    // SAFETY: sigemptyset, pthread_sigmask, SIGRTMAX (reads a libc constant) and signal are
+    // async-signal-safe and only touch the zero-initialised local set and this
+    // (single-threaded, about to exec) child.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
@@ -907,9 +912,9 @@ fn reset_signals() -> io::Result<()> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        for signal in 1..32 {
+        for signal in 1..=libc::SIGRTMAX() {
             if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                // Fails only for invalid signals; nothing to undo either way.
+                // Fails only for signals that cannot or may not be changed; nothing to undo.
                 libc::signal(signal, libc::SIG_DFL);
             }
         }
