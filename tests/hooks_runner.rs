@@ -1,9 +1,10 @@
 //! HookRunner driven by a real mio loop: environment, output capture, exit reporting, spawn
-//! failures, timeouts (SIGTERM, then SIGKILL after the grace) killing the whole process group,
-//! leftovers killed when the leader exits, HookQueue + HookRunner sequencing per owner
-//! (pending hooks coalescing to the newest, which gets RELEVO_SKIPPED), and output: complete
-//! and in order, read in bounded passes (an endless writer never stalls the loop), overlong
-//! lines truncated, an escaped writer cut off after the hook's exit.
+//! failures, timeouts (SIGTERM to every process of the group, then SIGKILL after the grace),
+//! leftovers killed when the leader exits, running hooks killed when the runner goes,
+//! HookQueue + HookRunner sequencing per owner (pending hooks coalescing to the newest, which
+//! gets RELEVO_SKIPPED), and output: complete and in order, read in bounded passes (an endless
+//! writer never stalls the loop), overlong lines truncated, an escaped writer cut off after
+//! the hook's exit.
 
 mod hooks_support;
 
@@ -37,19 +38,11 @@ fn relevo_env() -> Vec<(String, String)> {
 
 #[test]
 fn hook_gets_env_and_its_output_is_logged() {
-    let dir = TestDir::new("env");
-    let env_file = dir.path("env.txt");
-    let script = dir.script(
-        "hook",
+    let hook = ScriptHook::new(
+        "env",
         "env > \"$1\"\necho \"hello $RELEVO_NAME\"\necho complaint >&2\nprintf 'no newline'",
-        0o755,
     );
-    let mut req = request(
-        0,
-        "master",
-        &[path_str(&script), path_str(&env_file)],
-        5 * SECOND,
-    );
+    let mut req = request(0, "master", &hook.argv(), 5 * SECOND);
     req.env = relevo_env();
 
     let log = LogCapture::default();
@@ -67,7 +60,7 @@ fn hook_gets_env_and_its_output_is_logged() {
         }]
     );
 
-    let env_text = fs::read_to_string(&env_file).unwrap();
+    let env_text = fs::read_to_string(&hook.out).unwrap();
     let env: BTreeMap<&str, &str> = env_text.lines().filter_map(|l| l.split_once('=')).collect();
     for (key, value) in &req.env {
         assert_eq!(
@@ -174,15 +167,13 @@ fn unstartable_hooks_fail_at_once() {
 
 #[test]
 fn timeout_kills_the_whole_group_without_blocking_the_loop() {
-    let dir = TestDir::new("timeout");
-    let pid_file = dir.path("grandchild.pid");
-    let script = dir.script("slow", "sleep 60 &\necho $! > \"$1\"\nsleep 60", 0o755);
+    let hook = ScriptHook::new("timeout", "sleep 60 &\necho $! > \"$1\"\nsleep 60");
     let mut lp = TestLoop::new();
     let started = Instant::now();
     lp.start(request(
         3,
         "master",
-        &[path_str(&script), path_str(&pid_file)],
+        &hook.argv(),
         Duration::from_millis(300),
     ));
     let done = lp.run_until(1, 10 * SECOND);
@@ -197,7 +188,7 @@ fn timeout_kills_the_whole_group_without_blocking_the_loop() {
         elapsed < TERM_GRACE,
         "SIGTERM alone should have ended it, took {elapsed:?}"
     );
-    let grandchild = read_pid(&pid_file);
+    let grandchild = read_pid(&hook.out);
     assert!(
         wait_dead(grandchild),
         "grandchild {grandchild} survived the timeout"
@@ -207,19 +198,16 @@ fn timeout_kills_the_whole_group_without_blocking_the_loop() {
 
 #[test]
 fn hook_ignoring_sigterm_is_killed_after_the_grace() {
-    let dir = TestDir::new("ignoreterm");
-    let pid_file = dir.path("grandchild.pid");
-    let script = dir.script(
-        "stubborn",
+    let hook = ScriptHook::new(
+        "ignoreterm",
         "trap '' TERM\nsleep 60 &\necho $! > \"$1\"\nsleep 60",
-        0o755,
     );
     let mut lp = TestLoop::new();
     let started = Instant::now();
     lp.start(request(
         4,
         "backup",
-        &[path_str(&script), path_str(&pid_file)],
+        &hook.argv(),
         Duration::from_millis(300),
     ));
     let done = lp.run_until(1, 15 * SECOND);
@@ -232,7 +220,7 @@ fn hook_ignoring_sigterm_is_killed_after_the_grace() {
         "SIGKILL before the grace ended: {elapsed:?}"
     );
     assert!(elapsed < earliest_kill + 5 * SECOND, "took {elapsed:?}");
-    let grandchild = read_pid(&pid_file);
+    let grandchild = read_pid(&hook.out);
     assert!(
         wait_dead(grandchild),
         "grandchild {grandchild} survived SIGKILL"
@@ -241,26 +229,84 @@ fn hook_ignoring_sigterm_is_killed_after_the_grace() {
 }
 
 #[test]
-fn leftovers_in_the_group_are_killed_when_the_hook_exits() {
-    let dir = TestDir::new("leftover");
-    let pid_file = dir.path("background.pid");
-    // The background sleep also keeps stdout/stderr open: completion must not wait for EOF.
-    let script = dir.script("bg", "sleep 60 &\necho $! > \"$1\"\nexit 0", 0o755);
+fn the_timeouts_sigterm_reaches_every_process_of_the_group() {
+    // The leader and its child catch SIGTERM and note it in "$1"; the leader carries on, so
+    // neither its exit nor the SIGKILL of leftovers at that exit can stand in for the SIGTERM
+    // sent to the whole group. The child marks when its trap is set, so a child too slow to
+    // start is told apart from a SIGTERM that missed it.
+    let hook = ScriptHook::new(
+        "termgroup",
+        "trap 'echo leader >> \"$1\"' TERM\n\
+         \"$(dirname \"$0\")/child\" \"$1\" &\n\
+         while :; do sleep 0.05; done",
+    );
+    hook.dir.script(
+        "child",
+        "trap 'echo child >> \"$1\"; exit 0' TERM\n\
+         : > \"$1.ready\"\n\
+         while :; do sleep 0.05; done",
+        0o755,
+    );
+    let timeout = Duration::from_millis(500);
     let mut lp = TestLoop::new();
     let started = Instant::now();
-    lp.start(request(
-        6,
-        "master",
-        &[path_str(&script), path_str(&pid_file)],
-        30 * SECOND,
-    ));
+    lp.start(request(5, "fault", &hook.argv(), timeout));
+    let done = lp.run_until(1, 15 * SECOND);
+    let elapsed = started.elapsed();
+
+    assert_eq!(done[0].outcome, HookOutcome::TimedOut);
+    let ready = hook.dir.path("out.ready");
+    assert!(ready.exists(), "the child was not ready before the timeout");
+    let text = fs::read_to_string(&hook.out).unwrap_or_default();
+    let mut got: Vec<&str> = text.lines().collect();
+    // The leader may note it twice: it is also signalled on its own, in case it left the group.
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(
+        got,
+        ["child", "leader"],
+        "SIGTERM did not reach the whole group"
+    );
+    assert!(
+        elapsed >= timeout + TERM_GRACE,
+        "the leader catches SIGTERM, yet was gone after {elapsed:?}"
+    );
+    assert_loop_kept_turning(&lp, 50);
+}
+
+#[test]
+fn dropping_the_runner_kills_the_groups_of_running_hooks() {
+    // What the daemon does when it exits with hooks still running (its shutdown deadline
+    // passed): SIGKILL to each group. The hook and its child ignore SIGTERM, so only a
+    // SIGKILL ends them.
+    let hook = ScriptHook::new(
+        "dropped",
+        "trap '' TERM\nsleep 60 &\necho $$ $! > \"$1\"\nsleep 60",
+    );
+    let mut lp = TestLoop::new();
+    lp.start(request(12, "stop", &hook.argv(), 30 * SECOND));
+    let pids = await_pids(&hook.out);
+    assert_eq!(pids.len(), 2, "leader and child: {pids:?}");
+    drop(lp);
+    for pid in pids {
+        assert!(wait_dead(pid), "{pid} outlived the runner");
+    }
+}
+
+#[test]
+fn leftovers_in_the_group_are_killed_when_the_hook_exits() {
+    // The background sleep also keeps stdout/stderr open: completion must not wait for EOF.
+    let hook = ScriptHook::new("leftover", "sleep 60 &\necho $! > \"$1\"\nexit 0");
+    let mut lp = TestLoop::new();
+    let started = Instant::now();
+    lp.start(request(6, "master", &hook.argv(), 30 * SECOND));
     let done = lp.run_until(1, 10 * SECOND);
     assert_eq!(done[0].outcome, HookOutcome::Exited(0));
     assert!(
         started.elapsed() < TERM_GRACE,
         "completion waited for the leftover"
     );
-    let background = read_pid(&pid_file);
+    let background = read_pid(&hook.out);
     assert!(
         wait_dead(background),
         "background process {background} left running"
@@ -289,6 +335,38 @@ fn blocked_signals_of_the_daemon_are_not_inherited() {
         started.elapsed() < TERM_GRACE,
         "SIGTERM was blocked in the hook"
     );
+}
+
+#[test]
+fn ignored_signals_of_the_daemon_are_not_inherited() {
+    // A daemon may ignore signals: Rust programs ignore SIGPIPE, and a supervisor may hand it
+    // more. Here SIGPIPE, SIGUSR1 and a real-time signal; a hook starts with all of them at
+    // their defaults (a shell pipeline expects to die of SIGPIPE).
+    let realtime = libc::SIGRTMIN() + 2;
+    for signal in [libc::SIGUSR1, realtime] {
+        // SAFETY: nothing in this test binary handles or sends these.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
+    fn ignored(status: &str) -> u64 {
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"));
+        u64::from_str_radix(mask.unwrap_or_default().trim(), 16).unwrap()
+    }
+    let bit = |signal: i32| 1u64 << (signal - 1);
+    let ours = ignored(&fs::read_to_string("/proc/self/status").unwrap());
+    for signal in [libc::SIGPIPE, libc::SIGUSR1, realtime] {
+        assert_ne!(ours & bit(signal), 0, "precondition: {signal} ignored here");
+    }
+    let hook = ScriptHook::new("sigign", "cat /proc/self/status > \"$1\"");
+    let mut lp = TestLoop::new();
+    lp.start(request(13, "master", &hook.argv(), 5 * SECOND));
+    assert_eq!(
+        lp.run_until(1, 10 * SECOND)[0].outcome,
+        HookOutcome::Exited(0)
+    );
+    // The signals the C library keeps for itself (glibc: 32 and 33) nobody may reset.
+    let libc_own = (32..libc::SIGRTMIN()).fold(0, |mask, signal| mask | bit(signal));
+    let theirs = ignored(&fs::read_to_string(&hook.out).unwrap()) & !libc_own;
+    assert_eq!(theirs, 0, "the hook inherited ignored signals: {theirs:#x}");
 }
 
 /// Starts what `queue` hands out and turns the loop until both the queue and the runner are
@@ -485,34 +563,32 @@ fn overlong_lines_are_truncated_and_say_so() {
 
 #[test]
 fn an_escaped_writer_does_not_hold_up_the_completion() {
-    let dir = TestDir::new("escaped");
-    let pid_file = dir.path("yes.pid");
-    // setsid takes `yes` out of the hook's process group, so it survives the hook and keeps
-    // writing into the hook's stdout.
-    let script = dir.script(
-        "escape",
-        "setsid /usr/bin/yes &\necho $! > \"$1\"\nsleep 0.1\nexit 0",
-        0o755,
+    // setsid takes the writer out of the hook's process group, so it survives the hook and keeps
+    // writing into the hook's stdout. The hook exits only once the writer has put 128 KiB into
+    // the pipe (more than the pipe holds, so the pipe is full: the runner logs 128 lines of
+    // "y" a pass) and turned into an endless `yes`: no sleep decides whether the pipe still
+    // flows when the hook exits.
+    let hook = ScriptHook::new(
+        "escaped",
+        "setsid sh -c 'yes | head -c 131072; : > \"$1.full\"; exec yes' sh \"$1\" &\n\
+         echo $! > \"$1\"\n\
+         until [ -e \"$1.full\" ]; do sleep 0.01; done\n\
+         exit 0",
     );
     let log = LogCapture::default();
     let started = Instant::now();
     let done = log.run(|| {
         let mut lp = TestLoop::new();
-        lp.start(request(
-            11,
-            "master",
-            &[path_str(&script), path_str(&pid_file)],
-            30 * SECOND,
-        ));
+        lp.start(request(11, "master", &hook.argv(), 30 * SECOND));
         let done = lp.run_until(1, 15 * SECOND);
         assert_loop_kept_turning(&lp, 10);
         done
     });
-    let escaped = read_pid(&pid_file);
+    let escaped = read_pid(&hook.out);
     let died = wait_dead(escaped);
     if !died {
-        // Only the pid this test started.
-        let _ = nix::sys::signal::kill(
+        // Only the session this test started (setsid made the writer its group leader).
+        let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(escaped),
             nix::sys::signal::Signal::SIGKILL,
         );

@@ -2,10 +2,14 @@
 //! reason, counted, reported finished at once so the queue moves on) when the program or a
 //! directory above it is owned by a non-root uid or writable by group or others (a sticky
 //! world-writable directory included), or the program is not a regular executable file,
-//! symbolic links included; accepted in a root-owned 0755 chain; not checked with "off".
-//! Needs root (chown, /run): skipped without it locally, failing under CI=true.
+//! symbolic links included; accepted in a root-owned 0755 chain; not checked with "off"; and a
+//! real `relevo run` in a namespace lab: refusals counted in `relevo status`, the state change
+//! made regardless.
+//! Needs root (chown, /run, namespaces): fails without it, unless RELEVO_SKIP_ROOT_TESTS=1
+//! skips it (never under CI=true).
 
 mod hooks_support;
+mod netns_support;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -16,13 +20,14 @@ use hooks_support::*;
 use relevo::config::HookSecurity;
 use relevo::daemon::hooks::{HookDone, HookOutcome};
 use relevo::engine::hook_queue::HookQueue;
-use relevo::lab::relevo_node::HookDir;
+use relevo::lab::relevo_node::{HookDir, Hooks};
 use relevo::lab::root_test_guard;
 
 const SECOND: Duration = Duration::from_secs(1);
 const NOBODY: u32 = 65534;
 
-/// A trusted directory for this test, or `None` when skipped (not root, CI unset).
+/// A trusted directory for this test, or `None` when skipped (not root, and skipping asked for
+/// outside CI).
 fn hook_dir(test: &str) -> Option<HookDir> {
     if !root_test_guard(test).expect("root required") {
         return None;
@@ -267,4 +272,45 @@ fn a_refused_hook_counts_as_finished_and_the_queue_moves_on() {
     assert_eq!(done[0].outcome, HookOutcome::Exited(0));
     assert_eq!(lp.runner.refused(), 1);
     assert!(ran(&good) && !ran(&bad));
+}
+
+#[test]
+fn the_daemon_counts_refusals_in_its_status_and_changes_state_regardless() {
+    let Some(lab) = netns_support::lab("hookrefused", 1) else {
+        return;
+    };
+    let hooks = lab.hook_dir().expect("the lab's hook dir");
+    let shared = subdir(&hooks, "shared", 0o775);
+    let bad = marker_script(&shared.join("web"), 0o755);
+    let mut web = netns_support::instance(62, 150, Duration::from_millis(100), &["192.0.2.100/24"]);
+    web.hooks = Hooks {
+        backup: Some(bad.clone()),
+        master: Some(bad.clone()),
+        ..Hooks::default()
+    };
+    let node = netns_support::start(&lab, 1, web);
+    // Alone on its segment: BACKUP at start, MASTER after Master_Down_Interval; both hooks
+    // are refused, neither holds up the next.
+    let counted = netns_support::wait_for(5 * SECOND, || {
+        node.status()
+            .is_ok_and(|s| s.instances[0].state == "MASTER" && s.hooks_refused == 2)
+    });
+    let log = netns_support::log_of(node.log_path());
+    assert!(
+        counted,
+        "no MASTER with 2 refusals: {:?}\n{log}",
+        node.status().ok()
+    );
+    let text = node.status_output(false).expect("relevo status");
+    assert!(
+        text.contains("hooks refused by hook_security: 2"),
+        "relevo status:\n{text}"
+    );
+    let warning = format!(
+        "hook {} refused: {} is writable by group (mode 0775)",
+        bad.display(),
+        shared.display()
+    );
+    assert_eq!(log.matches(&warning).count(), 2, "{log}");
+    assert!(!ran(&bad), "a refused hook ran");
 }

@@ -268,16 +268,11 @@ impl OutputPipe {
         }
     }
 
-    /// Logs the last partial line and drops what was read but not logged yet; returns how many
-    /// bytes that was.
-    fn finish(&mut self, label: &str) -> usize {
+    /// Logs the last partial line, before the pipe is closed.
+    fn finish(&mut self, label: &str) {
         let stream = self.stream;
         self.lines
             .flush(&mut |line: &str| log_line(label, stream, line));
-        let unlogged = self.held.len() - self.held_at;
-        self.held.clear();
-        self.held_at = 0;
-        unlogged
     }
 }
 
@@ -364,12 +359,11 @@ impl RunningHook {
         let Some(mut pipe) = slot.take() else {
             return;
         };
-        let unlogged = pipe.finish(&self.label);
+        pipe.finish(&self.label);
         if end == DrainEnd::Budget {
             tracing::warn!(
                 "hook {}: {stream:?} still flowing {AFTER_EXIT_LIMIT} bytes after the hook exited \
-                 (a process outside its group?): stopped reading it ({unlogged} bytes read but \
-                 not logged)",
+                 (a process outside its group?): stopped reading it, the rest is dropped",
                 self.label
             );
         }
@@ -572,6 +566,11 @@ impl HookRunner {
     /// counted), with [`HookOutcome::SpawnFailed`] when it cannot be started. Either way the
     /// hook counts as finished. Otherwise the completion arrives later through
     /// [`handle_event`](Self::handle_event) or [`handle_timeout`](Self::handle_timeout).
+    ///
+    /// Runs on the caller's (the loop's) thread and touches the file system there: the strict
+    /// check walks the program's path (see [`hook_security`]) and the spawn waits for the
+    /// child's `execve` of it. Both are quick for a program on local disk, and would block the
+    /// loop for as long as a hung network file system does.
     pub fn start(
         &mut self,
         registry: &Registry,
@@ -898,9 +897,14 @@ fn minimal_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsStrin
 /// daemon blocking signals (signalfd) or ignoring them does not pass that on to hooks — a hook
 /// with SIGTERM blocked could not be stopped by its timeout's SIGTERM. std does not do this
 /// (measured: a blocked SIGTERM reaches the child's SigBlk).
+///
+/// Dispositions are reset up to SIGRTMAX: an ignored real-time signal is inherited through
+/// exec like any other. The C library refuses the two it keeps for itself (glibc: 32 and 33,
+/// below SIGRTMIN); programs using it set those up on their own.
 fn reset_signals() -> io::Result<()> {
-    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe and only touch the
-    // zero-initialised local set and this (single-threaded, about to exec) child.
+    // SAFETY: sigemptyset, pthread_sigmask, SIGRTMAX (reads a libc constant) and signal are
+    // async-signal-safe and only touch the zero-initialised local set and this
+    // (single-threaded, about to exec) child.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
@@ -908,9 +912,9 @@ fn reset_signals() -> io::Result<()> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        for signal in 1..32 {
+        for signal in 1..=libc::SIGRTMAX() {
             if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                // Fails only for invalid signals; nothing to undo either way.
+                // Fails only for signals that cannot or may not be changed; nothing to undo.
                 libc::signal(signal, libc::SIG_DFL);
             }
         }

@@ -46,6 +46,28 @@ impl Drop for TestDir {
     }
 }
 
+/// A hook script in its own scratch directory: `hook` (mode 0755) with `body`, run with the path
+/// of the file `out` in that directory as `"$1"`, where it reports back (pids, its environment).
+pub struct ScriptHook {
+    pub dir: TestDir,
+    pub script: PathBuf,
+    pub out: PathBuf,
+}
+
+impl ScriptHook {
+    pub fn new(test: &str, body: &str) -> Self {
+        let dir = TestDir::new(test);
+        let script = dir.script("hook", body, 0o755);
+        let out = dir.path("out");
+        ScriptHook { dir, script, out }
+    }
+
+    /// The hook's argv: the script and `out`.
+    pub fn argv(&self) -> [&str; 2] {
+        [path_str(&self.script), path_str(&self.out)]
+    }
+}
+
 pub fn request(owner: usize, event: &str, argv: &[&str], timeout: Duration) -> HookRequest {
     HookRequest {
         owner,
@@ -157,22 +179,44 @@ pub fn is_dead(pid: i32) -> bool {
     }
 }
 
-/// Waits up to 2 s for `pid` to die.
-pub fn wait_dead(pid: i32) -> bool {
+/// Polls `f` every 10 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
-        if is_dead(pid) {
+    loop {
+        if f() {
             return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    false
+}
+
+/// Waits up to 2 s for `pid` to die.
+pub fn wait_dead(pid: i32) -> bool {
+    wait_until(Duration::from_secs(2), || is_dead(pid))
 }
 
 /// Reads a pid the script wrote to `path`.
 pub fn read_pid(path: &Path) -> i32 {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.trim().parse().unwrap()
+}
+
+/// Waits up to 5 s for the script to finish the line it writes to `path`, then returns the
+/// pids on it.
+pub fn await_pids(path: &Path) -> Vec<i32> {
+    let line = || fs::read_to_string(path).ok().filter(|t| t.ends_with('\n'));
+    assert!(
+        wait_until(Duration::from_secs(5), || line().is_some()),
+        "{} was never written",
+        path.display()
+    );
+    let text = line().unwrap_or_default();
+    text.split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
 }
 
 /// A log sink for a thread-local tracing subscriber.
