@@ -578,6 +578,11 @@ impl HookRunner {
         now: Instant,
     ) -> Option<HookDone> {
         self.last_now = Some(now);
+        let label = hook_label(&req);
+        if req.skipped > 0 {
+            let plural = if req.skipped == 1 { "" } else { "s" };
+            tracing::info!("hook {label}: skipped {} transition{plural}", req.skipped);
+        }
         if let Err(reason) = self.vet(&req) {
             self.refused += 1;
             return Some(HookDone {
@@ -586,7 +591,6 @@ impl HookRunner {
                 outcome: HookOutcome::Refused(reason),
             });
         }
-        let label = hook_label(&req);
         let slot = self.free_slot();
         let spawned = self
             .slot_token(slot, TOKENS_PER_HOOK - 1)
@@ -701,7 +705,7 @@ impl HookRunner {
         let Phase::Reaped(outcome) = hook.phase else {
             return; // unreachable: reaped above
         };
-        tracing::debug!("hook {}: finished: {outcome:?}", hook.label);
+        tracing::info!("hook {} finished: {outcome:?}", hook.label);
         done.push(HookDone {
             owner: hook.owner,
             event: hook.event,

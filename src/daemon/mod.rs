@@ -493,11 +493,6 @@ impl Daemon {
 
     fn pump_hooks(&mut self, now: Instant) {
         while let Some(req) = self.hook_queue.next_ready() {
-            if req.skipped > 0 {
-                let plural = if req.skipped == 1 { "" } else { "s" };
-                let label = self.hook_label(req.owner, &req.event);
-                info!("hook {label}: skipped {} transition{plural}", req.skipped);
-            }
             if let Some(done) = self.hooks.start(self.poll.registry(), req, now) {
                 self.finish_hook(done);
             }
@@ -513,19 +508,10 @@ impl Daemon {
         self.pump_hooks(now);
     }
 
+    /// The runner logged the outcome (with the hook's `instance/event` label); the
+    /// instance's next queued hook may start.
     fn finish_hook(&mut self, done: HookDone) {
-        let label = self.hook_label(done.owner, &done.event);
-        info!("hook {label} finished: {:?}", done.outcome);
         self.hook_queue.finished(done.owner);
-    }
-
-    /// `instance/event`, as the hook runner prefixes the hook's own log lines.
-    fn hook_label(&self, owner: usize, event: &str) -> String {
-        let name = self
-            .instances
-            .get(owner)
-            .map_or("?", |i| i.cfg.name.as_str());
-        format!("{name}/{event}")
     }
 
     fn on_control(&mut self, token: Token, now: Instant) {
