@@ -9,6 +9,7 @@
 //! (and `br1`) and ports `p1`..`pN`, `pcl`, `pr0`, `pr1` in the bridge namespace (all interfaces
 //! are created inside the namespaces, so nothing ever appears in the host's). Hook scripts go in
 //! `/run/relevo-test-<id>` ([`Lab::hook_dir`]).
+use crate::lab::relevo_node::{HookDir, HOOK_DIR_PARENT, HOOK_DIR_PREFIX};
 use crate::lab::util::{sleep_checked, wait_until};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -32,9 +33,6 @@ const MAX_NODES: usize = 60;
 const LINK_LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// Prefix of the per-lab hook directory in /run (see [`Lab::hook_dir`]).
-const HOOK_DIR_PREFIX: &str = "relevo-test-";
 
 /// How the lab's hosts are joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +125,8 @@ pub struct Lab {
     registry: Registry,
     /// Nodes whose bridge port (`.0`) or own eth0 (`.1`) the lab has taken down.
     disconnected: Mutex<(BTreeSet<usize>, BTreeSet<usize>)>,
+    /// Made on the first [`Lab::hook_dir`].
+    hook_dir: Mutex<Option<HookDir>>,
     torn_down: bool,
 }
 
@@ -154,6 +154,7 @@ impl Lab {
             namespaces: Vec::new(),
             registry: Arc::default(),
             disconnected: Mutex::default(),
+            hook_dir: Mutex::default(),
             torn_down: false,
         };
         // Any failure below drops `lab`, which removes what was already made.
@@ -194,19 +195,18 @@ impl Lab {
         &self.work_dir
     }
 
-    /// A root-owned 0755 directory for hook scripts, `/run/relevo-test-<id>`, made on first
-    /// use and removed with the lab. Not the work dir: its parent /tmp is world-writable, and
-    /// the daemon may refuse hooks below group/world-writable directories.
+    /// A [`HookDir`] for hook scripts, `/run/relevo-test-<id>`, made on first use and removed
+    /// with the lab. Not the work dir: its parent /tmp is world-writable, and the daemon's
+    /// default `hook_security` refuses hooks below group/world-writable directories.
     pub fn hook_dir(&self) -> Result<PathBuf> {
-        let dir = self.hook_dir_path();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("chmod 0755 {}", dir.display()))?;
-        Ok(dir)
-    }
-
-    fn hook_dir_path(&self) -> PathBuf {
-        Path::new("/run").join(format!("{HOOK_DIR_PREFIX}{}", self.id))
+        let mut slot = lock(&self.hook_dir);
+        let dir = match slot.take() {
+            Some(dir) => dir,
+            None => HookDir::named(&self.id)?,
+        };
+        let path = dir.path().to_path_buf();
+        *slot = Some(dir);
+        Ok(path)
     }
 
     /// Namespace holding bridge `br0`.
@@ -664,9 +664,13 @@ impl Lab {
             }
         }
         self.namespaces.clear();
+        let hook_dir = lock(&self.hook_dir).take();
         if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.work_dir);
-            let _ = std::fs::remove_dir_all(self.hook_dir_path());
+            drop(hook_dir);
+        } else {
+            // Kept with the work dir (the configs name the hooks): no Drop, which removes it.
+            std::mem::forget(hook_dir);
         }
     }
 }
@@ -924,7 +928,7 @@ fn sweep_stale_labs() {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
     }
-    for (dir, prefix) in [("/tmp", ""), ("/run", HOOK_DIR_PREFIX)] {
+    for (dir, prefix) in [("/tmp", ""), (HOOK_DIR_PARENT, HOOK_DIR_PREFIX)] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };

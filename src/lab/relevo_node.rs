@@ -22,19 +22,29 @@ pub struct Hooks {
     pub stop: Option<PathBuf>,
 }
 
+/// Where hook directories go: `/run/relevo-test-<name>` (see [`HookDir`]).
+pub(crate) const HOOK_DIR_PARENT: &str = "/run";
+/// Prefix of a hook directory's name in [`HOOK_DIR_PARENT`].
+pub(crate) const HOOK_DIR_PREFIX: &str = "relevo-test-";
+
 /// A directory for hook scripts that `hook_security = "strict"` (the default) accepts:
-/// `/run/relevo-test-<pid>-<tag>`, owned by root, mode 0755. The lab's work dir lives under the
+/// `/run/relevo-test-<name>`, owned by root, mode 0755. The lab's work dir lives under the
 /// world-writable `/tmp`, where strict refuses hooks. Removed with its contents on drop; root
-/// only.
+/// only. A lab has one ([`Lab::hook_dir`]); tests without a lab make their own.
 #[derive(Debug)]
 pub struct HookDir(PathBuf);
 
 impl HookDir {
-    /// Creates the directory (replacing a leftover of the same name) and checks that strict
-    /// would accept a hook in it.
+    /// `/run/relevo-test-<pid>-<tag>`, see [`HookDir::named`].
     pub fn create(tag: &str) -> Result<Self> {
+        HookDir::named(&format!("{}-{tag}", std::process::id()))
+    }
+
+    /// Creates `/run/relevo-test-<name>` (replacing a leftover of the same name) and checks
+    /// that strict would accept a hook in it.
+    pub(crate) fn named(name: &str) -> Result<Self> {
         use std::os::unix::fs::PermissionsExt;
-        let path = PathBuf::from("/run").join(format!("relevo-test-{}-{tag}", std::process::id()));
+        let path = Path::new(HOOK_DIR_PARENT).join(format!("{HOOK_DIR_PREFIX}{name}"));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
         let dir = HookDir(path);
