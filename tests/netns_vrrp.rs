@@ -41,9 +41,9 @@ fn three_nodes_elect_by_priority_and_survive_a_crash_and_the_return() {
     );
 
     // `relevo status` (the table) over each daemon's control socket.
-    let s1 = n1.status_output(false).unwrap();
+    let s1 = n1.status_table().unwrap();
     assert!(s1.contains("MASTER") && s1.contains("(this node)"), "{s1}");
-    let s2 = n2.status_output(false).unwrap();
+    let s2 = n2.status_table().unwrap();
     assert!(
         s2.contains("BACKUP") && s2.contains(&lab.node_ipv4(1).to_string()),
         "{s2}"

@@ -175,11 +175,6 @@ impl Lab {
         Ok(lab)
     }
 
-    /// How the hosts are joined.
-    pub fn topology(&self) -> Topology {
-        self.topology
-    }
-
     /// The unique lab id (prefix of every namespace name, name of the work dir).
     pub fn id(&self) -> &str {
         &self.id

@@ -373,19 +373,13 @@ impl RelevoNode {
         &self.config_path
     }
 
-    /// Runs `relevo status [--json] --socket <this node's control socket>` (from the host: the
-    /// socket is a file) and returns its stdout; fails on a non-zero exit.
-    pub fn status_output(&self, json: bool) -> Result<String> {
-        let socket = self
-            .control_socket
-            .as_ref()
-            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
-        let mut command = std::process::Command::new(&self.bin);
-        command.arg("status").arg("--socket").arg(socket);
-        if json {
-            command.arg("--json");
-        }
-        let out = command
+    /// Runs `relevo status --socket <this node's control socket>` (from the host: the socket
+    /// is a file) and returns the table it prints; fails on a non-zero exit.
+    pub fn status_table(&self) -> Result<String> {
+        let out = std::process::Command::new(&self.bin)
+            .arg("status")
+            .arg("--socket")
+            .arg(self.control_socket()?)
             .stdin(std::process::Stdio::null())
             .output()
             .with_context(|| format!("running relevo status for node {}", self.node))?;
@@ -400,18 +394,13 @@ impl RelevoNode {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// The daemon's status, from `relevo status --json`.
-    /// Asks the daemon over its control socket from this process (no `relevo status`
-    /// process: cheap enough to poll while timing matters).
+    /// The daemon's status (what `relevo status --json` prints), asked over its control socket
+    /// from this process: no `relevo status` process, cheap enough to poll while timing matters.
     pub fn status(&self) -> Result<NodeStatus> {
-        let socket = self
-            .control_socket
-            .as_ref()
-            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
         let request = crate::daemon::control::Request {
             command: "status".into(),
         };
-        let text = crate::daemon::control::request(socket, &request)?;
+        let text = crate::daemon::control::request(self.control_socket()?, &request)?;
         serde_json::from_str(&text)
             .with_context(|| format!("parsing the status of node {}: {text}", self.node))
     }
@@ -424,6 +413,12 @@ impl RelevoNode {
             .into_iter()
             .find(|i| i.name == name)
             .with_context(|| format!("node {} reports no instance {name:?}", self.node))
+    }
+
+    fn control_socket(&self) -> Result<&Path> {
+        self.control_socket
+            .as_deref()
+            .with_context(|| format!("node {}'s config names no control socket", self.node))
     }
 }
 
