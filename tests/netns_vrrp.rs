@@ -166,12 +166,7 @@ fn link_down_puts_the_master_in_fault_and_the_backup_takes_over() {
     let events = lab.work_dir().join("n1.events");
     let mut i1 = instance(53, 150, INTERVAL, &[VIP]);
     let hook = recording_hook(&lab, "hook", &events, "");
-    i1.hooks = Hooks {
-        master: Some(hook.clone()),
-        backup: Some(hook.clone()),
-        fault: Some(hook.clone()),
-        stop: Some(hook),
-    };
+    i1.hooks = Hooks::all(&hook);
     let n1 = start(&lab, 1, i1);
     let n2 = start(&lab, 2, instance(53, 100, INTERVAL, &[VIP]));
     let logs = [n1.log_path().to_path_buf(), n2.log_path().to_path_buf()];
@@ -458,12 +453,7 @@ fn hooks_get_the_relevo_environment_and_stop_runs_on_sigterm() {
     );
     let with_hooks = |priority: u8| {
         let mut i = instance(vrid, priority, INTERVAL, &[VIP]);
-        i.hooks = Hooks {
-            master: Some(script.clone()),
-            backup: Some(script.clone()),
-            fault: Some(script.clone()),
-            stop: Some(script.clone()),
-        };
+        i.hooks = Hooks::all(&script);
         i
     };
     let dumps = |node: usize| lab.work_dir().join(format!("n{node}.env"));
@@ -602,12 +592,7 @@ fn transitions_behind_a_slow_hook_coalesce_to_the_newest_state() {
     );
     let hook = recording_hook(&lab, "hook", &events, &extra);
     let mut i1 = instance(59, 150, INTERVAL, &[VIP]);
-    i1.hooks = Hooks {
-        master: Some(hook.clone()),
-        backup: Some(hook.clone()),
-        fault: Some(hook.clone()),
-        stop: Some(hook),
-    };
+    i1.hooks = Hooks::all(&hook);
     let n1 = start(&lab, 1, i1);
     // Alone, n1 is master ~360 ms after start, while its backup hook still runs: the master
     // hook waits. The link goes down before it could start: FAULT replaces it.
@@ -666,13 +651,10 @@ fn stale_vips_of_a_crashed_run_go_and_operator_addresses_stay() {
     );
 
     // An address the operator configured (here a second VIP of the instance) is never removed.
-    let mut n1 = n1;
     n1.crash().unwrap();
     let own = "192.0.2.101/24";
     lab.add_node_address(1, own).unwrap();
-    let i1 = instance(58, 100, INTERVAL, &[VIP, own]);
-    let config = relevo::lab::relevo_node::RelevoNode::config_for(&lab, 1, i1);
-    let n1 = relevo::lab::relevo_node::RelevoNode::start(&lab, 1, &relevo_bin(), &config).unwrap();
+    let n1 = start(&lab, 1, instance(58, 100, INTERVAL, &[VIP, own]));
     // Once the daemon has looked at the address (and said so), it must leave it alone.
     assert!(
         wait_for(Duration::from_secs(3), || log_of(n1.log_path())

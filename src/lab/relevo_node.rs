@@ -22,6 +22,19 @@ pub struct Hooks {
     pub stop: Option<PathBuf>,
 }
 
+impl Hooks {
+    /// `script` for every event (master, backup, fault, stop).
+    pub fn all(script: &Path) -> Hooks {
+        let script = Some(script.to_path_buf());
+        Hooks {
+            master: script.clone(),
+            backup: script.clone(),
+            fault: script.clone(),
+            stop: script,
+        }
+    }
+}
+
 /// Where hook directories go: `/run/relevo-test-<name>` (see [`HookDir`]).
 pub(crate) const HOOK_DIR_PARENT: &str = "/run";
 /// Prefix of a hook directory's name in [`HOOK_DIR_PARENT`].
