@@ -149,8 +149,9 @@ pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The address of "ADDR/LEN" (or of a bare address).
 pub fn ip(text: &str) -> IpAddr {
-    text.split('/').next().unwrap().parse().unwrap()
+    relevo::lab::fault::vip_address(text).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// One VRRPv3 instance "web" on eth0.
@@ -329,11 +330,7 @@ impl CraftedAdvert {
 /// `eth0` of namespace `ns`, with IP TTL `ttl` (VRRP requires 255); returns how many went out.
 pub fn send_vrrp(ns: &str, dst: Ipv4Addr, ttl: u8, messages: Vec<Vec<u8>>) -> usize {
     in_netns(ns, move || {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))?;
-        sock.bind_device(Some(b"eth0"))?;
-        sock.set_ttl_v4(u32::from(ttl))?;
-        sock.set_multicast_ttl_v4(u32::from(ttl))?;
+        let sock = relevo::lab::flood::vrrp_socket(ttl)?;
         let to = SocketAddrV4::new(dst, 0).into();
         Ok(messages
             .iter()
