@@ -246,14 +246,14 @@ impl Lab {
         mac_text(node_mac_bytes(i as u8))
     }
 
-    /// 192.0.2.200
+    /// 192.0.2.200 (the client is on the first segment in every topology).
     pub fn client_ipv4(&self) -> Ipv4Addr {
-        Ipv4Addr::new(192, 0, 2, 200)
+        SEGMENTS[0].host_ipv4(200)
     }
 
     /// 2001:db8::200
     pub fn client_ipv6(&self) -> Ipv6Addr {
-        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200)
+        SEGMENTS[0].host_ipv6(0x200)
     }
 
     /// Runs `argv` inside namespace `ns` (`ip netns exec`) and returns its output, whatever the
@@ -538,37 +538,12 @@ impl Lab {
         self.ip(&ns, &["link", "set", "lo", "up"]).map(drop)
     }
 
-    /// Plugs veth `port` (bridge namespace side) into `bridge` and brings it up; on a
-    /// [`Topology::NoMulticast`] segment the port floods no multicast.
-    fn attach_port(&self, port: &str, bridge: &str) -> Result<()> {
-        let br = self.bridge_ns();
-        self.ip(&br, &["link", "set", port, "master", bridge])?;
-        if self.topology == Topology::NoMulticast {
-            self.ip(
-                &br,
-                &[
-                    "link",
-                    "set",
-                    port,
-                    "type",
-                    "bridge_slave",
-                    "mcast_flood",
-                    "off",
-                ],
-            )?;
-        }
-        self.ip(&br, &["link", "set", port, "up"]).map(drop)
-    }
-
     fn build_host(&mut self, host: &Host) -> Result<()> {
-        self.add_namespace(&host.ns)?;
-        quiet_ipv6(&host.ns, &["all", "default"])?;
         let ns = &host.ns;
-        self.add_interface(ns, "eth0", &host.port, host.mac)?;
+        self.add_namespace(ns)?;
+        quiet_ipv6(ns, &["all", "default"])?;
         self.ip(ns, &["link", "set", "lo", "up"])?;
-        self.add_addresses(ns, "eth0", host.ipv4, host.ipv6)?;
-        self.attach_port(&host.port, host.segment.bridge)?;
-        self.ip(ns, &["link", "set", "eth0", "up"])?;
+        self.plug(host, "eth0")?;
         if self.topology == Topology::Routed {
             let (via4, via6) = (host.segment.router_ipv4(), host.segment.router_ipv6());
             self.ip(ns, &["route", "add", "default", "via", &via4.to_string()])?;
@@ -595,36 +570,54 @@ impl Lab {
         )?;
         self.ip(&ns, &["link", "set", "lo", "up"])?;
         for (index, segment) in SEGMENTS.iter().enumerate() {
-            let ifname = format!("eth{index}");
-            let port = format!("pr{index}");
-            self.add_interface(&ns, &ifname, &port, router_mac_bytes(index as u8))?;
-            self.add_addresses(&ns, &ifname, segment.router_ipv4(), segment.router_ipv6())?;
-            self.attach_port(&port, segment.bridge)?;
-            self.ip(&ns, &["link", "set", &ifname, "up"])?;
+            let side = Host {
+                ns: ns.clone(),
+                port: format!("pr{index}"),
+                mac: router_mac_bytes(index as u8),
+                ipv4: segment.router_ipv4(),
+                ipv6: segment.router_ipv6(),
+                segment: *segment,
+            };
+            self.plug(&side, &format!("eth{index}"))?;
         }
         Ok(())
     }
 
-    /// A veth `ifname` in namespace `ns` (quiet IPv6, fixed MAC) whose peer `port` is in the
-    /// bridge namespace.
-    fn add_interface(&self, ns: &str, ifname: &str, port: &str, mac: [u8; 6]) -> Result<()> {
+    /// Joins `host` to its segment: veth `ifname` in its namespace (quiet IPv6, its MAC, its
+    /// addresses /24 and /64 without DAD) whose peer, `host.port` in the bridge namespace, is a
+    /// port of the segment's bridge (flooding no multicast on [`Topology::NoMulticast`]); both
+    /// ends up.
+    fn plug(&self, host: &Host, ifname: &str) -> Result<()> {
+        let (br, ns, port) = (self.bridge_ns(), host.ns.as_str(), host.port.as_str());
         self.ip(
-            &self.bridge_ns(),
+            &br,
             &[
                 "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns,
             ],
         )?;
         quiet_ipv6(ns, &[ifname])?;
-        self.ip(ns, &["link", "set", ifname, "address", &mac_text(mac)])
-            .map(drop)
-    }
-
-    /// `ipv4`/24 and `ipv6`/64 (no DAD) on `ifname` in `ns`.
-    fn add_addresses(&self, ns: &str, ifname: &str, ipv4: Ipv4Addr, ipv6: Ipv6Addr) -> Result<()> {
-        self.ip(ns, &["addr", "add", &format!("{ipv4}/24"), "dev", ifname])?;
-        let v6 = format!("{ipv6}/64");
-        self.ip(ns, &["addr", "add", &v6, "dev", ifname, "nodad"])
-            .map(drop)
+        self.ip(ns, &["link", "set", ifname, "address", &mac_text(host.mac)])?;
+        let v4 = format!("{}/24", host.ipv4);
+        self.ip(ns, &["addr", "add", &v4, "dev", ifname])?;
+        let v6 = format!("{}/64", host.ipv6);
+        self.ip(ns, &["addr", "add", &v6, "dev", ifname, "nodad"])?;
+        self.ip(&br, &["link", "set", port, "master", host.segment.bridge])?;
+        if self.topology == Topology::NoMulticast {
+            self.ip(
+                &br,
+                &[
+                    "link",
+                    "set",
+                    port,
+                    "type",
+                    "bridge_slave",
+                    "mcast_flood",
+                    "off",
+                ],
+            )?;
+        }
+        self.ip(&br, &["link", "set", port, "up"])?;
+        self.ip(ns, &["link", "set", ifname, "up"]).map(drop)
     }
 
     fn wait_link_locals(&self) -> Result<()> {
