@@ -593,19 +593,27 @@ fn transitions_behind_a_slow_hook_coalesce_to_the_newest_state() {
     };
     let vip = ip(VIP);
     let events = lab.work_dir().join("n1.events");
-    // Every hook records itself and RELEVO_SKIPPED, then takes 2 s.
+    let gate = lab.work_dir().join("gate");
+    // Every hook records itself and RELEVO_SKIPPED, then waits until the test opens the gate
+    // (10 s at most).
     let extra = format!(
-        "echo \"skipped $RELEVO_SKIPPED\" >> {}\nsleep 2",
-        events.display()
+        "echo \"skipped $RELEVO_SKIPPED\" >> {events}\n\
+         i=0; while [ ! -e {gate} ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done",
+        events = events.display(),
+        gate = gate.display()
     );
     let hook = recording_hook(&lab, "hook", &events, &extra);
     let mut i1 = instance(59, 150, INTERVAL, &[VIP]);
     i1.hooks = Hooks::all(&hook);
     let n1 = start(&lab, 1, i1);
-    // Alone, n1 is master ~360 ms after start, while its backup hook still runs: the master
-    // hook waits. The link goes down before it could start: FAULT replaces it.
+    // Alone, n1 becomes master while its backup hook still waits: the master hook is pending.
+    // The link goes down before it could start: FAULT replaces it. Only then the gate opens.
     expect_master(&lab, vip, 1, Duration::from_secs(5), &[n1.log_path()]);
     lab.set_node_link(1, false).unwrap();
+    wait_status(&n1, Duration::from_secs(3), "FAULT after link down", |s| {
+        s.state == "FAULT"
+    });
+    std::fs::write(&gate, "").unwrap();
     assert!(
         wait_for(Duration::from_secs(6), || log_of(&events)
             .contains("skipped 1")),
