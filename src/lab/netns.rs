@@ -1027,14 +1027,9 @@ fn wait_processes_dead(pgids: &[i32], timeout: Duration) {
         return;
     }
     let end = Instant::now() + timeout;
-    while live_group_members(pgids) && Instant::now() < end {
+    while pgids.iter().any(|&pgid| !group_members(pgid).is_empty()) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Whether any live process belongs to one of the process groups `pgids` (scans /proc).
-pub(crate) fn live_group_members(pgids: &[i32]) -> bool {
-    pgids.iter().any(|&pgid| !group_members(pgid).is_empty())
 }
 
 /// The live (not zombie) processes of process group `pgid`, from /proc.
