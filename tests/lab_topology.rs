@@ -257,23 +257,35 @@ fn without_root_a_namespace_test_fails_unless_skipping_is_asked_for() {
 }
 
 /// README, Running as root: RELEVO_LAB_KEEP=1 keeps a lab's work directory
-/// (`/tmp/rl<tag>-<pid>-<n>`) after the test; its namespaces still go.
+/// (`/tmp/rl<tag>-<pid>-<n>`) after the test, also through later test processes (whose labs
+/// sweep what dead ones left); its namespaces still go.
 #[test]
 fn relevo_lab_keep_keeps_the_work_dir() {
     if !needs_root("relevo_lab_keep_keeps_the_work_dir") {
         return;
     }
-    // The child builds a lab: none of this binary's may run meanwhile.
+    // The children build labs: none of this binary's may run meanwhile.
     let _serial = serial();
     let test = "relevo_probe_subcommand_measures_an_outage";
-    let run = run_own_test(test, false, &[("RELEVO_LAB_KEEP", "1")]);
-    assert!(run.passed, "{}", run.output);
-    // The child's only lab: tag "prb", its pid, lab number 0.
-    let id = format!("rlprb-{}-0", run.pid);
-    let work_dir = Path::new("/tmp").join(&id);
-    let kept = work_dir.join("probe.log").is_file();
+    let runs = [
+        run_own_test(test, false, &[("RELEVO_LAB_KEEP", "1")]),
+        run_own_test(test, false, &[("RELEVO_LAB_KEEP", "1")]),
+    ];
     let listed = netns_list();
-    let _ = std::fs::remove_dir_all(&work_dir);
-    assert!(kept, "{} was not kept:\n{}", work_dir.display(), run.output);
-    assert!(!listed.contains(&id), "namespaces left:\n{listed}");
+    // Each child's only lab: tag "prb", its pid, lab number 0.
+    let ids: Vec<String> = runs.iter().map(|r| format!("rlprb-{}-0", r.pid)).collect();
+    let kept: Vec<bool> = ids
+        .iter()
+        .map(|id| Path::new("/tmp").join(id).join("probe.log").is_file())
+        .collect();
+    for id in &ids {
+        let _ = std::fs::remove_dir_all(Path::new("/tmp").join(id));
+    }
+    for run in &runs {
+        assert!(run.passed, "{}", run.output);
+    }
+    assert_eq!(kept, [true, true], "work dirs of {ids:?} kept");
+    for id in &ids {
+        assert!(!listed.contains(id.as_str()), "namespaces left:\n{listed}");
+    }
 }

@@ -653,7 +653,7 @@ impl Lab {
         }
         self.namespaces.clear();
         let hook_dir = lock(&self.hook_dir).take();
-        if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
+        if !keep_lab_dirs() {
             let _ = std::fs::remove_dir_all(&self.work_dir);
             drop(hook_dir);
         } else {
@@ -898,9 +898,15 @@ fn lab_id(tag: &str) -> String {
     format!("rl{tag}-{}-{n}", std::process::id())
 }
 
+/// Whether labs keep their work and hook dirs (`RELEVO_LAB_KEEP`, for a post-mortem).
+fn keep_lab_dirs() -> bool {
+    std::env::var_os("RELEVO_LAB_KEEP").is_some()
+}
+
 /// Deletes namespaces and work dirs left behind by labs whose process no longer exists (a
-/// test run killed by a timeout cannot run `Drop`). Only names of the exact lab format
-/// `rl<letters>-<pid>-<n>[-<host>]` with a dead `<pid>` are touched.
+/// test run killed by a timeout cannot run `Drop`); with `RELEVO_LAB_KEEP` only namespaces,
+/// else the next test binary would delete the dirs the earlier ones kept. Only names of the
+/// exact lab format `rl<letters>-<pid>-<n>[-<host>]` with a dead `<pid>` are touched.
 fn sweep_stale_labs() {
     let listed = Command::new("ip")
         .args(["netns", "list"])
@@ -915,6 +921,9 @@ fn sweep_stale_labs() {
         if stale_lab_owner(ns).is_some() && seen.insert(ns.to_string()) {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
+    }
+    if keep_lab_dirs() {
+        return;
     }
     for (dir, prefix) in [("/tmp", ""), (HOOK_DIR_PARENT, HOOK_DIR_PREFIX)] {
         let Ok(entries) = std::fs::read_dir(dir) else {
