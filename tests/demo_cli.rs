@@ -53,6 +53,19 @@ fn table_rows(output: &str) -> Vec<Row> {
         .collect()
 }
 
+/// The owner each progress line names (`step <n>: ... ; VIP on <owner>`), in order.
+fn step_line_owners(output: &str) -> Vec<(u32, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("step ")?;
+            let (n, rest) = rest.split_once(':')?;
+            let (_, owner) = rest.rsplit_once("; VIP on ")?;
+            Some((n.parse().ok()?, owner.trim().to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn table_rows_are_read_back() {
     let output = "election: ...\n\n  step event                                  outage   lost  VIP on\n  \
@@ -76,6 +89,16 @@ fn table_rows_are_read_back() {
                 lost: 0,
                 vip_on: "n1+n2 (split brain)".into(),
             },
+        ]
+    );
+    let progress = "step 1: crash n1 (SIGKILL + cable pulled)      client outage    25.1 ms \
+                    (25 probes lost); VIP on n2\nstep 2: n1 reboots and preempts                \
+                    client outage     0.0 ms (0 probes lost); VIP on n1+n2 (split brain)\n";
+    assert_eq!(
+        step_line_owners(progress),
+        [
+            (1, "n2".to_string()),
+            (2, "n1+n2 (split brain)".to_string())
         ]
     );
 }
@@ -155,6 +178,9 @@ fn relevo_demo_prints_the_three_steps_with_plausible_outages() {
     assert!(rows[2].event.contains("gracefully"), "{context}");
     let owners: Vec<&str> = rows.iter().map(|r| r.vip_on.as_str()).collect();
     assert_eq!(owners, ["n2", "n1", "n2"], "{context}");
+    // The progress lines printed during the run name the same owners as the closing table.
+    let progress: Vec<(u32, String)> = rows.iter().map(|r| (r.step, r.vip_on.clone())).collect();
+    assert_eq!(step_line_owners(&out), progress, "{context}");
     // A crash costs Master_Down_Interval (20-30 ms at 10 ms adverts); generous bounds.
     let crash = &rows[0];
     assert!(

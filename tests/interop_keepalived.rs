@@ -205,6 +205,11 @@ fn v3_ipv4_checksum_policy_is_applied_both_ways() {
         holds_for(ms(600), || !lab.node_has_address(3, vip)),
         "n3 must follow n2 (same policy)"
     );
+    // Not merely silent: n3 accepts n2's adverts and names it as the master.
+    let n2_address = lab.node_ipv4(2).to_string();
+    wait_status(&n3, Duration::from_secs(3), "n3 BACKUP following n2", |s| {
+        s.state == "BACKUP" && s.master.as_deref() == Some(n2_address.as_str())
+    });
     n2.stop_graceful().unwrap();
     let log = log_of(n2.log_path());
     assert!(log.contains("bad_checksum="), "{log}");

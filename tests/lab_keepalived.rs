@@ -1,9 +1,10 @@
 //! Smoke tests of the lab against real keepalived peers (root, keepalived installed: see
 //! netns_support for what happens without them): a crash failover measured by the client
-//! probe, and the whole `relevo demo` flow with keepalived daemons in place of relevo's.
+//! probe, and the whole `relevo demo` flow with keepalived daemons in place of relevo's; and
+//! what an interop test does where keepalived is missing.
 mod netns_support;
 
-use netns_support::{lab, needs_root_and_keepalived, relevo_bin, serial};
+use netns_support::{lab, needs_root, needs_root_and_keepalived, relevo_bin, run_own_test, serial};
 use relevo::lab::fault::{measure_failover, Fault, SETTLE};
 use relevo::lab::keepalived::{KeepalivedConfig, KeepalivedNode};
 use relevo::lab::{demo, monotonic_ns, PeerImpl, ProbeHandle};
@@ -125,4 +126,46 @@ fn keepalived_ipv6_failover_updates_the_client_neighbour_cache() {
         .ip(&lab.client_ns(), &["-6", "neigh", "show", "2001:db8::100"])
         .unwrap();
     assert!(neigh.contains(&lab.node_mac(2)), "{neigh}");
+}
+
+/// README, Running as root: where keepalived is missing (here: a PATH without it) an interop
+/// test fails and says how to install it; with RELEVO_SKIP_KEEPALIVED_TESTS=1 it prints
+/// "<test>: SKIPPED (keepalived not installed)" and passes; under CI=true it fails even so.
+#[test]
+fn without_keepalived_an_interop_test_fails_unless_skipping_is_asked_for() {
+    if !needs_root("without_keepalived_an_interop_test_fails_unless_skipping_is_asked_for") {
+        return;
+    }
+    let test = "keepalived_crash_failover_is_measured";
+    let no_keepalived = ("PATH", "/nonexistent");
+    let plain = run_own_test(test, false, &[no_keepalived]);
+    assert!(!plain.passed, "{}", plain.output);
+    for needle in [
+        "keepalived not installed",
+        "apt-get install keepalived",
+        "RELEVO_SKIP_KEEPALIVED_TESTS=1",
+    ] {
+        assert!(
+            plain.output.contains(needle),
+            "{needle:?}:\n{}",
+            plain.output
+        );
+    }
+    let skip = ("RELEVO_SKIP_KEEPALIVED_TESTS", "1");
+    let skipped = run_own_test(test, false, &[no_keepalived, skip]);
+    assert!(skipped.passed, "{}", skipped.output);
+    assert!(
+        skipped
+            .output
+            .contains(&format!("{test}: SKIPPED (keepalived not installed)")),
+        "{}",
+        skipped.output
+    );
+    let ci = run_own_test(test, false, &[no_keepalived, skip, ("CI", "true")]);
+    assert!(!ci.passed, "{}", ci.output);
+    assert!(
+        ci.output.contains("CI=true forbids skipping"),
+        "{}",
+        ci.output
+    );
 }

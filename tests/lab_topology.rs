@@ -1,9 +1,10 @@
 //! The namespace lab itself (root: see netns_support for what happens without it): topology
 //! (one segment, and two segments behind a router), reachability over the bridge, the two
-//! link faults, the outage probe (`relevo probe`), and complete cleanup on drop.
+//! link faults, the outage probe (`relevo probe`), complete cleanup on drop (and none with
+//! RELEVO_LAB_KEEP=1), and what a namespace test does when run without root.
 mod netns_support;
 
-use netns_support::{lab, lab_with, relevo_bin, wait_for};
+use netns_support::{lab, lab_with, needs_root, relevo_bin, run_own_test, serial, wait_for};
 use nix::sys::signal::Signal;
 use relevo::lab::{group_members, monotonic_ns, ProbeHandle, Topology};
 use std::net::IpAddr;
@@ -212,5 +213,79 @@ fn routed_topology_joins_two_segments_through_the_router() {
         probe.wait_ready(TIMEOUT).unwrap();
         let (_, received) = probe.stop().unwrap();
         assert!(received >= 1, "{target} not reachable from the client");
+    }
+}
+
+/// README, Running as root: run without root, a namespace test fails and says how to run it;
+/// with RELEVO_SKIP_ROOT_TESTS=1 it prints "<test>: SKIPPED (not root)" and passes; under
+/// CI=true it fails even so. The test runs as user nobody in a child of this binary.
+#[test]
+fn without_root_a_namespace_test_fails_unless_skipping_is_asked_for() {
+    if !needs_root("without_root_a_namespace_test_fails_unless_skipping_is_asked_for") {
+        return;
+    }
+    let test = "relevo_probe_subcommand_measures_an_outage";
+    let plain = run_own_test(test, true, &[]);
+    assert!(!plain.passed, "{}", plain.output);
+    for needle in ["not root", "sudo -E", "RELEVO_SKIP_ROOT_TESTS=1"] {
+        assert!(
+            plain.output.contains(needle),
+            "{needle:?}:\n{}",
+            plain.output
+        );
+    }
+    let skipped = run_own_test(test, true, &[("RELEVO_SKIP_ROOT_TESTS", "1")]);
+    assert!(skipped.passed, "{}", skipped.output);
+    assert!(
+        skipped
+            .output
+            .contains(&format!("{test}: SKIPPED (not root)")),
+        "{}",
+        skipped.output
+    );
+    let ci = run_own_test(
+        test,
+        true,
+        &[("RELEVO_SKIP_ROOT_TESTS", "1"), ("CI", "true")],
+    );
+    assert!(!ci.passed, "{}", ci.output);
+    assert!(
+        ci.output.contains("CI=true forbids skipping"),
+        "{}",
+        ci.output
+    );
+}
+
+/// README, Running as root: RELEVO_LAB_KEEP=1 keeps a lab's work directory
+/// (`/tmp/rl<tag>-<pid>-<n>`) after the test, also through later test processes (whose labs
+/// sweep what dead ones left); its namespaces still go.
+#[test]
+fn relevo_lab_keep_keeps_the_work_dir() {
+    if !needs_root("relevo_lab_keep_keeps_the_work_dir") {
+        return;
+    }
+    // The children build labs: none of this binary's may run meanwhile.
+    let _serial = serial();
+    let test = "relevo_probe_subcommand_measures_an_outage";
+    let runs = [
+        run_own_test(test, false, &[("RELEVO_LAB_KEEP", "1")]),
+        run_own_test(test, false, &[("RELEVO_LAB_KEEP", "1")]),
+    ];
+    let listed = netns_list();
+    // Each child's only lab: tag "prb", its pid, lab number 0.
+    let ids: Vec<String> = runs.iter().map(|r| format!("rlprb-{}-0", r.pid)).collect();
+    let kept: Vec<bool> = ids
+        .iter()
+        .map(|id| Path::new("/tmp").join(id).join("probe.log").is_file())
+        .collect();
+    for id in &ids {
+        let _ = std::fs::remove_dir_all(Path::new("/tmp").join(id));
+    }
+    for run in &runs {
+        assert!(run.passed, "{}", run.output);
+    }
+    assert_eq!(kept, [true, true], "work dirs of {ids:?} kept");
+    for id in &ids {
+        assert!(!listed.contains(id.as_str()), "namespaces left:\n{listed}");
     }
 }

@@ -35,10 +35,7 @@ pub fn flood_bad_checksum(
 ) -> Result<FloodReport> {
     let src = lab.client_ipv4();
     in_netns(&lab.client_ns(), move || {
-        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
-            .context("opening a raw socket for the flood")?;
-        sock.bind_device(Some(b"eth0"))?;
-        sock.set_multicast_ttl_v4(255)?;
+        let sock = vrrp_socket(255)?;
         let group = Ipv4Addr::new(224, 0, 0, 18);
         let to = SocketAddrV4::new(group, 0).into();
         let addrs = [vip];
@@ -72,4 +69,17 @@ pub fn flood_bad_checksum(
             elapsed: started.elapsed(),
         })
     })
+}
+
+/// A raw IPv4 socket for VRRP (IP protocol 112) bound to `eth0` of the calling thread's
+/// namespace (see [`in_netns`]), sending with IP TTL `ttl` to unicast and multicast
+/// destinations alike (VRRP requires 255; anything else is a wrong advert).
+pub fn vrrp_socket(ttl: u8) -> Result<Socket> {
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
+        .context("opening a raw VRRP socket")?;
+    sock.bind_device(Some(b"eth0"))
+        .context("binding the VRRP socket to eth0")?;
+    sock.set_ttl_v4(u32::from(ttl))?;
+    sock.set_multicast_ttl_v4(u32::from(ttl))?;
+    Ok(sock)
 }

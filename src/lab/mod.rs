@@ -18,7 +18,6 @@ pub use netns::{check_prerequisites, group_members, Lab, LabProcess, Topology};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
-    bench_main, guard_decision, install_interrupt_handler, interrupted, monotonic_ns,
-    process_usage, root_test_guard, sleep_checked, test_guard, write_script, GuardDecision,
-    ProcessUsage, Requirement, SKIP_KEEPALIVED_ENV, SKIP_ROOT_ENV,
+    bench_main, install_interrupt_handler, interrupted, monotonic_ns, process_usage,
+    root_test_guard, sleep_checked, test_guard, write_script, ProcessUsage, Requirement,
 };

@@ -9,6 +9,7 @@
 //! (and `br1`) and ports `p1`..`pN`, `pcl`, `pr0`, `pr1` in the bridge namespace (all interfaces
 //! are created inside the namespaces, so nothing ever appears in the host's). Hook scripts go in
 //! `/run/relevo-test-<id>` ([`Lab::hook_dir`]).
+use crate::lab::relevo_node::{HookDir, HOOK_DIR_PARENT, HOOK_DIR_PREFIX};
 use crate::lab::util::{sleep_checked, wait_until};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -32,9 +33,6 @@ const MAX_NODES: usize = 60;
 const LINK_LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// Prefix of the per-lab hook directory in /run (see [`Lab::hook_dir`]).
-const HOOK_DIR_PREFIX: &str = "relevo-test-";
 
 /// How the lab's hosts are joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +125,8 @@ pub struct Lab {
     registry: Registry,
     /// Nodes whose bridge port (`.0`) or own eth0 (`.1`) the lab has taken down.
     disconnected: Mutex<(BTreeSet<usize>, BTreeSet<usize>)>,
+    /// Made on the first [`Lab::hook_dir`].
+    hook_dir: Mutex<Option<HookDir>>,
     torn_down: bool,
 }
 
@@ -154,6 +154,7 @@ impl Lab {
             namespaces: Vec::new(),
             registry: Arc::default(),
             disconnected: Mutex::default(),
+            hook_dir: Mutex::default(),
             torn_down: false,
         };
         // Any failure below drops `lab`, which removes what was already made.
@@ -174,11 +175,6 @@ impl Lab {
         Ok(lab)
     }
 
-    /// How the hosts are joined.
-    pub fn topology(&self) -> Topology {
-        self.topology
-    }
-
     /// The unique lab id (prefix of every namespace name, name of the work dir).
     pub fn id(&self) -> &str {
         &self.id
@@ -194,19 +190,18 @@ impl Lab {
         &self.work_dir
     }
 
-    /// A root-owned 0755 directory for hook scripts, `/run/relevo-test-<id>`, made on first
-    /// use and removed with the lab. Not the work dir: its parent /tmp is world-writable, and
-    /// the daemon may refuse hooks below group/world-writable directories.
+    /// A [`HookDir`] for hook scripts, `/run/relevo-test-<id>`, made on first use and removed
+    /// with the lab. Not the work dir: its parent /tmp is world-writable, and the daemon's
+    /// default `hook_security` refuses hooks below group/world-writable directories.
     pub fn hook_dir(&self) -> Result<PathBuf> {
-        let dir = self.hook_dir_path();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("chmod 0755 {}", dir.display()))?;
-        Ok(dir)
-    }
-
-    fn hook_dir_path(&self) -> PathBuf {
-        Path::new("/run").join(format!("{HOOK_DIR_PREFIX}{}", self.id))
+        let mut slot = lock(&self.hook_dir);
+        let dir = match slot.take() {
+            Some(dir) => dir,
+            None => HookDir::named(&self.id)?,
+        };
+        let path = dir.path().to_path_buf();
+        *slot = Some(dir);
+        Ok(path)
     }
 
     /// Namespace holding bridge `br0`.
@@ -251,14 +246,14 @@ impl Lab {
         mac_text(node_mac_bytes(i as u8))
     }
 
-    /// 192.0.2.200
+    /// 192.0.2.200 (the client is on the first segment in every topology).
     pub fn client_ipv4(&self) -> Ipv4Addr {
-        Ipv4Addr::new(192, 0, 2, 200)
+        SEGMENTS[0].host_ipv4(200)
     }
 
     /// 2001:db8::200
     pub fn client_ipv6(&self) -> Ipv6Addr {
-        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200)
+        SEGMENTS[0].host_ipv6(0x200)
     }
 
     /// Runs `argv` inside namespace `ns` (`ip netns exec`) and returns its output, whatever the
@@ -543,37 +538,12 @@ impl Lab {
         self.ip(&ns, &["link", "set", "lo", "up"]).map(drop)
     }
 
-    /// Plugs veth `port` (bridge namespace side) into `bridge` and brings it up; on a
-    /// [`Topology::NoMulticast`] segment the port floods no multicast.
-    fn attach_port(&self, port: &str, bridge: &str) -> Result<()> {
-        let br = self.bridge_ns();
-        self.ip(&br, &["link", "set", port, "master", bridge])?;
-        if self.topology == Topology::NoMulticast {
-            self.ip(
-                &br,
-                &[
-                    "link",
-                    "set",
-                    port,
-                    "type",
-                    "bridge_slave",
-                    "mcast_flood",
-                    "off",
-                ],
-            )?;
-        }
-        self.ip(&br, &["link", "set", port, "up"]).map(drop)
-    }
-
     fn build_host(&mut self, host: &Host) -> Result<()> {
-        self.add_namespace(&host.ns)?;
-        quiet_ipv6(&host.ns, &["all", "default"])?;
         let ns = &host.ns;
-        self.add_interface(ns, "eth0", &host.port, host.mac)?;
+        self.add_namespace(ns)?;
+        quiet_ipv6(ns, &["all", "default"])?;
         self.ip(ns, &["link", "set", "lo", "up"])?;
-        self.add_addresses(ns, "eth0", host.ipv4, host.ipv6)?;
-        self.attach_port(&host.port, host.segment.bridge)?;
-        self.ip(ns, &["link", "set", "eth0", "up"])?;
+        self.plug(host, "eth0")?;
         if self.topology == Topology::Routed {
             let (via4, via6) = (host.segment.router_ipv4(), host.segment.router_ipv6());
             self.ip(ns, &["route", "add", "default", "via", &via4.to_string()])?;
@@ -600,36 +570,54 @@ impl Lab {
         )?;
         self.ip(&ns, &["link", "set", "lo", "up"])?;
         for (index, segment) in SEGMENTS.iter().enumerate() {
-            let ifname = format!("eth{index}");
-            let port = format!("pr{index}");
-            self.add_interface(&ns, &ifname, &port, router_mac_bytes(index as u8))?;
-            self.add_addresses(&ns, &ifname, segment.router_ipv4(), segment.router_ipv6())?;
-            self.attach_port(&port, segment.bridge)?;
-            self.ip(&ns, &["link", "set", &ifname, "up"])?;
+            let side = Host {
+                ns: ns.clone(),
+                port: format!("pr{index}"),
+                mac: router_mac_bytes(index as u8),
+                ipv4: segment.router_ipv4(),
+                ipv6: segment.router_ipv6(),
+                segment: *segment,
+            };
+            self.plug(&side, &format!("eth{index}"))?;
         }
         Ok(())
     }
 
-    /// A veth `ifname` in namespace `ns` (quiet IPv6, fixed MAC) whose peer `port` is in the
-    /// bridge namespace.
-    fn add_interface(&self, ns: &str, ifname: &str, port: &str, mac: [u8; 6]) -> Result<()> {
+    /// Joins `host` to its segment: veth `ifname` in its namespace (quiet IPv6, its MAC, its
+    /// addresses /24 and /64 without DAD) whose peer, `host.port` in the bridge namespace, is a
+    /// port of the segment's bridge (flooding no multicast on [`Topology::NoMulticast`]); both
+    /// ends up.
+    fn plug(&self, host: &Host, ifname: &str) -> Result<()> {
+        let (br, ns, port) = (self.bridge_ns(), host.ns.as_str(), host.port.as_str());
         self.ip(
-            &self.bridge_ns(),
+            &br,
             &[
                 "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns,
             ],
         )?;
         quiet_ipv6(ns, &[ifname])?;
-        self.ip(ns, &["link", "set", ifname, "address", &mac_text(mac)])
-            .map(drop)
-    }
-
-    /// `ipv4`/24 and `ipv6`/64 (no DAD) on `ifname` in `ns`.
-    fn add_addresses(&self, ns: &str, ifname: &str, ipv4: Ipv4Addr, ipv6: Ipv6Addr) -> Result<()> {
-        self.ip(ns, &["addr", "add", &format!("{ipv4}/24"), "dev", ifname])?;
-        let v6 = format!("{ipv6}/64");
-        self.ip(ns, &["addr", "add", &v6, "dev", ifname, "nodad"])
-            .map(drop)
+        self.ip(ns, &["link", "set", ifname, "address", &mac_text(host.mac)])?;
+        let v4 = format!("{}/24", host.ipv4);
+        self.ip(ns, &["addr", "add", &v4, "dev", ifname])?;
+        let v6 = format!("{}/64", host.ipv6);
+        self.ip(ns, &["addr", "add", &v6, "dev", ifname, "nodad"])?;
+        self.ip(&br, &["link", "set", port, "master", host.segment.bridge])?;
+        if self.topology == Topology::NoMulticast {
+            self.ip(
+                &br,
+                &[
+                    "link",
+                    "set",
+                    port,
+                    "type",
+                    "bridge_slave",
+                    "mcast_flood",
+                    "off",
+                ],
+            )?;
+        }
+        self.ip(&br, &["link", "set", port, "up"])?;
+        self.ip(ns, &["link", "set", ifname, "up"]).map(drop)
     }
 
     fn wait_link_locals(&self) -> Result<()> {
@@ -664,9 +652,13 @@ impl Lab {
             }
         }
         self.namespaces.clear();
-        if std::env::var_os("RELEVO_LAB_KEEP").is_none() {
+        let hook_dir = lock(&self.hook_dir).take();
+        if !keep_lab_dirs() {
             let _ = std::fs::remove_dir_all(&self.work_dir);
-            let _ = std::fs::remove_dir_all(self.hook_dir_path());
+            drop(hook_dir);
+        } else {
+            // Kept with the work dir (the configs name the hooks): no Drop, which removes it.
+            std::mem::forget(hook_dir);
         }
     }
 }
@@ -906,9 +898,15 @@ fn lab_id(tag: &str) -> String {
     format!("rl{tag}-{}-{n}", std::process::id())
 }
 
+/// Whether labs keep their work and hook dirs (`RELEVO_LAB_KEEP`, for a post-mortem).
+fn keep_lab_dirs() -> bool {
+    std::env::var_os("RELEVO_LAB_KEEP").is_some()
+}
+
 /// Deletes namespaces and work dirs left behind by labs whose process no longer exists (a
-/// test run killed by a timeout cannot run `Drop`). Only names of the exact lab format
-/// `rl<letters>-<pid>-<n>[-<host>]` with a dead `<pid>` are touched.
+/// test run killed by a timeout cannot run `Drop`); with `RELEVO_LAB_KEEP` only namespaces,
+/// else the next test binary would delete the dirs the earlier ones kept. Only names of the
+/// exact lab format `rl<letters>-<pid>-<n>[-<host>]` with a dead `<pid>` are touched.
 fn sweep_stale_labs() {
     let listed = Command::new("ip")
         .args(["netns", "list"])
@@ -924,7 +922,10 @@ fn sweep_stale_labs() {
             let _ = run_checked(Command::new("ip").args(["netns", "del", ns]));
         }
     }
-    for (dir, prefix) in [("/tmp", ""), ("/run", HOOK_DIR_PREFIX)] {
+    if keep_lab_dirs() {
+        return;
+    }
+    for (dir, prefix) in [("/tmp", ""), (HOOK_DIR_PARENT, HOOK_DIR_PREFIX)] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -1035,14 +1036,9 @@ fn wait_processes_dead(pgids: &[i32], timeout: Duration) {
         return;
     }
     let end = Instant::now() + timeout;
-    while live_group_members(pgids) && Instant::now() < end {
+    while pgids.iter().any(|&pgid| !group_members(pgid).is_empty()) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Whether any live process belongs to one of the process groups `pgids` (scans /proc).
-pub(crate) fn live_group_members(pgids: &[i32]) -> bool {
-    pgids.iter().any(|&pgid| !group_members(pgid).is_empty())
 }
 
 /// The live (not zombie) processes of process group `pgid`, from /proc.

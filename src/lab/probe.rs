@@ -638,11 +638,6 @@ impl ProbeHandle {
         self.log().outages_since(t)
     }
 
-    /// Whether a loss run is in progress right now (as far as the probe has decided).
-    pub fn in_outage(&self) -> bool {
-        self.log().open_loss.is_some()
-    }
-
     /// The total outage the client saw after fault instant `t` (monotonic ns): waits until
     /// service has been back (or never left) for `settle` plus the loss timeout, then sums all
     /// loss runs after `t`. `None` = nothing lost (a 0 ms outage). Fails if service is still

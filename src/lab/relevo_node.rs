@@ -22,19 +22,42 @@ pub struct Hooks {
     pub stop: Option<PathBuf>,
 }
 
+impl Hooks {
+    /// `script` for every event (master, backup, fault, stop).
+    pub fn all(script: &Path) -> Hooks {
+        let script = Some(script.to_path_buf());
+        Hooks {
+            master: script.clone(),
+            backup: script.clone(),
+            fault: script.clone(),
+            stop: script,
+        }
+    }
+}
+
+/// Where hook directories go: `/run/relevo-test-<name>` (see [`HookDir`]).
+pub(crate) const HOOK_DIR_PARENT: &str = "/run";
+/// Prefix of a hook directory's name in [`HOOK_DIR_PARENT`].
+pub(crate) const HOOK_DIR_PREFIX: &str = "relevo-test-";
+
 /// A directory for hook scripts that `hook_security = "strict"` (the default) accepts:
-/// `/run/relevo-test-<pid>-<tag>`, owned by root, mode 0755. The lab's work dir lives under the
+/// `/run/relevo-test-<name>`, owned by root, mode 0755. The lab's work dir lives under the
 /// world-writable `/tmp`, where strict refuses hooks. Removed with its contents on drop; root
-/// only.
+/// only. A lab has one ([`Lab::hook_dir`]); tests without a lab make their own.
 #[derive(Debug)]
 pub struct HookDir(PathBuf);
 
 impl HookDir {
-    /// Creates the directory (replacing a leftover of the same name) and checks that strict
-    /// would accept a hook in it.
+    /// `/run/relevo-test-<pid>-<tag>`, see [`HookDir::named`].
     pub fn create(tag: &str) -> Result<Self> {
+        HookDir::named(&format!("{}-{tag}", std::process::id()))
+    }
+
+    /// Creates `/run/relevo-test-<name>` (replacing a leftover of the same name) and checks
+    /// that strict would accept a hook in it.
+    pub(crate) fn named(name: &str) -> Result<Self> {
         use std::os::unix::fs::PermissionsExt;
-        let path = PathBuf::from("/run").join(format!("relevo-test-{}-{tag}", std::process::id()));
+        let path = Path::new(HOOK_DIR_PARENT).join(format!("{HOOK_DIR_PREFIX}{name}"));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
         let dir = HookDir(path);
@@ -363,19 +386,13 @@ impl RelevoNode {
         &self.config_path
     }
 
-    /// Runs `relevo status [--json] --socket <this node's control socket>` (from the host: the
-    /// socket is a file) and returns its stdout; fails on a non-zero exit.
-    pub fn status_output(&self, json: bool) -> Result<String> {
-        let socket = self
-            .control_socket
-            .as_ref()
-            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
-        let mut command = std::process::Command::new(&self.bin);
-        command.arg("status").arg("--socket").arg(socket);
-        if json {
-            command.arg("--json");
-        }
-        let out = command
+    /// Runs `relevo status --socket <this node's control socket>` (from the host: the socket
+    /// is a file) and returns the table it prints; fails on a non-zero exit.
+    pub fn status_table(&self) -> Result<String> {
+        let out = std::process::Command::new(&self.bin)
+            .arg("status")
+            .arg("--socket")
+            .arg(self.control_socket()?)
             .stdin(std::process::Stdio::null())
             .output()
             .with_context(|| format!("running relevo status for node {}", self.node))?;
@@ -390,18 +407,13 @@ impl RelevoNode {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// The daemon's status, from `relevo status --json`.
-    /// Asks the daemon over its control socket from this process (no `relevo status`
-    /// process: cheap enough to poll while timing matters).
+    /// The daemon's status (what `relevo status --json` prints), asked over its control socket
+    /// from this process: no `relevo status` process, cheap enough to poll while timing matters.
     pub fn status(&self) -> Result<NodeStatus> {
-        let socket = self
-            .control_socket
-            .as_ref()
-            .with_context(|| format!("node {}'s config names no control socket", self.node))?;
         let request = crate::daemon::control::Request {
             command: "status".into(),
         };
-        let text = crate::daemon::control::request(socket, &request)?;
+        let text = crate::daemon::control::request(self.control_socket()?, &request)?;
         serde_json::from_str(&text)
             .with_context(|| format!("parsing the status of node {}: {text}", self.node))
     }
@@ -414,6 +426,12 @@ impl RelevoNode {
             .into_iter()
             .find(|i| i.name == name)
             .with_context(|| format!("node {} reports no instance {name:?}", self.node))
+    }
+
+    fn control_socket(&self) -> Result<&Path> {
+        self.control_socket
+            .as_deref()
+            .with_context(|| format!("node {}'s config names no control socket", self.node))
     }
 }
 

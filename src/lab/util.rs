@@ -199,9 +199,9 @@ fn parse_vm_rss(status: &str) -> Result<u64> {
 }
 
 /// Set to `1` to let root-only tests pass as "SKIPPED (not root)" in a run without root.
-pub const SKIP_ROOT_ENV: &str = "RELEVO_SKIP_ROOT_TESTS";
+const SKIP_ROOT_ENV: &str = "RELEVO_SKIP_ROOT_TESTS";
 /// Set to `1` to let the keepalived interop tests pass as "SKIPPED" where keepalived is missing.
-pub const SKIP_KEEPALIVED_ENV: &str = "RELEVO_SKIP_KEEPALIVED_TESTS";
+const SKIP_KEEPALIVED_ENV: &str = "RELEVO_SKIP_KEEPALIVED_TESTS";
 
 /// Something a test needs from the machine that `cargo test` cannot provide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +242,7 @@ impl Requirement {
 
 /// What a guarded test does here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuardDecision {
+enum GuardDecision {
     /// The requirement is met: run.
     Run,
     /// Not met, and the operator asked to skip: pass without testing, saying so.
@@ -253,7 +253,7 @@ pub enum GuardDecision {
 
 /// The guard's decision from the facts: whether `requirement` is `met`, whether `CI` is `true`,
 /// and whether the requirement's skip variable is `1`. Under CI nothing is ever skipped.
-pub fn guard_decision(
+fn guard_decision(
     test: &str,
     requirement: Requirement,
     met: bool,
@@ -283,7 +283,7 @@ pub fn guard_decision(
 
 /// Whether a test that needs `requirement` runs here: `Ok(true)` when it is met; `Ok(false)`
 /// after printing "<test>: SKIPPED (...)" on stderr when it is not and its skip variable
-/// ([`SKIP_ROOT_ENV`], [`SKIP_KEEPALIVED_ENV`]) is `1` outside CI; an error saying how to run
+/// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`) is `1` outside CI; an error saying how to run
 /// it otherwise. The SKIPPED line bypasses the test harness's output capture, so it shows.
 pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
     let met = match requirement {

@@ -36,6 +36,73 @@ fn guard(test: &str, requirement: Requirement) -> bool {
     test_guard(name, requirement).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// What a test run in a child process of this test binary did (see [`run_own_test`]).
+pub struct ChildRun {
+    pub pid: u32,
+    pub passed: bool,
+    /// stdout and stderr.
+    pub output: String,
+}
+
+/// Runs test `name` of this very test binary in a child process (`--exact`, on a thread named
+/// after the test, as the guards expect), with `CI` and the
+/// skip variables removed from its environment and `env` set; as user nobody (`setpriv`) when
+/// `as_nobody`, through a copy of the binary in a 0755 directory (the build tree may sit below
+/// one that other users cannot enter). Panics unless the child ran exactly that one test.
+pub fn run_own_test(name: &str, as_nobody: bool, env: &[(&str, &str)]) -> ChildRun {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let copy = as_nobody.then(|| {
+        let dir = std::env::temp_dir().join(format!("relevo-own-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("a directory for the copy");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let copy = dir.join("test-binary");
+        std::fs::copy(&exe, &copy).expect("copying the test binary");
+        dir
+    });
+    let mut command = match &copy {
+        Some(dir) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(dir.join("test-binary"));
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    command
+        .args(["--exact", name, "--nocapture", "--test-threads=2"])
+        .env_remove("CI")
+        .env_remove("RELEVO_SKIP_ROOT_TESTS")
+        .env_remove("RELEVO_SKIP_KEEPALIVED_TESTS")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("starting the test binary");
+    let pid = child.id();
+    let out = child
+        .wait_with_output()
+        .expect("waiting for the test binary");
+    if let Some(dir) = copy {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        output.contains("running 1 test"),
+        "{name} did not run in the child:\n{output}"
+    );
+    ChildRun {
+        pid,
+        passed: out.status.success(),
+        output,
+    }
+}
+
 /// Holds the binary-wide lock: tests of one binary that use namespaces run one at a time, so
 /// timing on a 2-core machine stays meaningful.
 pub fn serial() -> MutexGuard<'static, ()> {
@@ -82,8 +149,9 @@ pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The address of "ADDR/LEN" (or of a bare address).
 pub fn ip(text: &str) -> IpAddr {
-    text.split('/').next().unwrap().parse().unwrap()
+    relevo::lab::fault::vip_address(text).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// One VRRPv3 instance "web" on eth0.
@@ -262,11 +330,7 @@ impl CraftedAdvert {
 /// `eth0` of namespace `ns`, with IP TTL `ttl` (VRRP requires 255); returns how many went out.
 pub fn send_vrrp(ns: &str, dst: Ipv4Addr, ttl: u8, messages: Vec<Vec<u8>>) -> usize {
     in_netns(ns, move || {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))?;
-        sock.bind_device(Some(b"eth0"))?;
-        sock.set_ttl_v4(u32::from(ttl))?;
-        sock.set_multicast_ttl_v4(u32::from(ttl))?;
+        let sock = relevo::lab::flood::vrrp_socket(ttl)?;
         let to = SocketAddrV4::new(dst, 0).into();
         Ok(messages
             .iter()
