@@ -301,7 +301,7 @@ fn the_daemon_counts_refusals_in_its_status_and_changes_state_regardless() {
         "no MASTER with 2 refusals: {:?}\n{log}",
         node.status().ok()
     );
-    let text = node.status_output(false).expect("relevo status");
+    let text = node.status_table().expect("relevo status");
     assert!(
         text.contains("hooks refused by hook_security: 2"),
         "relevo status:\n{text}"
