@@ -89,32 +89,27 @@ mod status {
     //! `relevo status`: asks the daemon over its control socket and prints a table.
     use std::path::{Path, PathBuf};
 
-    use anyhow::Context;
     use relevo::config;
-    use relevo::daemon::control::{reply_error, request, Request, Status};
+    use relevo::daemon::control::{query_status, reply_error, request, Request};
 
     pub fn run(config_path: &Path, socket: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         let socket = socket.unwrap_or_else(|| match config::load(config_path) {
             Ok(c) => c.node.control_socket,
             Err(_) => PathBuf::from(config::DEFAULT_CONTROL_SOCKET),
         });
-        let reply = request(
-            &socket,
-            &Request {
+        if json {
+            // The reply as is, an error reply included (and then exit 1).
+            let request_line = Request {
                 command: "status".into(),
-            },
-        )?;
-        if json {
+            };
+            let reply = request(&socket, &request_line)?;
             println!("{reply}");
+            return match reply_error(&reply) {
+                Some(error) => Err(anyhow::anyhow!("{error}")),
+                None => Ok(()),
+            };
         }
-        if let Some(error) = reply_error(&reply) {
-            anyhow::bail!("{error}");
-        }
-        if json {
-            return Ok(());
-        }
-        let status: Status = serde_json::from_str(&reply)
-            .with_context(|| format!("the daemon answered something unexpected: {reply}"))?;
+        let status = query_status(&socket)?;
         println!(
             "node {}  log_lines_dropped={} control_refused={}",
             status.node, status.log_lines_dropped, status.control_refused

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use netns_support::*;
 use relevo::daemon::control::{
-    self, reply_error, Request, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST,
+    self, reply_error, Status, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST,
 };
 use relevo::lab::netns::{Lab, LabProcess};
 use relevo::lab::relevo_node::RelevoNode;
@@ -81,10 +81,7 @@ fn start_node(lab: &Lab, extra_node: &str, argv_prefix: &[&str], piped: bool) ->
 /// `relevo status` process per poll on a machine the daemon's timing shares); `None` when it
 /// fails.
 fn try_status(socket: &Path) -> Option<Status> {
-    let request = Request {
-        command: "status".into(),
-    };
-    serde_json::from_str(&control::request(socket, &request).ok()?).ok()
+    control::query_status(socket).ok()
 }
 
 fn status(node: &Node) -> Status {

@@ -538,6 +538,21 @@ impl Drop for ControlServer {
     }
 }
 
+/// Asks the daemon at `path` for its status and parses the reply; an error reply (a refused
+/// peer) is an error. For callers that want the typed status (the lab, tests, benches).
+pub fn query_status(path: &Path) -> anyhow::Result<Status> {
+    use anyhow::Context;
+    let request_line = Request {
+        command: "status".into(),
+    };
+    let reply = request(path, &request_line)?;
+    if let Some(error) = reply_error(&reply) {
+        anyhow::bail!("the daemon refused the status request: {error}");
+    }
+    serde_json::from_str(&reply)
+        .with_context(|| format!("the daemon answered something unexpected: {reply}"))
+}
+
 /// Client side: sends one request to the daemon at `path` and returns its reply line.
 pub fn request(path: &Path, req: &Request) -> anyhow::Result<String> {
     use anyhow::Context;

@@ -410,12 +410,8 @@ impl RelevoNode {
     /// The daemon's status (what `relevo status --json` prints), asked over its control socket
     /// from this process: no `relevo status` process, cheap enough to poll while timing matters.
     pub fn status(&self) -> Result<NodeStatus> {
-        let request = crate::daemon::control::Request {
-            command: "status".into(),
-        };
-        let text = crate::daemon::control::request(self.control_socket()?, &request)?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("parsing the status of node {}: {text}", self.node))
+        crate::daemon::control::query_status(self.control_socket()?)
+            .with_context(|| format!("the status of node {}", self.node))
     }
 
     /// The status of instance `name`.
