@@ -272,6 +272,16 @@ fn backup_on_priority_zero_waits_only_skew_time() {
             Reason::PriorityZeroFromMaster
         ))
     );
+    // The resigning master still answers until it hears us: clients are re-pointed before
+    // our advert lets it go.
+    assert_eq!(
+        &out[..3],
+        &[
+            Action::AddVips,
+            Action::Announce,
+            Action::SendAdvert { priority: 100 }
+        ]
+    );
 }
 
 #[test]

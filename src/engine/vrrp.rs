@@ -557,23 +557,24 @@ impl Instance {
         self.transition(State::Backup, reason, out);
     }
 
-    /// RFC order (advert, then gratuitous ARPs) except when preempting: the lower-priority
-    /// master is alive and answering clients, and it drops its VIPs the moment it hears our
-    /// advert, so the clients must be re-pointed first (VIPs, announcements, then the
-    /// advert) or they lose a packet in between. When the master is down, the advert goes
-    /// first so that other backups stand down as early as possible.
+    /// RFC order (advert, then gratuitous ARPs) except when the previous master is alive and
+    /// still answering clients: a lower-priority master being preempted, or a master that
+    /// resigned (priority 0) and keeps its VIPs until it hears its successor. That master
+    /// drops its VIPs once it hears our advert, so the clients are re-pointed first (VIPs,
+    /// announcements, then the advert) or they may lose packets in between. When the master
+    /// is down, the advert goes first so that other backups stand down as early as possible.
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         let advert = Action::SendAdvert {
             priority: self.params.priority,
         };
-        let preempting = reason == Reason::Preempt;
-        if !preempting {
+        let master_alive = matches!(reason, Reason::Preempt | Reason::PriorityZeroFromMaster);
+        if !master_alive {
             out.push(advert.clone());
         }
         out.push(Action::AddVips);
         self.announce.start(now);
         self.emit_announcements(now, out);
-        if preempting {
+        if master_alive {
             out.push(advert);
         }
         self.timer = now.checked_add(self.advert_interval());
