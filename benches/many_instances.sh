@@ -27,7 +27,8 @@ ip -n "$A" addr add 192.0.2.10/24 dev eth0; ip -n "$B" addr add 192.0.2.11/24 de
 for node in A B; do
     prio=$([ $node = A ] && echo 150 || echo 100)
     {
-        printf '[node]\nname = "%s"\ncontrol_socket = "%s/%s.sock"\n' "$node" "$DIR" "$node"
+        printf '[node]\nname = "%s"\ncontrol_socket = "%s/%s.sock"\nstate_dir = "%s/%s.state"\n' \
+            "$node" "$DIR" "$node" "$DIR" "$node"
         for i in $(seq 1 "$N"); do
             printf '\n[[vrrp]]\nname = "i%d"\ninterface = "eth0"\nvrid = %d\npriority = %d\n' "$i" "$i" "$prio"
             printf 'advert_interval = "10ms"\nvips = ["198.51.100.%d/32"]\n' "$i"
