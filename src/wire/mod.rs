@@ -5,7 +5,9 @@
 //!
 //! [`vrrp`] adverts and drop reasons; [`arp`] gratuitous ARP; [`nd`] unsolicited neighbour
 //! advertisements; [`checksum`] the internet checksum and pseudo-headers; [`ethernet`] and
-//! [`ipv6`] the headers the frame codecs need; [`error`] the shared error types.
+//! [`ipv6`] the headers the frame codecs need; [`advert_frame`] a whole Ethernet frame around an
+//! advert (virtual-MAC mode); [`error`] the shared error types.
+pub mod advert_frame;
 pub mod arp;
 pub mod checksum;
 pub mod error;
