@@ -304,7 +304,7 @@ fn unknown_vrrp_key_lists_allowed_keys() {
     assert!(
         found[0]
             .message
-            .ends_with("garp_delay, garp_refresh, source_address, vip_lease"),
+            .ends_with("garp_refresh, source_address, vip_lease, virtual_mac, vmac_interface"),
         "{}",
         found[0].message
     );
@@ -902,4 +902,45 @@ fn vip_lease_and_source_address_are_checked() {
 fn one_link_local_vip_per_instance() {
     let text = vrrp(&[("vips", "[\"fe80::1/64\", \"fe80::2/64\"]")]);
     assert_error(&text, 5, 23, "only one link-local VIP per instance");
+}
+
+#[test]
+fn virtual_mac_rules() {
+    // Multicast only.
+    let text = vrrp(&[
+        ("unicast_peers", "[\"192.0.2.2\"]"),
+        ("virtual_mac", "true"),
+    ]);
+    assert_error(&text, 6, 17, "`virtual_mac` is for multicast segments");
+    // A name without the mode.
+    let text = vrrp(&[("vmac_interface", "\"vr51\"")]);
+    assert_error(&text, 6, 18, "add `virtual_mac = true`");
+    // The macvlan cannot be the instance's own interface.
+    let text = vrrp(&[("virtual_mac", "true"), ("vmac_interface", "\"eth0\"")]);
+    assert_error(&text, 7, 18, "would be the instance's own `interface`");
+    let text = vrrp(&[("virtual_mac", "true"), ("vmac_interface", "\"a/b\"")]);
+    assert_error(&text, 7, 18, "not a valid Linux interface name");
+    // Two instances with the same default name (same VRID and family, other interfaces).
+    let second = vrrp(&[
+        ("name", "\"db\""),
+        ("interface", "\"eth1\""),
+        ("vips", "[\"198.51.100.100/24\"]"),
+        ("virtual_mac", "true"),
+    ]);
+    let text = vrrp(&[("virtual_mac", "true")]) + &second;
+    assert_error(
+        &text,
+        12,
+        15,
+        "\"vrrp4.51\" is already used by instance \"web\"",
+    );
+    // ... or a name that is another instance's interface.
+    let second = vrrp(&[
+        ("name", "\"db\""),
+        ("interface", "\"vrrp4.51\""),
+        ("vrid", "52"),
+        ("vips", "[\"198.51.100.100/24\"]"),
+    ]);
+    let text = vrrp(&[("virtual_mac", "true")]) + &second;
+    assert_error(&text, 6, 15, "is the `interface` of instance \"db\"");
 }

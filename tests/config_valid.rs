@@ -133,6 +133,24 @@ fn minimal_config_gets_every_default() {
             refresh: None,
         }
     );
+    assert_eq!(vrrp.vmac_interface, None);
+    assert_eq!(vrrp.vip_interface(), "eth0");
+}
+
+#[test]
+fn virtual_mac_names_its_interface_by_family_and_vrid() {
+    let text = "[[vrrp]]\nname = \"v4\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"192.0.2.100/24\"]\nvirtual_mac = true\n\
+                [[vrrp]]\nname = \"v6\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"2001:db8::100/64\"]\nvirtual_mac = true\n\
+                [[vrrp]]\nname = \"named\"\ninterface = \"eth1\"\nvrid = 51\nvips = [\"198.51.100.1/24\"]\nvirtual_mac = true\nvmac_interface = \"vmac-db\"\n";
+    let config = parse(text);
+    let names: Vec<Option<&str>> = config
+        .vrrp
+        .iter()
+        .map(|v| v.vmac_interface.as_deref())
+        .collect();
+    assert_eq!(names, [Some("vrrp4.51"), Some("vrrp6.51"), Some("vmac-db")]);
+    assert_eq!(config.vrrp[0].vip_interface(), "vrrp4.51");
+    assert!(config::summary(&config).contains("multicast, virtual MAC on vrrp4.51"));
 }
 
 #[test]

@@ -78,6 +78,10 @@ fn instance_line(vrrp: &VrrpConfig) -> String {
         let peers: Vec<String> = vrrp.unicast_peers.iter().map(ToString::to_string).collect();
         format!("unicast to {}", peers.join(","))
     };
+    let transport = match &vrrp.vmac_interface {
+        Some(name) => format!("{transport}, virtual MAC on {name}"),
+        None => transport,
+    };
     format!(
         "vrrp {}: interface {} vrid {} {} {} priority {} interval {} vips {} {}",
         vrrp.name,

@@ -85,6 +85,9 @@ pub struct VrrpConfig {
     pub source_address: Option<IpAddr>,
     /// Kernel lifetime of the VIPs while held (refreshed from the loop); zero = permanent.
     pub vip_lease: Duration,
+    /// Virtual-MAC mode: the macvlan interface (on `interface`, carrying the virtual MAC)
+    /// that holds the VIPs; `None` = the VIPs go on `interface` with its own MAC.
+    pub vmac_interface: Option<String>,
 }
 
 impl VrrpConfig {
@@ -94,6 +97,12 @@ impl VrrpConfig {
             Some(vip) if vip.addr.is_ipv6() => Family::V6,
             _ => Family::V4,
         }
+    }
+
+    /// The interface the VIPs live on: the virtual-MAC interface in that mode, else
+    /// `interface`.
+    pub fn vip_interface(&self) -> &str {
+        self.vmac_interface.as_deref().unwrap_or(&self.interface)
     }
 
     /// The advertisement interval in centiseconds, whatever the version (a v2 interval of 1 s
@@ -267,6 +276,7 @@ mod tests {
             announce: AnnounceConfig::default(),
             source_address: None,
             vip_lease: Duration::from_secs(5),
+            vmac_interface: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) const KEYS: &[&str] = &[
     "garp_refresh",
     "source_address",
     "vip_lease",
+    "virtual_mac",
+    "vmac_interface",
 ];
 
 pub(crate) const LATER: &[Later] = &[
@@ -71,6 +73,8 @@ struct Instance {
     router_at: Option<Range<usize>>,
     /// Span of each entry of `config.vips`.
     vip_at: Vec<Range<usize>>,
+    /// Span of `virtual_mac` (or `vmac_interface`) when virtual-MAC mode is on.
+    vmac_at: Option<Range<usize>>,
 }
 
 /// Reads the top-level `vrrp` value (an array of tables), checks every instance and the
@@ -97,6 +101,7 @@ pub(crate) fn read_instances(diags: &mut Diags, value: Option<&Value<'_>>) -> Ve
     check_unique_names(diags, &instances);
     check_unique_routers(diags, &instances);
     check_unique_vips(diags, &instances);
+    check_vmac_interfaces(diags, &instances);
     instances
         .into_iter()
         .map(|instance| instance.config)
@@ -158,6 +163,7 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
         announce: read_announce(diags, table),
         source_address: None,
         vip_lease: read_vip_lease(diags, table),
+        vmac_interface: None,
         vips,
     };
     if let Some(value) = table.get("unicast_peers") {
@@ -176,9 +182,12 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
             );
         }
     }
+    let (vmac_interface, vmac_at) = read_virtual_mac(diags, table, &config, family);
+    config.vmac_interface = vmac_interface;
     let router_ok = interface.is_some() && vrid.is_some() && family.is_some();
     Instance {
         config,
+        vmac_at,
         name_at: name.and(name_value.map(|value| value.span())),
         router_at: vrid_value.filter(|_| router_ok).map(|value| value.span()),
         vip_at,
@@ -562,6 +571,58 @@ fn read_source_address(
     }
 }
 
+/// `virtual_mac` (and `vmac_interface`): the name of the macvlan interface that carries the
+/// VIPs and the virtual MAC, `None` when the mode is off. Multicast only: RFC 5798 §7.3 has
+/// the adverts come from the virtual MAC so that switches learn the master's port.
+fn read_virtual_mac(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    config: &VrrpConfig,
+    family: Option<Family>,
+) -> (Option<String>, Option<Range<usize>>) {
+    let switch = table.get("virtual_mac");
+    let on = switch
+        .and_then(|value| diags.boolean("virtual_mac", value))
+        .unwrap_or(false);
+    let name_value = table.get("vmac_interface");
+    if !on {
+        if let Some(value) = name_value {
+            let message = "`vmac_interface` names the interface of virtual-MAC mode: add `virtual_mac = true` or remove it";
+            diags.error(&value.span(), message);
+        }
+        return (None, None);
+    }
+    let at = switch.map(|value| value.span()).unwrap_or(0..0);
+    if !config.unicast_peers.is_empty() {
+        if let Some(value) = table.get("unicast_peers") {
+            let message = "`virtual_mac` is for multicast segments (RFC 5798 §7.3: switches learn the \
+                           master's port from its multicast adverts); remove `unicast_peers` or `virtual_mac`";
+            diags.error(&value.span(), message);
+        }
+    }
+    let name = match name_value {
+        Some(value) => read_interface(diags, value).map(|name| (name, value.span())),
+        None => {
+            let digit = match family {
+                Some(Family::V6) => 6,
+                _ => 4,
+            };
+            Some((format!("vrrp{digit}.{}", config.vrid), at.clone()))
+        }
+    };
+    let Some((name, name_at)) = name else {
+        return (None, None);
+    };
+    if name == config.interface {
+        let message = format!(
+            "the virtual-MAC interface \"{name}\" would be the instance's own `interface`; pick another `vmac_interface`"
+        );
+        diags.error(&name_at, message);
+        return (None, None);
+    }
+    (Some(name), Some(name_at))
+}
+
 fn read_announce(diags: &mut Diags, table: &Table<'_, '_>) -> AnnounceConfig {
     let default = AnnounceConfig::default();
     let repeat = table
@@ -658,6 +719,35 @@ fn check_unique_routers(diags: &mut Diags, instances: &[Instance]) {
                 seen.insert(key, instance);
             }
         }
+    }
+}
+
+/// Every virtual-MAC interface name is used once and is not another instance's `interface`.
+fn check_vmac_interfaces(diags: &mut Diags, instances: &[Instance]) {
+    let mut seen: HashMap<&str, &Instance> = HashMap::new();
+    for instance in instances {
+        let (Some(name), Some(at)) = (&instance.config.vmac_interface, &instance.vmac_at) else {
+            continue;
+        };
+        if let Some(first) = seen.get(name.as_str()) {
+            let message = format!(
+                "the virtual-MAC interface \"{name}\" is already used by instance \"{}\"; set \
+                 `vmac_interface` to a name of its own",
+                first.config.name
+            );
+            diags.error(at, message);
+            continue;
+        }
+        if let Some(other) = instances.iter().find(|o| &o.config.interface == name) {
+            let message = format!(
+                "the virtual-MAC interface \"{name}\" is the `interface` of instance \"{}\"; \
+                 set `vmac_interface` to another name",
+                other.config.name
+            );
+            diags.error(at, message);
+            continue;
+        }
+        seen.insert(name, instance);
     }
 }
 

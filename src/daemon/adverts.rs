@@ -35,7 +35,7 @@ impl Daemon {
         let Some(slot) = self.sockets.get(slot_idx).and_then(|s| s.as_ref()) else {
             return;
         };
-        match inst.send_advert(&slot.socket, src, priority) {
+        match inst.send_advert(&slot.socket, &self.packet, src, priority) {
             Ok(()) => {
                 if std::mem::take(&mut inst.send_failures) > 0 {
                     inst.pending_input = Some(Input::CanAdvertise(Blocker::SendFailed));
@@ -61,8 +61,9 @@ impl Daemon {
             .copied()
     }
 
-    /// Looks up the instance's interface and makes sure its socket exists.
-    pub(super) fn bind_interface(&mut self, i: usize) {
+    /// Looks up the instance's interface and makes sure its socket (and in virtual-MAC mode
+    /// its macvlan) exists; the link counts as up only while the macvlan is up too.
+    pub(super) fn bind_interface(&mut self, i: usize, now: Instant) {
         let name = self.instances[i].cfg.interface.clone();
         let (ifindex, up) = match self.interfaces.by_name(&name) {
             Some(iface) => (Some(iface.link.ifindex), iface.link.up),
@@ -74,6 +75,10 @@ impl Daemon {
         inst.na_router_flag = inst.family == Family::V6 && instance::ipv6_forwarding(&name);
         if let Some(ifindex) = ifindex {
             self.ensure_socket(ifindex, &name, self.instances[i].family);
+        }
+        if self.instances[i].vmac.is_some() {
+            let vmac_up = self.ensure_vmac(i, now);
+            self.instances[i].link_up &= vmac_up;
         }
     }
 

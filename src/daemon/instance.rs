@@ -17,7 +17,9 @@ use crate::wire::nd::emit_unsolicited_na;
 use crate::wire::vrrp::{parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth};
 
 use super::packet_socket::PacketSocket;
+use super::vmac::VirtualMac;
 use super::vrrp_socket::VrrpSocket;
+use crate::wire::advert_frame::emit_advert_frame;
 
 /// Largest frame Relevo builds (an advert with 255 IPv6 addresses is ~4 KiB).
 const TX_BUFFER: usize = 8192;
@@ -39,6 +41,8 @@ pub struct InstanceRt {
     /// Whether unsolicited NAs carry the Router flag (IPv6 forwarding on the interface),
     /// read when the interface is bound, not per announcement.
     pub na_router_flag: bool,
+    /// Virtual-MAC mode: the macvlan that holds the VIPs and the MAC adverts come from.
+    pub vmac: Option<VirtualMac>,
     counters: BTreeMap<&'static str, u64>,
     warned: HashSet<&'static str>,
     tx: Vec<u8>,
@@ -87,6 +91,10 @@ impl InstanceRt {
             ifindex: None,
             link_up: false,
             na_router_flag: false,
+            vmac: cfg
+                .vmac_interface
+                .as_deref()
+                .map(|name| VirtualMac::new(name, cfg.vrid, family)),
             counters: BTreeMap::new(),
             warned: HashSet::new(),
             tx: vec![0; TX_BUFFER],
@@ -125,10 +133,13 @@ impl InstanceRt {
             .join(" ")
     }
 
-    /// Builds and sends one advert from `src` (to the multicast group or every unicast peer).
+    /// Builds and sends one advert from `src`: through the raw socket to the multicast group
+    /// or every unicast peer, or in virtual-MAC mode as a whole frame from the virtual MAC out
+    /// of the parent interface (`packet`, `ifindex`).
     pub fn send_advert(
         &mut self,
         socket: &VrrpSocket,
+        packet: &PacketSocket,
         src: IpAddr,
         priority: u8,
     ) -> io::Result<()> {
@@ -140,19 +151,33 @@ impl InstanceRt {
             auth: self.filter.auth,
             addrs: &self.filter.vips,
         };
-        let group = self.family.vrrp_multicast();
-        let peers: &[IpAddr] = if self.cfg.unicast_peers.is_empty() {
-            std::slice::from_ref(&group)
-        } else {
-            &self.cfg.unicast_peers
-        };
+        let invalid =
+            |e: crate::wire::EmitError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
         let mut result = Ok(());
-        for &dst in peers {
-            let len = repr
-                .emit(src, dst, self.cfg.v3_ipv4_checksum, &mut self.tx)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-            if let Err(e) = socket.send(src, dst, &self.tx[..len]) {
-                result = Err(e);
+        if let Some(vmac) = &self.vmac {
+            let len = emit_advert_frame(
+                &repr,
+                vmac.mac,
+                src,
+                self.cfg.v3_ipv4_checksum,
+                &mut self.tx,
+            )
+            .map_err(invalid)?;
+            result = packet.send(socket.ifindex(), &self.tx[..len]);
+        } else {
+            let group = self.family.vrrp_multicast();
+            let peers: &[IpAddr] = if self.cfg.unicast_peers.is_empty() {
+                std::slice::from_ref(&group)
+            } else {
+                &self.cfg.unicast_peers
+            };
+            for &dst in peers {
+                let len = repr
+                    .emit(src, dst, self.cfg.v3_ipv4_checksum, &mut self.tx)
+                    .map_err(invalid)?;
+                if let Err(e) = socket.send(src, dst, &self.tx[..len]) {
+                    result = Err(e);
+                }
             }
         }
         if result.is_ok() {

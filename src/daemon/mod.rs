@@ -15,6 +15,7 @@ pub mod signals;
 mod status;
 pub mod timer;
 pub mod vip;
+pub mod vmac;
 pub mod vrrp_socket;
 
 use std::collections::HashMap;
@@ -102,6 +103,8 @@ pub struct Daemon {
     /// Sockets whose last drain stopped at the budget with datagrams left (read next turn).
     sockets_with_backlog: Vec<usize>,
     loop_stats: LoopStats,
+    /// Parent sysctls virtual-MAC mode changed (put back at exit).
+    saved_sysctls: Vec<vmac::SavedSysctl>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -132,7 +135,7 @@ impl Daemon {
         let mut vips = VipTable::new(&config.node.state_dir);
         for (i, c) in config.vrrp.iter().enumerate() {
             let lease = Some(c.vip_lease).filter(|lease| !lease.is_zero());
-            vips.register(VipOwner::Instance(i), &c.interface, &c.vips, lease);
+            vips.register(VipOwner::Instance(i), c.vip_interface(), &c.vips, lease);
         }
         let control = match ControlServer::bind(
             &config.node.control_socket,
@@ -177,6 +180,7 @@ impl Daemon {
             rx_buf: vec![0; RECV_BUFFER],
             sockets_with_backlog: Vec::new(),
             loop_stats: LoopStats::default(),
+            saved_sysctls: Vec::new(),
         })
     }
 
@@ -209,7 +213,7 @@ impl Daemon {
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
         for i in 0..self.instances.len() {
-            self.bind_interface(i);
+            self.bind_interface(i, now);
             let inst = &mut self.instances[i];
             info!(
                 instance = %inst.cfg.name,
@@ -305,6 +309,7 @@ impl Daemon {
                 }
             }
         }
+        self.remove_vmacs();
         self.log_counters();
         info!("stopped");
         Ok(())
@@ -333,6 +338,7 @@ impl Daemon {
                     self.announce_restored(restored);
                 }
                 TimerOwner::Netlink => self.service_netlink(now),
+                TimerOwner::VirtualMacs => self.on_vmac_timer(now),
                 TimerOwner::Control => {
                     if let Some(control) = self.control.as_mut() {
                         control.handle_timeout(self.poll.registry(), now);
@@ -421,12 +427,15 @@ impl Daemon {
         self.schedule_vips();
     }
 
+    /// Gratuitous ARPs / unsolicited NAs out of the instance's interface, from its MAC or in
+    /// virtual-MAC mode from the virtual MAC (switches learn the master's port from them).
     fn announce(&mut self, i: usize) {
         let inst = &mut self.instances[i];
         let Some(ifindex) = inst.ifindex else {
             return;
         };
-        let Some(mac) = self.interfaces.get(ifindex).and_then(|f| f.link.mac) else {
+        let own_mac = self.interfaces.get(ifindex).and_then(|f| f.link.mac);
+        let Some(mac) = inst.vmac.as_ref().map(|v| v.mac).or(own_mac) else {
             return;
         };
         if let Err(e) = inst.announce(&self.packet, ifindex, mac) {

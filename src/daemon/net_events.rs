@@ -18,23 +18,18 @@ impl Daemon {
             NetEvent::Link(link) => {
                 let name = link.name.clone();
                 for i in 0..self.instances.len() {
-                    if self.instances[i].cfg.interface != name {
+                    let inst = &self.instances[i];
+                    let is_vmac = inst.vmac.as_ref().is_some_and(|v| v.name == name);
+                    if inst.cfg.interface != name && !is_vmac {
                         continue;
                     }
-                    let was_up = self.instances[i].link_up;
                     let old_index = self.instances[i].ifindex;
-                    if old_index.is_some() && old_index != Some(link.ifindex) {
+                    if !is_vmac && old_index.is_some() && old_index != Some(link.ifindex) {
                         if let Some(old) = old_index {
                             self.close_sockets_of(old);
                         }
                     }
-                    self.bind_interface(i);
-                    self.refresh_source(i, now);
-                    match (was_up, self.instances[i].link_up) {
-                        (false, true) => self.feed(i, Input::LinkUp, now),
-                        (true, false) => self.feed(i, Input::LinkDown, now),
-                        _ => {}
-                    }
+                    self.rebind(i, now);
                 }
             }
             NetEvent::LinkRemoved { ifindex, .. } => {
@@ -50,6 +45,9 @@ impl Daemon {
                         }
                     }
                 }
+                // A macvlan deleted by hand is created again; one whose parent went is
+                // created once the parent is back.
+                self.refresh_vmacs(now);
             }
             NetEvent::AddrAdded(a) | NetEvent::AddrRemoved(a) => {
                 let ifindex = a.ifindex;
@@ -78,6 +76,16 @@ impl Daemon {
                     .request_failed(*ifindex, *addr, *errno, now, &self.interfaces);
                 self.schedule_vips();
             }
+            NetEvent::LinkRequestFailed { name, what } => {
+                warn!("netlink request failed: {what}");
+                if self
+                    .instances
+                    .iter()
+                    .any(|inst| inst.vmac.as_ref().is_some_and(|v| &v.name == name))
+                {
+                    warn!("virtual-MAC interface {name} is not usable: its instance stays in FAULT; retried every second");
+                }
+            }
             NetEvent::Overrun => {
                 warn!("netlink event queue overran: re-reading interfaces and addresses");
                 let mut released = Vec::new();
@@ -87,6 +95,19 @@ impl Daemon {
                 }
             }
             NetEvent::Resynced { links, addrs } => self.redump(links, addrs, now),
+        }
+    }
+
+    /// Looks instance `i`'s interface up again and tells the engine when its link came up or
+    /// went down.
+    pub(super) fn rebind(&mut self, i: usize, now: Instant) {
+        let was_up = self.instances[i].link_up;
+        self.bind_interface(i, now);
+        self.refresh_source(i, now);
+        match (was_up, self.instances[i].link_up) {
+            (false, true) => self.feed(i, Input::LinkUp, now),
+            (true, false) => self.feed(i, Input::LinkDown, now),
+            _ => {}
         }
     }
 

@@ -69,10 +69,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
 
 use self::parse::{Body, Frames};
-use self::request::{address_request, dump_request, lifetime_secs, AddrRequest, DumpKind};
+use self::request::{
+    address_request, dump_request, lifetime_secs, link_request, AddrRequest, DumpKind,
+};
 use self::resync::{Resync, Step};
 
-pub use self::request::AddrOp;
+pub use self::request::{AddrOp, LinkRequest};
 
 /// `IFA_PROTO` value Relevo stamps on every address it adds (honoured by kernel >= 6.1, silently
 /// dropped by older ones), so a later run can recognise addresses a crashed run left behind.
@@ -140,6 +142,12 @@ pub enum NetEvent {
         addr: IpAddr,
         prefix_len: u8,
         errno: i32,
+        what: String,
+    },
+    /// The kernel refused a [`Netlink::link_request`]; `name` is the link's, `what` says what
+    /// was asked and why it failed.
+    LinkRequestFailed {
+        name: String,
         what: String,
     },
     /// Notifications or acknowledgements were lost (receive buffer overrun): the view built
@@ -327,6 +335,23 @@ impl Netlink {
             lifetime_secs: None,
             proto: None,
         })
+    }
+
+    /// Sends one link request (see [`LinkRequest`]); the kernel handles the requests of one
+    /// socket in order, so a create followed by its setup needs no waiting in between.
+    /// Failure arrives later as [`NetEvent::LinkRequestFailed`]; success as link events.
+    pub fn link_request(&mut self, request: LinkRequest) -> io::Result<u32> {
+        let seq = self.next_seq();
+        self.requests
+            .send(&link_request(&request, seq), 0)
+            .map_err(|e| {
+                context(
+                    e,
+                    &format!("sending netlink request to {}", request.describe()),
+                )
+            })?;
+        self.pending.insert(seq, Pending::Link(request));
+        Ok(seq)
     }
 
     /// Registers the three sockets for readability (edge-triggered: call
@@ -535,7 +560,7 @@ impl Netlink {
                     &format!("sending netlink request to {}", request.describe()),
                 )
             })?;
-        self.pending.insert(seq, request);
+        self.pending.insert(seq, Pending::Addr(request));
         Ok(seq)
     }
 
@@ -583,14 +608,21 @@ impl AddrRequest {
     }
 }
 
+/// A request whose acknowledgement is awaited.
+#[derive(Debug)]
+enum Pending {
+    Addr(AddrRequest),
+    Link(LinkRequest),
+}
+
 /// Sequence number -> request, for requests whose acknowledgement has not been read yet.
 #[derive(Debug, Default)]
 struct PendingRequests {
-    by_seq: BTreeMap<u32, AddrRequest>,
+    by_seq: BTreeMap<u32, Pending>,
 }
 
 impl PendingRequests {
-    fn insert(&mut self, seq: u32, request: AddrRequest) {
+    fn insert(&mut self, seq: u32, request: Pending) {
         if self.by_seq.len() >= MAX_PENDING {
             // Acknowledgements lost to an overrun would otherwise pile up forever.
             self.by_seq.pop_first();
@@ -611,6 +643,22 @@ impl PendingRequests {
                 io::Error::from_raw_os_error(errno)
             );
             return None;
+        };
+        let request = match request {
+            Pending::Addr(request) => request,
+            Pending::Link(request) => {
+                let kernel = kernel_msg
+                    .map(|m| format!("; kernel says: {m}"))
+                    .unwrap_or_default();
+                return Some(NetEvent::LinkRequestFailed {
+                    name: request.name().to_string(),
+                    what: format!(
+                        "{} failed: {}{kernel}",
+                        request.describe(),
+                        io::Error::from_raw_os_error(errno)
+                    ),
+                });
+            }
         };
         let what = request.failure_text(errno, kernel_msg.as_deref());
         Some(NetEvent::RequestFailed {
@@ -741,8 +789,8 @@ mod tests {
     #[test]
     fn failures_name_the_request_and_reason() {
         let mut pending = PendingRequests::default();
-        pending.insert(10, request(AddrOp::Del, "192.0.2.7", 24));
-        pending.insert(11, request(AddrOp::Add, "2001:db8::7", 64));
+        pending.insert(10, Pending::Addr(request(AddrOp::Del, "192.0.2.7", 24)));
+        pending.insert(11, Pending::Addr(request(AddrOp::Add, "2001:db8::7", 64)));
         assert_eq!(
             pending.complete(10, libc::EADDRNOTAVAIL, Some("no such address".into())),
             Some(NetEvent::RequestFailed {
@@ -766,7 +814,7 @@ mod tests {
     #[test]
     fn add_failures_carry_the_address_to_retry() {
         let mut pending = PendingRequests::default();
-        pending.insert(5, request(AddrOp::Add, "2001:db8::7", 64));
+        pending.insert(5, Pending::Addr(request(AddrOp::Add, "2001:db8::7", 64)));
         let Some(NetEvent::RequestFailed {
             op,
             addr,
@@ -817,7 +865,7 @@ mod tests {
     fn pending_map_is_bounded() {
         let mut pending = PendingRequests::default();
         for seq in 0..(MAX_PENDING as u32 + 10) {
-            pending.insert(seq, request(AddrOp::Add, "192.0.2.7", 24));
+            pending.insert(seq, Pending::Addr(request(AddrOp::Add, "192.0.2.7", 24)));
         }
         assert_eq!(pending.by_seq.len(), MAX_PENDING);
         assert!(!pending.by_seq.contains_key(&0));

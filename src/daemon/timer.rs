@@ -17,6 +17,8 @@ pub enum TimerOwner {
     Hooks,
     /// The VIP table (lease refreshes, retries, reconciliation).
     Vips,
+    /// Virtual-MAC interfaces still missing (creation retried every second).
+    VirtualMacs,
     /// The netlink layer: a resync's timeout or back-off, or sockets left partly read.
     Netlink,
     /// The control socket (connection deadlines).

@@ -403,14 +403,15 @@ impl Lab {
         Ok(())
     }
 
-    /// Whether node `i`'s eth0 currently carries `ip` (false if it cannot be read).
+    /// Whether node `i` currently carries `ip` on any interface: eth0, or the macvlan of a
+    /// virtual-MAC instance (false if it cannot be read).
     pub fn node_has_address(&self, i: usize, ip: IpAddr) -> bool {
         self.addresses(&self.node_ns(i))
             .map(|addrs| addrs.iter().any(|a| a.ip == ip))
             .unwrap_or(false)
     }
 
-    /// Every node whose eth0 carries `vip`, connected or not (a crashed node that was cut off
+    /// Every node that carries `vip`, connected or not (a crashed node that was cut off
     /// still has its VIP on the interface, but nobody can reach it).
     pub fn holders(&self, vip: IpAddr) -> Vec<usize> {
         (1..=self.nodes)
@@ -418,7 +419,7 @@ impl Lab {
             .collect()
     }
 
-    /// The connected nodes (see [`Lab::node_connected`]) whose eth0 carries `vip`: who serves
+    /// The connected nodes (see [`Lab::node_connected`]) that carry `vip`: who serves
     /// the VIP on the segment. More than one = split brain.
     pub fn masters(&self, vip: IpAddr) -> Vec<usize> {
         self.holders(vip)
@@ -446,9 +447,9 @@ impl Lab {
         self.teardown();
     }
 
-    /// Addresses on `eth0` in namespace `ns`, from `ip -j addr show dev eth0`.
+    /// Addresses on every interface of namespace `ns`, from `ip -j addr show`.
     fn addresses(&self, ns: &str) -> Result<Vec<IfAddress>> {
-        let json = self.ip(ns, &["-j", "addr", "show", "dev", "eth0"])?;
+        let json = self.ip(ns, &["-j", "addr", "show"])?;
         parse_addresses(&json)
     }
 

@@ -111,6 +111,8 @@ pub struct VrrpInstance {
     /// `vip_lease` (None = the default, 5 s).
     pub vip_lease: Option<Duration>,
     pub source_address: Option<String>,
+    /// `virtual_mac = true`.
+    pub virtual_mac: bool,
 }
 
 impl VrrpInstance {
@@ -137,6 +139,7 @@ impl VrrpInstance {
             garp_refresh: None,
             vip_lease: None,
             source_address: None,
+            virtual_mac: false,
         }
     }
 
@@ -177,6 +180,9 @@ impl VrrpInstance {
         }
         if let Some(source) = &self.source_address {
             line(out, "source_address", &quote(source));
+        }
+        if self.virtual_mac {
+            line(out, "virtual_mac", "true");
         }
         if let Some(hooks) = self.hooks_table() {
             line(out, "hooks", &hooks);

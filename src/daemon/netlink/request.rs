@@ -1,5 +1,6 @@
-//! Encoding of the rtnetlink requests Relevo sends: address add/delete and link/address dumps,
-//! built with `netlink-packet-route` message types.
+//! Encoding of the rtnetlink requests Relevo sends: address add/delete, the virtual-MAC
+//! (macvlan) link's creation, setup and deletion, and link/address dumps, built with
+//! `netlink-packet-route` message types.
 
 use std::io;
 use std::net::IpAddr;
@@ -13,7 +14,10 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
     AddressScope, CacheInfo,
 };
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::parse::INFINITY_LIFE_TIME;
@@ -81,6 +85,94 @@ pub(super) fn lifetime_secs(lease: Duration) -> u32 {
     u32::try_from(secs)
         .unwrap_or(u32::MAX)
         .clamp(1, INFINITY_LIFE_TIME - 1)
+}
+
+/// One request about a link, named by its interface name (the kernel looks a link up by
+/// `IFLA_IFNAME` when no index is given, so no ifindex has to be known yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRequest {
+    /// Create a macvlan in bridge mode on `parent` carrying `mac`, administratively down.
+    /// Bridge mode, not private: in private mode the macvlan driver hands a multicast frame
+    /// whose source MAC is one of its own (a peer's advert from the same virtual MAC) to that
+    /// macvlan only, and the parent (where adverts are read) would never see it.
+    CreateMacvlan {
+        name: String,
+        parent: u32,
+        mac: [u8; 6],
+    },
+    /// No IPv6 link-local address derived from the MAC: every router of the VRID shares the
+    /// virtual MAC and would derive the same one.
+    NoAddrGen {
+        name: String,
+    },
+    /// Administratively up.
+    SetUp {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+impl LinkRequest {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            LinkRequest::CreateMacvlan { name, parent, mac } => format!(
+                "create macvlan {name} on ifindex {parent} with MAC {}",
+                crate::daemon::vmac::format_mac(mac)
+            ),
+            LinkRequest::NoAddrGen { name } => {
+                format!("turn off IPv6 address generation on {name}")
+            }
+            LinkRequest::SetUp { name } => format!("set {name} up"),
+            LinkRequest::Delete { name } => format!("delete link {name}"),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        match self {
+            LinkRequest::CreateMacvlan { name, .. }
+            | LinkRequest::NoAddrGen { name }
+            | LinkRequest::SetUp { name }
+            | LinkRequest::Delete { name } => name,
+        }
+    }
+}
+
+/// `RTM_NEWLINK` / `RTM_DELLINK` for `request`, asking for an acknowledgement.
+pub(super) fn link_request(request: &LinkRequest, seq: u32) -> Vec<u8> {
+    let mut msg = LinkMessage::default();
+    msg.attributes
+        .push(LinkAttribute::IfName(request.name().to_string()));
+    let ack = NLM_F_REQUEST | NLM_F_ACK;
+    let (inner, flags) = match request {
+        LinkRequest::CreateMacvlan { parent, mac, .. } => {
+            msg.attributes.push(LinkAttribute::Link(*parent));
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+            msg.attributes.push(LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                    MacVlanMode::Bridge,
+                )])),
+            ]));
+            let create = ack | NLM_F_CREATE | netlink_packet_core::NLM_F_EXCL;
+            (RouteNetlinkMessage::NewLink(msg), create)
+        }
+        LinkRequest::NoAddrGen { .. } => {
+            msg.attributes
+                .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                    vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+                )]));
+            (RouteNetlinkMessage::SetLink(msg), ack)
+        }
+        LinkRequest::SetUp { .. } => {
+            msg.header.flags = LinkFlags::Up;
+            msg.header.change_mask = LinkFlags::Up;
+            (RouteNetlinkMessage::SetLink(msg), ack)
+        }
+        LinkRequest::Delete { .. } => (RouteNetlinkMessage::DelLink(msg), ack),
+    };
+    serialize(inner, flags, seq)
 }
 
 /// Which table to dump.
@@ -310,5 +402,67 @@ pub(super) mod tests {
         let addrs = dump_request(DumpKind::Addrs, 6);
         assert_eq!(&addrs[4..6], &libc::RTM_GETADDR.to_ne_bytes());
         assert_eq!(addrs.len(), 16 + 8);
+    }
+
+    /// Decodes a request the way the kernel reads it.
+    fn decode(bytes: &[u8]) -> (u16, RouteNetlinkMessage) {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).unwrap();
+        match msg.payload {
+            NetlinkPayload::InnerMessage(inner) => (msg.header.flags, inner),
+            other => panic!("not a route message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn macvlan_creation_is_bridge_mode_with_the_mac_and_exclusive() {
+        let request = LinkRequest::CreateMacvlan {
+            name: "vrrp4.51".into(),
+            parent: 7,
+            mac: [0, 0, 0x5e, 0, 1, 51],
+        };
+        let (flags, msg) = decode(&link_request(&request, 9));
+        assert_eq!(
+            flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | netlink_packet_core::NLM_F_EXCL
+        );
+        let RouteNetlinkMessage::NewLink(link) = msg else {
+            panic!("not RTM_NEWLINK: {msg:?}");
+        };
+        let attrs = &link.attributes;
+        assert!(attrs.contains(&LinkAttribute::IfName("vrrp4.51".into())));
+        assert!(attrs.contains(&LinkAttribute::Link(7)));
+        assert!(attrs.contains(&LinkAttribute::Address(vec![0, 0, 0x5e, 0, 1, 51])));
+        assert!(attrs.contains(&LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::MacVlan),
+            LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                MacVlanMode::Bridge
+            )])),
+        ])));
+        assert!(!link.header.flags.contains(LinkFlags::Up), "created down");
+    }
+
+    #[test]
+    fn macvlan_setup_and_removal_name_the_link() {
+        let name = || "vrrp6.9".to_string();
+        let (_, msg) = decode(&link_request(&LinkRequest::NoAddrGen { name: name() }, 1));
+        let RouteNetlinkMessage::SetLink(link) = msg else {
+            panic!("not RTM_SETLINK: {msg:?}");
+        };
+        assert_eq!(link.header.index, 0, "found by name");
+        assert!(link
+            .attributes
+            .contains(&LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]
+            )])));
+        let (_, msg) = decode(&link_request(&LinkRequest::SetUp { name: name() }, 2));
+        let RouteNetlinkMessage::SetLink(link) = msg else {
+            panic!("not RTM_SETLINK: {msg:?}");
+        };
+        assert!(link.header.flags.contains(LinkFlags::Up));
+        assert!(link.header.change_mask.contains(LinkFlags::Up));
+        let (_, msg) = decode(&link_request(&LinkRequest::Delete { name: name() }, 3));
+        assert!(
+            matches!(msg, RouteNetlinkMessage::DelLink(l) if l.attributes == [LinkAttribute::IfName(name())])
+        );
     }
 }
