@@ -1,7 +1,9 @@
 //! Interop with keepalived in network namespaces (root and keepalived: see netns_support for
 //! what happens without them): for VRRPv3 IPv4, VRRPv3 IPv6, VRRPv2 IPv4 (no auth and simple-text auth), each
 //! direction — keepalived master with a Relevo backup, and Relevo master with a keepalived
-//! backup — through a failover and the return; and the v3-over-IPv4 checksum policy.
+//! backup — through a failover and the return; the same in virtual-MAC mode (Relevo's
+//! `virtual_mac` with keepalived's `use_vmac`, IPv4 and IPv6, and with plain keepalived); and
+//! the v3-over-IPv4 checksum policy.
 mod netns_support;
 
 use std::time::Duration;
@@ -18,6 +20,10 @@ struct Case {
     vip: &'static str,
     /// VRRPv2 simple-text password on both sides.
     auth_pass: Option<&'static str>,
+    /// Relevo in virtual-MAC mode (`virtual_mac = true`).
+    relevo_vmac: bool,
+    /// keepalived in virtual-MAC mode (`use_vmac`).
+    keepalived_vmac: bool,
 }
 
 impl Case {
@@ -25,12 +31,16 @@ impl Case {
         let mut i = instance(self.vrid, priority, self.interval, &[self.vip]);
         i.version = self.version;
         i.auth_pass = self.auth_pass.map(str::to_string);
+        i.virtual_mac = self.relevo_vmac;
         i
     }
 
     fn keepalived(&self, priority: u8) -> KeepalivedConfig {
         let mut k = KeepalivedConfig::new(self.vrid, priority, self.interval, &[self.vip]);
         k.version = self.version;
+        if self.keepalived_vmac {
+            k.extra_lines.push("use_vmac".to_string());
+        }
         if let Some(pass) = self.auth_pass {
             k.extra_lines.push(format!(
                 "authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
@@ -111,6 +121,8 @@ const V3_IPV4: Case = Case {
     interval: Duration::from_millis(100),
     vip: "192.0.2.171/24",
     auth_pass: None,
+    relevo_vmac: false,
+    keepalived_vmac: false,
 };
 const V3_IPV6: Case = Case {
     tag: "k3v6",
@@ -119,6 +131,8 @@ const V3_IPV6: Case = Case {
     interval: Duration::from_millis(100),
     vip: "2001:db8::172/64",
     auth_pass: None,
+    relevo_vmac: false,
+    keepalived_vmac: false,
 };
 const V2_IPV4: Case = Case {
     tag: "k2v4",
@@ -127,6 +141,8 @@ const V2_IPV4: Case = Case {
     interval: Duration::from_secs(1),
     vip: "192.0.2.173/24",
     auth_pass: None,
+    relevo_vmac: false,
+    keepalived_vmac: false,
 };
 const V2_IPV4_AUTH: Case = Case {
     tag: "k2au",
@@ -135,6 +151,39 @@ const V2_IPV4_AUTH: Case = Case {
     interval: Duration::from_secs(1),
     vip: "192.0.2.174/24",
     auth_pass: Some("s3cret"),
+    relevo_vmac: false,
+    keepalived_vmac: false,
+};
+const V3_IPV4_VMAC: Case = Case {
+    tag: "kvv4",
+    vrid: 75,
+    version: 3,
+    interval: Duration::from_millis(100),
+    vip: "192.0.2.175/24",
+    auth_pass: None,
+    relevo_vmac: true,
+    keepalived_vmac: true,
+};
+const V3_IPV6_VMAC: Case = Case {
+    tag: "kvv6",
+    vrid: 76,
+    version: 3,
+    interval: Duration::from_millis(100),
+    vip: "2001:db8::176/64",
+    auth_pass: None,
+    relevo_vmac: true,
+    keepalived_vmac: true,
+};
+/// Relevo with a virtual MAC, keepalived with its own (the two modes mix on one segment).
+const V3_IPV4_VMAC_MIXED: Case = Case {
+    tag: "kvmx",
+    vrid: 77,
+    version: 3,
+    interval: Duration::from_millis(100),
+    vip: "192.0.2.177/24",
+    auth_pass: None,
+    relevo_vmac: true,
+    keepalived_vmac: false,
 };
 
 #[test]
@@ -165,6 +214,24 @@ fn v2_ipv4_keepalived_master_relevo_backup() {
 #[test]
 fn v2_ipv4_relevo_master_keepalived_backup() {
     relevo_master_keepalived_backup(&V2_IPV4);
+}
+
+#[test]
+fn v3_ipv4_virtual_mac_both_sides_both_directions() {
+    keepalived_master_relevo_backup(&V3_IPV4_VMAC);
+    relevo_master_keepalived_backup(&V3_IPV4_VMAC);
+}
+
+#[test]
+fn v3_ipv6_virtual_mac_both_sides_both_directions() {
+    keepalived_master_relevo_backup(&V3_IPV6_VMAC);
+    relevo_master_keepalived_backup(&V3_IPV6_VMAC);
+}
+
+#[test]
+fn v3_ipv4_relevo_virtual_mac_with_plain_keepalived_both_directions() {
+    keepalived_master_relevo_backup(&V3_IPV4_VMAC_MIXED);
+    relevo_master_keepalived_backup(&V3_IPV4_VMAC_MIXED);
 }
 
 #[test]
