@@ -202,6 +202,9 @@ fn parse_vm_rss(status: &str) -> Result<u64> {
 const SKIP_ROOT_ENV: &str = "RELEVO_SKIP_ROOT_TESTS";
 /// Set to `1` to let the keepalived interop tests pass as "SKIPPED" where keepalived is missing.
 const SKIP_KEEPALIVED_ENV: &str = "RELEVO_SKIP_KEEPALIVED_TESTS";
+const SKIP_FRR_ENV: &str = "RELEVO_SKIP_FRR_TESTS";
+/// Where Debian's frr package installs the VRRP daemon.
+pub const FRR_VRRPD: &str = "/usr/lib/frr/vrrpd";
 
 /// Something a test needs from the machine that `cargo test` cannot provide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +213,8 @@ pub enum Requirement {
     Root,
     /// A runnable `keepalived` (the interop tests).
     Keepalived,
+    /// FRR's `vrrpd` and `zebra` (the FRR interop tests).
+    Frr,
 }
 
 impl Requirement {
@@ -217,6 +222,7 @@ impl Requirement {
         match self {
             Requirement::Root => SKIP_ROOT_ENV,
             Requirement::Keepalived => SKIP_KEEPALIVED_ENV,
+            Requirement::Frr => SKIP_FRR_ENV,
         }
     }
 
@@ -224,6 +230,7 @@ impl Requirement {
         match self {
             Requirement::Root => "not root",
             Requirement::Keepalived => "keepalived not installed",
+            Requirement::Frr => "FRR (vrrpd) not installed",
         }
     }
 
@@ -236,6 +243,7 @@ impl Requirement {
                  in a root shell (README: Running as root)"
             }
             Requirement::Keepalived => "install it: apt-get install keepalived",
+            Requirement::Frr => "install it: apt-get install frr",
         }
     }
 }
@@ -283,12 +291,14 @@ fn guard_decision(
 
 /// Whether a test that needs `requirement` runs here: `Ok(true)` when it is met; `Ok(false)`
 /// after printing "<test>: SKIPPED (...)" on stderr when it is not and its skip variable
-/// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`) is `1` outside CI; an error saying how to run
+/// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`, `RELEVO_SKIP_FRR_TESTS`) is `1`
+/// outside CI; an error saying how to run
 /// it otherwise. The SKIPPED line bypasses the test harness's output capture, so it shows.
 pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
     let met = match requirement {
         Requirement::Root => nix::unistd::geteuid().is_root(),
         Requirement::Keepalived => crate::lab::keepalived::is_installed(),
+        Requirement::Frr => std::path::Path::new(FRR_VRRPD).exists(),
     };
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");

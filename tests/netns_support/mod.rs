@@ -28,6 +28,12 @@ pub fn needs_root_and_keepalived(test: &str) -> bool {
     needs_root(test) && guard(test, Requirement::Keepalived)
 }
 
+/// [`needs_root`], and FRR installed (else fails, or skips with RELEVO_SKIP_FRR_TESTS=1
+/// outside CI).
+pub fn needs_root_and_frr(test: &str) -> bool {
+    needs_root(test) && guard(test, Requirement::Frr)
+}
+
 /// The guard under the running test's own name (the harness names each test's thread after
 /// it), `test` when there is none.
 fn guard(test: &str, requirement: Requirement) -> bool {
