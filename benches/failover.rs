@@ -17,6 +17,7 @@
 //! - `RELEVO_BENCH_INTERVALS` advert intervals, default `10ms,1s`.
 //! - `RELEVO_BENCH_IMPLS` daemons, default `relevo,keepalived` (keepalived only if installed).
 //! - `RELEVO_BENCH_CPU_WINDOW` steady-state window for CPU/RSS, default `10s`.
+//! - `RELEVO_BENCH_VMAC=1` virtual-MAC mode (relevo `virtual_mac`, keepalived `use_vmac`).
 //!
 //! Runtime: a 10 ms row takes ~1 s per trial, a 1 s row ~9 s per trial (failover 3.6 s plus
 //! preemption back 3.6 s). Defaults, both daemons: ~20 min; `RELEVO_BENCH_QUICK=1`: ~5 min;
@@ -42,6 +43,8 @@ fn main() {
 
 /// Benchmark parameters from the environment.
 struct Settings {
+    /// Virtual-MAC mode on every daemon.
+    virtual_mac: bool,
     trials: usize,
     intervals: Vec<Duration>,
     impls: Vec<PeerImpl>,
@@ -83,6 +86,7 @@ impl Settings {
             &env("RELEVO_BENCH_CPU_WINDOW").unwrap_or_else(|| default_window.to_string()),
         )?;
         Ok(Settings {
+            virtual_mac: env("RELEVO_BENCH_VMAC").is_some_and(|v| v == "1"),
             trials,
             intervals,
             impls,
@@ -106,14 +110,19 @@ fn run() -> Result<()> {
     let relevo_bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
     let settings = Settings::from_env(relevo_bin)?;
     println!(
-        "failover bench: {} trials per row, intervals {:?}, daemons {:?}",
+        "failover bench: {} trials per row, intervals {:?}, daemons {:?}{}",
         settings.trials,
         settings.intervals,
         settings
             .impls
             .iter()
             .map(PeerImpl::name)
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        if settings.virtual_mac {
+            ", virtual-MAC mode"
+        } else {
+            ""
+        }
     );
     let mut rows: Vec<Row> = Vec::new();
     let mut unavailable: Vec<String> = Vec::new();
@@ -169,7 +178,8 @@ impl Bench {
         let lab = Lab::create("bnch", 2)?;
         let mut peers = Vec::new();
         for (node, priority) in [(1, 150), (2, 100)] {
-            let spec = PeerSpec::new(VRID, priority, interval, &[VIP]);
+            let mut spec = PeerSpec::new(VRID, priority, interval, &[VIP]);
+            spec.virtual_mac = settings.virtual_mac;
             peers.push(implementation.start(&lab, node, &spec)?);
         }
         let vip = vip_address(VIP)?;

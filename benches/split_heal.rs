@@ -90,7 +90,11 @@ fn run_mode(virtual_mac: bool) -> Result<()> {
     let mut sorted = outages.clone();
     sorted.sort_by(f64::total_cmp);
     let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let mode = if virtual_mac { "virtual-MAC" } else { "real-MAC" };
+    let mode = if virtual_mac {
+        "virtual-MAC"
+    } else {
+        "real-MAC"
+    };
     println!(
         "{mode}: {cuts} cuts in {secs:.0} s (seed {seed}); post-heal outage ms: median {:.1}, p95 {:.1}, worst {:.1}; {} of {cuts} at or under 50 ms",
         pick(0.5),

@@ -341,17 +341,7 @@ impl Netlink {
     /// socket in order, so a create followed by its setup needs no waiting in between.
     /// Failure arrives later as [`NetEvent::LinkRequestFailed`]; success as link events.
     pub fn link_request(&mut self, request: LinkRequest) -> io::Result<u32> {
-        let seq = self.next_seq();
-        self.requests
-            .send(&link_request(&request, seq), 0)
-            .map_err(|e| {
-                context(
-                    e,
-                    &format!("sending netlink request to {}", request.describe()),
-                )
-            })?;
-        self.pending.insert(seq, Pending::Link(request));
-        Ok(seq)
+        self.send_request(Pending::Link(request))
     }
 
     /// Registers the three sockets for readability (edge-triggered: call
@@ -551,16 +541,20 @@ impl Netlink {
 
     fn address_request(&mut self, request: AddrRequest) -> io::Result<u32> {
         request.validate()?;
+        self.send_request(Pending::Addr(request))
+    }
+
+    /// Sends a request on the requests socket and tracks it until its acknowledgement.
+    fn send_request(&mut self, request: Pending) -> io::Result<u32> {
         let seq = self.next_seq();
+        let (bytes, describe) = match &request {
+            Pending::Addr(r) => (address_request(r, seq), r.describe()),
+            Pending::Link(r) => (link_request(r, seq), r.describe()),
+        };
         self.requests
-            .send(&address_request(&request, seq), 0)
-            .map_err(|e| {
-                context(
-                    e,
-                    &format!("sending netlink request to {}", request.describe()),
-                )
-            })?;
-        self.pending.insert(seq, Pending::Addr(request));
+            .send(&bytes, 0)
+            .map_err(|e| context(e, &format!("sending netlink request to {describe}")))?;
+        self.pending.insert(seq, request);
         Ok(seq)
     }
 

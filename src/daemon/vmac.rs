@@ -20,6 +20,7 @@ use super::netlink::LinkRequest;
 use super::timer::TimerOwner;
 use super::Daemon;
 use crate::config::Family;
+use crate::wire::ethernet::format_mac;
 use crate::wire::vrrp::virtual_mac;
 use crate::wire::MacAddr;
 
@@ -54,14 +55,6 @@ impl VirtualMac {
             warned_foreign: false,
         }
     }
-}
-
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn format_mac(mac: &MacAddr) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// A sysctl of a parent interface that Relevo changed, and the value to put back.

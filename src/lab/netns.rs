@@ -391,14 +391,17 @@ impl Lab {
         self.ip(&self.node_ns(i), &args).map(drop)
     }
 
-    /// Removes `cidr` from node `i`'s eth0 (no error if it is not there).
+    /// Removes `cidr` from whichever interface of node `i` carries it (eth0, or a virtual-MAC
+    /// macvlan); no error if it is not there.
     pub fn remove_node_address(&self, i: usize, cidr: &str) -> Result<()> {
         let ip = cidr.split('/').next().unwrap_or(cidr);
         let addr: IpAddr = ip
             .parse()
             .with_context(|| format!("bad address {cidr:?}"))?;
-        if self.node_has_address(i, addr) {
-            self.ip(&self.node_ns(i), &["addr", "del", cidr, "dev", "eth0"])?;
+        let ns = self.node_ns(i);
+        let found = self.addresses(&ns)?.into_iter().find(|a| a.ip == addr);
+        if let Some(found) = found {
+            self.ip(&ns, &["addr", "del", cidr, "dev", &found.ifname])?;
         }
         Ok(())
     }
@@ -850,6 +853,8 @@ fn write_sysctls_owned(ns: &str, values: Vec<(String, &'static str)>) -> Result<
 struct IfAddress {
     ip: IpAddr,
     tentative: bool,
+    /// The interface that carries it.
+    ifname: String,
 }
 
 fn parse_addresses(json: &str) -> Result<Vec<IfAddress>> {
@@ -861,6 +866,10 @@ fn parse_addresses(json: &str) -> Result<Vec<IfAddress>> {
         let Some(infos) = link.get("addr_info").and_then(|v| v.as_array()) else {
             continue;
         };
+        let ifname = link
+            .get("ifname")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
         for info in infos {
             let Some(ip) = info
                 .get("local")
@@ -873,6 +882,7 @@ fn parse_addresses(json: &str) -> Result<Vec<IfAddress>> {
             out.push(IfAddress {
                 ip,
                 tentative: flag("tentative") || flag("dadfailed"),
+                ifname: ifname.to_string(),
             });
         }
     }

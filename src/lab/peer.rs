@@ -18,6 +18,8 @@ pub struct PeerSpec {
     /// "ADDR/LEN" strings.
     pub vips: Vec<String>,
     pub preempt: bool,
+    /// Virtual-MAC mode (Relevo `virtual_mac`, keepalived `use_vmac`).
+    pub virtual_mac: bool,
 }
 
 impl PeerSpec {
@@ -30,6 +32,7 @@ impl PeerSpec {
             advert_interval,
             vips: vips.iter().map(|v| v.to_string()).collect(),
             preempt: true,
+            virtual_mac: false,
         }
     }
 
@@ -38,6 +41,7 @@ impl PeerSpec {
         let mut instance = VrrpInstance::new(self.vrid, self.priority, self.advert_interval, &vips);
         instance.version = self.version;
         instance.preempt = self.preempt;
+        instance.virtual_mac = self.virtual_mac;
         instance
     }
 
@@ -48,6 +52,9 @@ impl PeerSpec {
         config.version = self.version;
         if !self.preempt {
             config.extra_lines.push("nopreempt".to_string());
+        }
+        if self.virtual_mac {
+            config.extra_lines.push("use_vmac".to_string());
         }
         config
     }

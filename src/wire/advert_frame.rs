@@ -128,21 +128,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ipv4_frame_is_the_advert_from_the_virtual_mac() {
-        let addrs = ["192.0.2.100".parse().unwrap()];
+    /// The frame of an advert for `addrs` from `src` and VRID 51's virtual MAC.
+    fn frame(addrs: &[IpAddr], src: IpAddr) -> (Vec<u8>, MacAddr) {
         let mut buf = [0u8; 256];
-        let mac = virtual_mac(51, IpFamily::V4);
-        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let mac = virtual_mac(51, IpFamily::of(src));
         let len = emit_advert_frame(
-            &advert(&addrs),
+            &advert(addrs),
             mac,
             src,
             V3Ipv4Checksum::PseudoHeader,
             &mut buf,
         )
         .unwrap();
-        let frame = &buf[..len];
+        (buf[..len].to_vec(), mac)
+    }
+
+    #[test]
+    fn ipv4_frame_is_the_advert_from_the_virtual_mac() {
+        let addrs = ["192.0.2.100".parse().unwrap()];
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let (frame, mac) = frame(&addrs, src);
         assert_eq!(frame[..6], group_mac(IpFamily::V4));
         assert_eq!(frame[6..12], mac);
         assert_eq!(frame[12..14], [0x08, 0x00]);
@@ -173,18 +178,9 @@ mod tests {
     #[test]
     fn ipv6_frame_carries_hop_limit_255_and_cs6() {
         let addrs = ["fe80::1".parse().unwrap(), "2001:db8::100".parse().unwrap()];
-        let mut buf = [0u8; 256];
-        let mac = virtual_mac(51, IpFamily::V6);
         let src: IpAddr = "fe80::2".parse().unwrap();
-        let len = emit_advert_frame(
-            &advert(&addrs),
-            mac,
-            src,
-            V3Ipv4Checksum::PseudoHeader,
-            &mut buf,
-        )
-        .unwrap();
-        let frame = &buf[..len];
+        let (frame, mac) = frame(&addrs, src);
+        let len = frame.len();
         assert_eq!(frame[..6], group_mac(IpFamily::V6));
         assert_eq!(frame[6..12], mac);
         assert_eq!(frame[12..14], [0x86, 0xdd]);

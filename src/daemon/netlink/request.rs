@@ -119,7 +119,7 @@ impl LinkRequest {
         match self {
             LinkRequest::CreateMacvlan { name, parent, mac } => format!(
                 "create macvlan {name} on ifindex {parent} with MAC {}",
-                crate::daemon::vmac::format_mac(mac)
+                crate::wire::ethernet::format_mac(mac)
             ),
             LinkRequest::NoAddrGen { name } => {
                 format!("turn off IPv6 address generation on {name}")
