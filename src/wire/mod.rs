@@ -7,11 +7,13 @@
 //! advertisements; [`checksum`] the internet checksum and pseudo-headers; [`ethernet`] and
 //! [`ipv6`] the headers the frame codecs need; [`advert_frame`] a whole Ethernet frame around an
 //! advert (virtual-MAC mode); [`error`] the shared error types.
+//! [`heartbeat`] cluster heartbeat frames: HMAC-SHA256 keys with rotation, drop reasons, replays.
 pub mod advert_frame;
 pub mod arp;
 pub mod checksum;
 pub mod error;
 pub mod ethernet;
+pub mod heartbeat;
 pub mod ipv6;
 pub mod nd;
 pub mod vrrp;
