@@ -2,5 +2,6 @@
 //! and its next deadline; none reads a clock, touches a socket or spawns a process.
 pub mod announce;
 pub mod hook_queue;
+pub mod membership;
 pub mod receive;
 pub mod vrrp;
