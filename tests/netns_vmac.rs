@@ -87,6 +87,30 @@ fn arp_sysctl(lab: &Lab, i: usize, iface: &str, key: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// What `tcpdump` saw coming in from bridge port `port` with source MAC `mac` (at most 3 frames)
+/// while `during` ran, and up to 2 s in all.
+fn frames_sent_from(lab: &Lab, port: &str, mac: &str, during: impl FnOnce()) -> String {
+    let (ns, filter, port) = (
+        lab.bridge_ns(),
+        format!("ether src {mac}"),
+        port.to_string(),
+    );
+    let capture = std::thread::spawn(move || {
+        let argv = [
+            "timeout", "2", "tcpdump", "-n", "-Q", "in", "-i", &port, "-c", "3", &filter,
+        ];
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(argv)
+            .output()
+            .expect("tcpdump");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    during();
+    capture.join().unwrap()
+}
+
 fn failover_keeps_the_clients_neighbour_entry(
     tag: &str,
     vip_text: &str,
@@ -147,6 +171,22 @@ fn failover_keeps_the_clients_neighbour_entry(
         switch_port_of(&lab, vmac)
     );
 
+    // A backup never sends from the virtual MAC, not even while its macvlan is created again
+    // on a restart (a switch would send the master's traffic to it).
+    let captured = frames_sent_from(&lab, "p2", vmac, || {
+        n2.stop_graceful().unwrap();
+        n2.restart(&lab).unwrap();
+        assert!(
+            wait_for(Duration::from_secs(3), || link_json(&lab, 2, vmac_name)
+                .is_some()),
+            "n2 recreated {vmac_name}"
+        );
+    });
+    assert!(
+        captured.contains("0 packets captured"),
+        "frames from {vmac} on the backup's port:\n{captured}"
+    );
+
     // n1 crashes: n2 takes over; the client's entry never changes, the switch moves.
     // (The node dies with its daemon: its port goes down, else its kernel, still holding
     // the VIP, could answer for it.)
@@ -161,6 +201,9 @@ fn failover_keeps_the_clients_neighbour_entry(
         switch_port_of(&lab, vmac)
     );
     assert_eq!(client_neighbour(&lab, &vip_addr).as_deref(), Some(vmac));
+    // (The capture does see a master's frames: n2's adverts now come in on p2.)
+    let captured = frames_sent_from(&lab, "p2", vmac, || {});
+    assert!(captured.contains("3 packets captured"), "{captured}");
     let out = lab
         .exec(&lab.client_ns(), &["ping", "-c", "1", "-W", "1", &vip_addr])
         .unwrap();
