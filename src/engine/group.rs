@@ -1,0 +1,352 @@
+//! Resource-group ownership, sans-I/O: whether this node should hold a group, and the ordered
+//! acquire and release of its VIPs and resources.
+//!
+//! A [`Group`] is fed what this node knows of the cluster ([`ClusterView`]: its membership
+//! partition, quorum, and the states the members report for the group in their heartbeats),
+//! the results of resource hooks, and `now`; it answers with [`Action`]s and its next deadline.
+//!
+//! Rules:
+//! - The **owner** is the first node of the group's `nodes` that is in this node's partition and
+//!   may hold it (a peer that reports the group `Failed` may not; this node may not while
+//!   [`ClusterView::eligible`] is false or after `max_start_failures` failed starts). With
+//!   `auto_failback = false` a member that already holds the group keeps it.
+//! - **Acquire** only while the owner is this node, quorum allows it and no member reports the
+//!   group busy (acquiring, held or releasing): a planned move is a handover in which the old
+//!   owner releases completely, and says so in its heartbeat, before the new owner starts.
+//!   And only once this node has been the owner for `takeover_delay` without a break: time for
+//!   views to settle (two nodes that restart together each see a partition without the other
+//!   for a heartbeat or two) and for a holder that was cut off to see that it lost quorum. In a
+//!   handover the new owner waited while the old one released, so it acquires at once.
+//! - Acquire = add the VIPs, announce them, then start the resources in order, each after the
+//!   previous one succeeded. Release = stop the started resources in reverse order, then
+//!   remove the VIPs. A failed start stops what was started and releases; after
+//!   `max_start_failures` the group is `Failed` here, so the next node tries.
+//! - On losing quorum `quorum_policy` applies: `stop` releases, `freeze` keeps what is held and
+//!   acquires nothing, `ignore` behaves as if quorate.
+use std::time::{Duration, Instant};
+
+pub use crate::wire::heartbeat::GroupWireState as GroupState;
+
+/// What to do when quorum is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuorumPolicy {
+    Stop,
+    Freeze,
+    Ignore,
+}
+
+/// A group as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupParams {
+    /// Node ids in order of preference.
+    pub nodes: Vec<u8>,
+    /// Resources, in start order (descending priority).
+    pub resources: usize,
+    pub auto_failback: bool,
+    /// Failed starts after which this node gives the group up (at least 1).
+    pub max_start_failures: u32,
+    pub quorum_policy: QuorumPolicy,
+    /// How long this node must be the owner without a break before it acquires. Views settle
+    /// within a heartbeat round trip, but without fencing a holder that was cut off must also
+    /// have noticed that it lost quorum (up to `deadtime`) and stopped its resources (its stop
+    /// timeouts): `deadtime` plus the group's stop timeouts is the safe value then (the
+    /// simulation in `tests/engine_group.rs` holds its invariants with it and fails with
+    /// much less). Fencing will replace that wait with a confirmed fence.
+    pub takeover_delay: Duration,
+}
+
+/// This node's knowledge of the cluster at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView<'a> {
+    pub me: u8,
+    pub quorate: bool,
+    /// This node's partition (alive, mutually hearing nodes; this node included).
+    pub members: &'a [u8],
+    /// The group's state as each member this node hears directly last reported it. A member
+    /// missing here (known only through a third node) counts as busy: never acquire over it.
+    pub peer_states: &'a [(u8, GroupState)],
+    /// This node may hold the group (not in standby, its VIP interfaces up).
+    pub eligible: bool,
+}
+
+/// What the daemon does for the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    AddVips,
+    Announce,
+    /// Start resource `i` (its hook, with its timeout); answer with [`Group::resource_started`].
+    StartResource(usize),
+    /// Stop resource `i`; answer with [`Group::resource_stopped`].
+    StopResource(usize),
+    RemoveVips,
+    Transition {
+        from: GroupState,
+        to: GroupState,
+        reason: Reason,
+    },
+}
+
+/// Why the group changed state (logs, status, hooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// This node is the owner now.
+    Owner,
+    /// Every resource started.
+    Started,
+    /// Another node is the owner now (failback, a preferred node returned).
+    OtherOwner,
+    QuorumLost,
+    NotEligible,
+    StartFailed,
+    /// The release finished.
+    Stopped,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Owner => "owner",
+            Reason::Started => "started",
+            Reason::OtherOwner => "other-owner",
+            Reason::QuorumLost => "quorum-lost",
+            Reason::NotEligible => "not-eligible",
+            Reason::StartFailed => "start-failed",
+            Reason::Stopped => "stopped",
+        }
+    }
+}
+
+/// One group on this node. See the module documentation.
+#[derive(Debug)]
+pub struct Group {
+    params: GroupParams,
+    state: GroupState,
+    /// Resources started so far (0..started are running or being started).
+    started: usize,
+    /// A hook is running; no new step until it reports.
+    waiting: bool,
+    failures: u32,
+    /// Since when this node has been the owner without a break.
+    owner_since: Option<Instant>,
+    /// Why the current release started.
+    release_reason: Reason,
+}
+
+impl Group {
+    pub fn new(params: GroupParams) -> Self {
+        Group {
+            params,
+            state: GroupState::Released,
+            started: 0,
+            waiting: false,
+            failures: 0,
+            owner_since: None,
+            release_reason: Reason::Stopped,
+        }
+    }
+
+    pub fn state(&self) -> GroupState {
+        self.state
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When [`Group::update`] must run again without a new input.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            GroupState::Released => self.owner_since.map(|t| t + self.params.takeover_delay),
+            _ => None,
+        }
+    }
+
+    /// Re-decides from the current view (call on every membership or heartbeat change and at
+    /// [`Group::next_deadline`]).
+    pub fn update(&mut self, view: &ClusterView<'_>, now: Instant, out: &mut Vec<Action>) {
+        if self.quorum_allows_acquiring(view) && self.owner(view) == Some(view.me) {
+            self.owner_since.get_or_insert(now);
+        } else {
+            self.owner_since = None;
+        }
+        if self.waiting {
+            return;
+        }
+        match self.state {
+            GroupState::Released => {
+                if self.may_acquire(view, now) {
+                    self.acquire(out);
+                }
+            }
+            GroupState::Acquiring | GroupState::Held => {
+                if let Some(reason) = self.must_release(view) {
+                    self.release(reason, out);
+                }
+            }
+            GroupState::Releasing | GroupState::Failed => {}
+        }
+    }
+
+    /// A start hook finished.
+    pub fn resource_started(
+        &mut self,
+        index: usize,
+        ok: bool,
+        view: &ClusterView<'_>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.state != GroupState::Acquiring || index + 1 != self.started {
+            return;
+        }
+        self.waiting = false;
+        if !ok {
+            self.failures += 1;
+            self.started -= 1; // a failed start counts as not running; its stop is not needed
+            self.release(Reason::StartFailed, out);
+            return;
+        }
+        if let Some(reason) = self.must_release(view) {
+            self.release(reason, out);
+            return;
+        }
+        self.start_next(out);
+        if !self.waiting && self.state == GroupState::Acquiring {
+            self.transition(GroupState::Held, Reason::Started, out);
+        }
+    }
+
+    /// A stop hook finished (whatever its outcome: a hanging one was killed).
+    pub fn resource_stopped(&mut self, index: usize, out: &mut Vec<Action>) {
+        if self.state != GroupState::Releasing || index != self.started {
+            return;
+        }
+        self.waiting = false;
+        self.stop_next(out);
+    }
+
+    /// The node that should hold the group, as this node sees it.
+    fn owner(&self, view: &ClusterView<'_>) -> Option<u8> {
+        let reported = |node: u8| {
+            view.peer_states
+                .iter()
+                .find(|(n, _)| *n == node)
+                .map(|(_, s)| *s)
+        };
+        let can_hold = |node: u8| {
+            if node == view.me {
+                view.eligible && self.failures < self.params.max_start_failures.max(1)
+            } else {
+                view.members.contains(&node) && reported(node) != Some(GroupState::Failed)
+            }
+        };
+        let holds = |node: u8| {
+            if node == view.me {
+                matches!(self.state, GroupState::Acquiring | GroupState::Held)
+            } else {
+                reported(node)
+                    .is_some_and(|s| matches!(s, GroupState::Acquiring | GroupState::Held))
+            }
+        };
+        let candidates = self.params.nodes.iter().copied().filter(|&n| can_hold(n));
+        if !self.params.auto_failback {
+            if let Some(holder) = candidates.clone().find(|&n| holds(n)) {
+                return Some(holder);
+            }
+        }
+        candidates.into_iter().next()
+    }
+
+    fn quorum_allows_acquiring(&self, view: &ClusterView<'_>) -> bool {
+        view.quorate || self.params.quorum_policy == QuorumPolicy::Ignore
+    }
+
+    fn may_acquire(&self, view: &ClusterView<'_>, now: Instant) -> bool {
+        // A member whose state this node does not hear (joined through a third node) may hold
+        // the group: it counts as busy.
+        let busy_peer = view.members.iter().any(|&node| {
+            node != view.me
+                && view
+                    .peer_states
+                    .iter()
+                    .find(|(n, _)| *n == node)
+                    .is_none_or(|&(_, state)| is_busy(state))
+        });
+        self.quorum_allows_acquiring(view)
+            && self.owner(view) == Some(view.me)
+            && !busy_peer
+            && self
+                .owner_since
+                .is_some_and(|since| now >= since + self.params.takeover_delay)
+    }
+
+    fn must_release(&self, view: &ClusterView<'_>) -> Option<Reason> {
+        if !view.quorate && self.params.quorum_policy == QuorumPolicy::Stop {
+            return Some(Reason::QuorumLost);
+        }
+        if !view.eligible {
+            return Some(Reason::NotEligible);
+        }
+        let frozen = !view.quorate && self.params.quorum_policy == QuorumPolicy::Freeze;
+        if !frozen && self.owner(view) != Some(view.me) {
+            return Some(Reason::OtherOwner);
+        }
+        None
+    }
+
+    fn acquire(&mut self, out: &mut Vec<Action>) {
+        self.transition(GroupState::Acquiring, Reason::Owner, out);
+        out.push(Action::AddVips);
+        out.push(Action::Announce);
+        self.start_next(out);
+        if !self.waiting {
+            self.transition(GroupState::Held, Reason::Started, out);
+        }
+    }
+
+    fn start_next(&mut self, out: &mut Vec<Action>) {
+        if self.started < self.params.resources {
+            out.push(Action::StartResource(self.started));
+            self.started += 1;
+            self.waiting = true;
+        }
+    }
+
+    fn release(&mut self, reason: Reason, out: &mut Vec<Action>) {
+        self.release_reason = reason;
+        self.transition(GroupState::Releasing, reason, out);
+        self.stop_next(out);
+    }
+
+    fn stop_next(&mut self, out: &mut Vec<Action>) {
+        if self.started > 0 {
+            self.started -= 1;
+            out.push(Action::StopResource(self.started));
+            self.waiting = true;
+            return;
+        }
+        out.push(Action::RemoveVips);
+        let done = if self.failures >= self.params.max_start_failures.max(1) {
+            GroupState::Failed
+        } else {
+            GroupState::Released
+        };
+        let reason = match self.release_reason {
+            Reason::StartFailed => Reason::StartFailed,
+            _ => Reason::Stopped,
+        };
+        self.transition(done, reason, out);
+    }
+
+    fn transition(&mut self, to: GroupState, reason: Reason, out: &mut Vec<Action>) {
+        let from = std::mem::replace(&mut self.state, to);
+        out.push(Action::Transition { from, to, reason });
+    }
+}
+
+/// A state in which a node may have the group's VIPs or resources.
+fn is_busy(state: GroupState) -> bool {
+    matches!(
+        state,
+        GroupState::Acquiring | GroupState::Held | GroupState::Releasing
+    )
+}

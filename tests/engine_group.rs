@@ -1,0 +1,523 @@
+//! Resource-group ownership (engine::group): acquire and release order, handover, failback on
+//! and off, failed starts, quorum policies; and a seeded simulation in virtual time of 2..5
+//! nodes (membership + group engines, heartbeats carrying group states, resource hooks that
+//! take time and sometimes fail) through partitions, one-way cuts, loss and restarts, checking
+//! at every millisecond that no two quorate nodes are busy with the group, that resources run
+//! only while the VIPs are up, and that after healing exactly one node holds it.
+mod seeded_rng;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use relevo::engine::group::{
+    Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
+};
+use relevo::engine::membership::{Heard, Membership, Params};
+use seeded_rng::Rng;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn params(nodes: &[u8], resources: usize) -> GroupParams {
+    GroupParams {
+        nodes: nodes.to_vec(),
+        resources,
+        auto_failback: true,
+        max_start_failures: 1,
+        quorum_policy: QuorumPolicy::Stop,
+        takeover_delay: Duration::ZERO,
+    }
+}
+
+fn view<'a>(me: u8, members: &'a [u8], peer_states: &'a [(u8, GroupState)]) -> ClusterView<'a> {
+    ClusterView {
+        me,
+        quorate: true,
+        members,
+        peer_states,
+        eligible: true,
+    }
+}
+
+fn transitions(out: &[Action]) -> Vec<(GroupState, Reason)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Transition { to, reason, .. } => Some((*to, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
+    let t0 = Instant::now();
+    let mut g = Group::new(params(&[1, 2], 2));
+    let mut out = Vec::new();
+    let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
+    g.update(&v, t0, &mut out);
+    let steps: Vec<&Action> = out
+        .iter()
+        .filter(|a| !matches!(a, Action::Transition { .. }))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            &Action::AddVips,
+            &Action::Announce,
+            &Action::StartResource(0)
+        ]
+    );
+    assert_eq!(g.state(), GroupState::Acquiring);
+    out.clear();
+    g.resource_started(0, true, &v, &mut out);
+    assert_eq!(out, [Action::StartResource(1)]);
+    out.clear();
+    g.resource_started(1, true, &v, &mut out);
+    assert_eq!(g.state(), GroupState::Held);
+    // A preferred... no: node 1 is preferred. Standby (not eligible): release in reverse.
+    out.clear();
+    let standby = ClusterView {
+        eligible: false,
+        ..v.clone()
+    };
+    g.update(&standby, t0, &mut out);
+    assert_eq!(
+        transitions(&out),
+        [(GroupState::Releasing, Reason::NotEligible)]
+    );
+    assert!(out.contains(&Action::StopResource(1)));
+    out.clear();
+    g.resource_stopped(1, &mut out);
+    assert_eq!(out, [Action::StopResource(0)]);
+    out.clear();
+    g.resource_stopped(0, &mut out);
+    assert_eq!(out[0], Action::RemoveVips);
+    assert_eq!(g.state(), GroupState::Released);
+}
+
+#[test]
+fn the_new_owner_waits_for_the_old_one_to_release_completely() {
+    let t0 = Instant::now();
+    let mut g = Group::new(params(&[1, 2], 1));
+    let mut out = Vec::new();
+    // Node 2 (less preferred) holds; node 1 comes back with failback on: node 2 must release
+    // first, node 1 waits while node 2 reports held or releasing.
+    for state in [GroupState::Held, GroupState::Releasing] {
+        g.update(&view(1, &[1, 2], &[(2, state)]), t0, &mut out);
+        assert!(out.is_empty(), "acquired while node 2 is {state:?}");
+    }
+    g.update(
+        &view(1, &[1, 2], &[(2, GroupState::Released)]),
+        t0,
+        &mut out,
+    );
+    assert_eq!(
+        g.state(),
+        GroupState::Acquiring,
+        "no takeover delay after a clean release"
+    );
+}
+
+#[test]
+fn without_failback_a_holder_keeps_the_group() {
+    let t0 = Instant::now();
+    let mut p = params(&[1, 2], 0);
+    p.auto_failback = false;
+    // Node 2 holds it: node 1, preferred, does not take it back.
+    let mut g1 = Group::new(p.clone());
+    let mut out = Vec::new();
+    g1.update(&view(1, &[1, 2], &[(2, GroupState::Held)]), t0, &mut out);
+    assert_eq!(g1.state(), GroupState::Released);
+    // Node 2's own engine keeps it while node 1 is back.
+    let mut g2 = Group::new(p);
+    g2.update(&view(2, &[2], &[]), t0, &mut out);
+    assert_eq!(g2.state(), GroupState::Held);
+    g2.update(
+        &view(2, &[1, 2], &[(1, GroupState::Released)]),
+        t0,
+        &mut out,
+    );
+    assert_eq!(g2.state(), GroupState::Held);
+}
+
+#[test]
+fn a_failed_start_releases_and_the_group_is_failed_here() {
+    let t0 = Instant::now();
+    let mut g = Group::new(params(&[1, 2], 3));
+    let mut out = Vec::new();
+    let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
+    g.update(&v, t0, &mut out);
+    g.resource_started(0, true, &v, &mut out);
+    out.clear();
+    g.resource_started(1, false, &v, &mut out);
+    assert_eq!(
+        transitions(&out),
+        [(GroupState::Releasing, Reason::StartFailed)]
+    );
+    assert_eq!(
+        out.last(),
+        Some(&Action::StopResource(0)),
+        "only what started is stopped"
+    );
+    out.clear();
+    g.resource_stopped(0, &mut out);
+    assert_eq!(out[0], Action::RemoveVips);
+    assert_eq!(g.state(), GroupState::Failed);
+    // Node 2 reports node 1's group failed...: node 2 becomes the owner.
+    let mut g2 = Group::new(params(&[1, 2], 0));
+    g2.update(&view(2, &[1, 2], &[(1, GroupState::Failed)]), t0, &mut out);
+    assert_eq!(g2.state(), GroupState::Held);
+}
+
+#[test]
+fn quorum_policies() {
+    let t0 = Instant::now();
+    for (policy, expected) in [
+        (QuorumPolicy::Stop, GroupState::Releasing),
+        (QuorumPolicy::Freeze, GroupState::Held),
+        (QuorumPolicy::Ignore, GroupState::Held),
+    ] {
+        let mut p = params(&[1, 2], 1);
+        p.quorum_policy = policy;
+        let mut g = Group::new(p);
+        let mut out = Vec::new();
+        let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
+        g.update(&v, t0, &mut out);
+        g.resource_started(0, true, &v, &mut out);
+        let lost = ClusterView {
+            quorate: false,
+            members: &[1],
+            ..v.clone()
+        };
+        g.update(&lost, t0, &mut out);
+        assert_eq!(g.state(), expected, "{policy:?}");
+        // Without quorum nothing is acquired, except under `ignore`.
+        let mut fresh = Group::new(GroupParams {
+            quorum_policy: policy,
+            ..params(&[1, 2], 0)
+        });
+        fresh.update(&lost, t0, &mut out);
+        let acquired = fresh.state() == GroupState::Held;
+        assert_eq!(acquired, policy == QuorumPolicy::Ignore, "{policy:?}");
+    }
+}
+
+#[test]
+fn a_vanished_holder_is_taken_over_after_the_takeover_delay() {
+    let t0 = Instant::now();
+    let mut g = Group::new(GroupParams {
+        takeover_delay: ms(4),
+        ..params(&[2, 1], 0)
+    });
+    let mut out = Vec::new();
+    g.update(&view(1, &[1, 2], &[(2, GroupState::Held)]), t0, &mut out);
+    assert_eq!(g.state(), GroupState::Released);
+    assert_eq!(g.next_deadline(), None);
+    // Node 2 vanishes from the partition.
+    g.update(&view(1, &[1], &[]), t0 + ms(1), &mut out);
+    assert_eq!(g.state(), GroupState::Released, "not before the delay");
+    assert_eq!(g.next_deadline(), Some(t0 + ms(5)));
+    // Node 2 is back for a moment: the wait starts over.
+    g.update(
+        &view(1, &[1, 2], &[(2, GroupState::Held)]),
+        t0 + ms(2),
+        &mut out,
+    );
+    g.update(&view(1, &[1], &[]), t0 + ms(3), &mut out);
+    g.update(&view(1, &[1], &[]), t0 + ms(5), &mut out);
+    assert_eq!(g.state(), GroupState::Released);
+    g.update(&view(1, &[1], &[]), t0 + ms(7), &mut out);
+    assert_eq!(g.state(), GroupState::Held);
+}
+
+/// One simulated node.
+struct Node {
+    id: u8,
+    membership: Membership,
+    group: Group,
+    incarnation: u64,
+    /// Group state each peer last reported.
+    heard: BTreeMap<u8, GroupState>,
+    /// Running hooks: (done at, start or stop, resource, ok).
+    hooks: Vec<(Instant, bool, usize, bool)>,
+    vips_up: bool,
+    running: Vec<bool>,
+    alive: bool,
+}
+
+const RESOURCES: usize = 2;
+const TAKEOVER_DELAY: Duration = Duration::from_millis(20);
+
+fn membership_params(me: u8, n: u8, links: usize) -> Params {
+    Params {
+        me,
+        nodes: (1..=n).collect(),
+        links,
+        keepalive: ms(2),
+        warntime: ms(6),
+        deadtime: ms(10),
+        initdead: ms(30),
+        two_node: false,
+        ping_nodes: false,
+    }
+}
+
+impl Node {
+    fn new(id: u8, n: u8, links: usize, now: Instant, incarnation: u64) -> Node {
+        let mut p = params(&(1..=n).collect::<Vec<_>>(), RESOURCES);
+        p.takeover_delay = TAKEOVER_DELAY;
+        Node {
+            id,
+            membership: Membership::new(membership_params(id, n, links), now),
+            group: Group::new(p),
+            incarnation,
+            heard: BTreeMap::new(),
+            hooks: Vec::new(),
+            vips_up: false,
+            running: vec![false; RESOURCES],
+            alive: true,
+        }
+    }
+
+    fn peer_states(&self) -> Vec<(u8, GroupState)> {
+        self.membership
+            .partition()
+            .iter()
+            .filter(|&&n| n != self.id && self.membership.is_alive(n))
+            .filter_map(|n| self.heard.get(n).map(|s| (*n, *s)))
+            .collect()
+    }
+
+    /// Runs the group engine on the current view and performs its actions.
+    fn decide(&mut self, now: Instant, rng: &mut Rng, fail_permille: u64) {
+        let states = self.peer_states();
+        let members = self.membership.partition().to_vec();
+        let view = ClusterView {
+            me: self.id,
+            quorate: self.membership.is_quorate(),
+            members: &members,
+            peer_states: &states,
+            eligible: true,
+        };
+        let mut out = Vec::new();
+        // Hooks that finished.
+        let due: Vec<_> = self.hooks.iter().copied().filter(|h| h.0 <= now).collect();
+        self.hooks.retain(|h| h.0 > now);
+        for (_, start, i, ok) in due {
+            if start {
+                self.running[i] = ok;
+                self.group.resource_started(i, ok, &view, &mut out);
+            } else {
+                self.running[i] = false;
+                self.group.resource_stopped(i, &mut out);
+            }
+        }
+        self.group.update(&view, now, &mut out);
+        for action in out {
+            match action {
+                Action::AddVips => {
+                    assert!(!self.vips_up, "node {}: VIPs added twice", self.id);
+                    self.vips_up = true;
+                }
+                Action::RemoveVips => {
+                    assert!(
+                        self.running.iter().all(|r| !r),
+                        "node {}: VIPs removed before the resources stopped",
+                        self.id
+                    );
+                    self.vips_up = false;
+                }
+                Action::StartResource(i) => {
+                    assert!(
+                        self.vips_up,
+                        "node {}: resource started without VIPs",
+                        self.id
+                    );
+                    assert!(
+                        i == 0 || self.running[i - 1],
+                        "node {}: start order",
+                        self.id
+                    );
+                    let ok = rng.below(1000) >= fail_permille;
+                    self.hooks.push((now + ms(1 + rng.below(3)), true, i, ok));
+                }
+                Action::StopResource(i) => {
+                    assert!(
+                        self.running[i + 1..].iter().all(|r| !r),
+                        "node {}: stop order",
+                        self.id
+                    );
+                    self.hooks
+                        .push((now + ms(1 + rng.below(3)), false, i, true));
+                }
+                Action::Announce | Action::Transition { .. } => {}
+            }
+        }
+    }
+
+    fn busy(&self) -> bool {
+        matches!(
+            self.group.state(),
+            GroupState::Acquiring | GroupState::Held | GroupState::Releasing
+        )
+    }
+}
+
+fn run_seed(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = 2 + rng.below(4) as u8; // 2..=5
+    let links = 1 + rng.index(2);
+    let fail_permille = [0, 0, 100, 300][rng.index(4)];
+    let t0 = Instant::now();
+    let count = usize::from(n);
+    let mut nodes: Vec<Node> = (1..=n).map(|id| Node::new(id, n, links, t0, 1)).collect();
+    let mut cut = vec![vec![false; count]; count];
+    let mut loss = 0;
+    let mut now = t0;
+    let end = t0 + ms(800);
+    let heal_at = end - ms(200);
+    while now < end {
+        if now < heal_at && rng.below(25) == 0 {
+            match rng.below(5) {
+                0 => cut.iter_mut().flatten().for_each(|c| *c = false),
+                1 => {
+                    let side: Vec<bool> = (0..count).map(|_| rng.below(2) == 0).collect();
+                    for a in 0..count {
+                        for b in 0..count {
+                            cut[a][b] = side[a] != side[b];
+                        }
+                    }
+                }
+                2 => cut[rng.index(count)][rng.index(count)] = true,
+                3 => loss = rng.below(200),
+                _ => {
+                    // A crash: the node is gone (its kernel with it) for a while, then restarts.
+                    let i = rng.index(count);
+                    if nodes[i].alive {
+                        nodes[i].alive = false;
+                    } else {
+                        let inc = nodes[i].incarnation + 1;
+                        nodes[i] = Node::new(i as u8 + 1, n, links, now, inc);
+                    }
+                }
+            }
+        }
+        if now == heal_at {
+            cut.iter_mut().flatten().for_each(|c| *c = false);
+            loss = 0;
+            for node in nodes.iter_mut().filter(|node| !node.alive) {
+                *node = Node::new(node.id, n, links, now, node.incarnation + 1);
+            }
+        }
+        // Heartbeats.
+        let mut sends = Vec::new();
+        for node in nodes.iter_mut().filter(|n| n.alive) {
+            let mut out = Vec::new();
+            node.membership.handle_timeout(now, &mut out);
+            if out
+                .iter()
+                .any(|e| matches!(e, relevo::engine::membership::Event::SendHeartbeats))
+            {
+                sends.push((
+                    node.id,
+                    node.incarnation,
+                    node.membership.view(now),
+                    node.group.state(),
+                ));
+            }
+        }
+        for (from, incarnation, view, state) in sends {
+            for to in nodes.iter_mut().filter(|n| n.alive && n.id != from) {
+                if cut[usize::from(from) - 1][usize::from(to.id) - 1] {
+                    continue;
+                }
+                for link in 0..links {
+                    if rng.below(1000) < loss {
+                        continue;
+                    }
+                    let heard = Heard {
+                        from,
+                        link,
+                        incarnation,
+                        leaving: false,
+                        view: &view,
+                    };
+                    to.membership.heard(&heard, now, &mut Vec::new());
+                    to.heard.insert(from, state);
+                }
+            }
+        }
+        for node in nodes.iter_mut().filter(|n| n.alive) {
+            node.decide(now, &mut rng, fail_permille);
+        }
+        if std::env::var("SIMDEBUG").is_ok()
+            && now
+                >= t0
+                    + ms(std::env::var("SIMFROM")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0))
+            && now
+                <= t0
+                    + ms(std::env::var("SIMTO")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0))
+        {
+            for nd in &nodes {
+                eprintln!(
+                    "{:?} n{} alive {} q {} part {:?} state {:?} heard {:?}",
+                    now - t0,
+                    nd.id,
+                    nd.alive,
+                    nd.membership.is_quorate(),
+                    nd.membership.partition(),
+                    nd.group.state(),
+                    nd.heard
+                );
+            }
+        }
+        // At most one quorate node busy with the group.
+        let busy: Vec<u8> = nodes
+            .iter()
+            .filter(|n| n.alive && n.membership.is_quorate() && n.busy())
+            .map(|n| n.id)
+            .collect();
+        assert!(
+            busy.len() <= 1,
+            "seed {seed} at {:?}: quorate nodes {busy:?} are all busy with the group",
+            now - t0
+        );
+        now += ms(1);
+    }
+    // After healing: exactly one node holds it, unless every node gave it up after failures.
+    let held: Vec<u8> = nodes
+        .iter()
+        .filter(|n| n.group.state() == GroupState::Held)
+        .map(|n| n.id)
+        .collect();
+    let all_failed = nodes.iter().all(|n| n.group.state() == GroupState::Failed);
+    assert!(
+        held.len() == 1 || (held.is_empty() && all_failed),
+        "seed {seed}: after healing held by {held:?}, states {:?}",
+        nodes.iter().map(|n| n.group.state()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn seeded_clusters_keep_one_owner_and_order_every_acquire_and_release() {
+    // RELEVO_SIM_SEEDS runs more seeds; SIMSEED one seed (with SIMDEBUG, SIMFROM and SIMTO in
+    // ms: every node's view each millisecond of that window, on stderr).
+    let seeds: u64 = std::env::var("RELEVO_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let only: Option<u64> = std::env::var("SIMSEED").ok().and_then(|s| s.parse().ok());
+    for seed in 1..=seeds {
+        if only.is_some_and(|o| o != seed) {
+            continue;
+        }
+        run_seed(seed);
+    }
+}
