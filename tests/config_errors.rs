@@ -188,20 +188,12 @@ fn unknown_top_level_key_lists_allowed_keys() {
 #[test]
 fn later_release_tables_are_refused_specifically() {
     let text = format!(
-        "[cluster]\nid = 3\n\n[[group]]\nname = \"db\"\n\n[[group]]\nname = \"db2\"\n\n[[fence]]\nname = \"f\"\n{}",
+        "[[fence]]\nname = \"f\"\n\n[[fence]]\nname = \"g\"\n{}",
         vrrp(&[])
     );
     assert_errors(
         &text,
-        &[
-            (
-                1,
-                2,
-                "not supported yet in this release: the [cluster] table",
-            ),
-            (4, 3, "not supported yet in this release: [[group]]"),
-            (10, 3, "not supported yet in this release: [[fence]]"),
-        ],
+        &[(1, 3, "not supported yet in this release: [[fence]]")],
     );
 }
 
@@ -316,7 +308,7 @@ fn later_release_vrrp_keys_are_refused_specifically() {
         &vrrp(&[("accept_mode", "false"), ("quorum_gated", "true")]),
         &[
             (6, 1, "not supported yet in this release: `accept_mode`"),
-            (7, 1, "not supported yet in this release: `quorum_gated`"),
+            (7, 16, "`quorum_gated` needs a [cluster] table"),
         ],
     );
 }
@@ -820,11 +812,13 @@ fn every_problem_of_every_instance_is_reported_in_file_order() {
                 "`interface` \"e/1\" is not a valid Linux interface name",
             ),
             (15, 19, "`advert_interval` must be between 10ms"),
+            (16, 1, "[cluster] is missing the required key `id`"),
             (
                 16,
-                2,
-                "not supported yet in this release: the [cluster] table",
+                1,
+                "[cluster] is missing the required key `auth_key_file`",
             ),
+            (16, 1, "[cluster] has no [[cluster.node]]"),
         ],
     );
 }

@@ -1,12 +1,12 @@
-//! `relevo check -c FILE`: validate a config and print a one-line-per-instance summary, or the
-//! diagnostics. [`run_check`] returns the output as strings so it can be tested without a process.
+//! `relevo check -c FILE`: validate a config and print a summary (one line for the node, the
+//! cluster, each instance and each group), or the diagnostics. [`run_check`] returns the output as strings so it can be tested without a process.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
 use super::duration::format_duration;
-use super::types::{Config, VrrpConfig};
+use super::types::{ClusterConfig, Config, GroupConfig, QuorumPolicyConfig, VrrpConfig};
 use crate::wire::VrrpVersion;
 
 /// What `relevo check` prints and its exit status.
@@ -50,7 +50,7 @@ pub fn check_command(path: &Path) -> i32 {
     report.code
 }
 
-/// The success summary: the file, the node, then one line per instance.
+/// The success summary: the file, the node, the cluster, then one line per instance and group.
 pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: OK", config.path.display());
@@ -60,10 +60,97 @@ pub fn summary(config: &Config) -> String {
         config.node.name,
         config.node.control_socket.display()
     );
+    if let Some(cluster) = &config.cluster {
+        let _ = writeln!(out, "{}", cluster_line(cluster));
+    }
     for instance in &config.vrrp {
         let _ = writeln!(out, "{}", instance_line(instance));
     }
+    for group in &config.groups {
+        let _ = writeln!(out, "{}", group_line(group));
+    }
     out
+}
+
+fn cluster_line(cluster: &ClusterConfig) -> String {
+    let names: Vec<&str> = cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+    let me = cluster
+        .nodes
+        .get(cluster.me)
+        .map_or("", |n| n.name.as_str());
+    let timers = [
+        cluster.keepalive,
+        cluster.warntime,
+        cluster.deadtime,
+        cluster.initdead,
+    ]
+    .map(format_duration);
+    let policy = match cluster.quorum_policy {
+        QuorumPolicyConfig::Stop => "stop",
+        QuorumPolicyConfig::Freeze => "freeze",
+        QuorumPolicyConfig::Ignore => "ignore",
+    };
+    let mut tiebreak = String::new();
+    if !cluster.ping_nodes.is_empty() {
+        let pings: Vec<String> = cluster.ping_nodes.iter().map(ToString::to_string).collect();
+        tiebreak = format!(" ping nodes {}", pings.join(","));
+    }
+    if cluster.two_node {
+        tiebreak += " two_node";
+    }
+    let keys: Vec<String> = cluster
+        .auth_keys
+        .keys()
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    format!(
+        "cluster {}: node {me} (id {}) of {}, {} links, port {}, keepalive {} warntime {} \
+         deadtime {} initdead {}, quorum policy {policy}{tiebreak}, key ids {}",
+        cluster.id,
+        cluster.my_id(),
+        names.join(","),
+        cluster.links(),
+        cluster.port,
+        timers[0],
+        timers[1],
+        timers[2],
+        timers[3],
+        keys.join(",")
+    )
+}
+
+fn group_line(group: &GroupConfig) -> String {
+    let vips: Vec<String> = group
+        .vips
+        .iter()
+        .map(|vip| format!("{} on {}", vip.vip, vip.interface))
+        .collect();
+    let resources: Vec<String> = group
+        .resources
+        .iter()
+        .map(|resource| format!("{} ({})", resource.name, resource.priority))
+        .collect();
+    let delay = group
+        .takeover_delay
+        .map_or("default".to_string(), format_duration);
+    format!(
+        "group {}: nodes {} failback {} vips {} resources {} max start failures {} takeover delay {delay}",
+        group.name,
+        group.nodes.join(","),
+        if group.auto_failback { "on" } else { "off" },
+        list_or_none(&vips),
+        list_or_none(&resources),
+        group.max_start_failures,
+    )
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(",")
+    }
 }
 
 fn instance_line(vrrp: &VrrpConfig) -> String {
@@ -81,6 +168,11 @@ fn instance_line(vrrp: &VrrpConfig) -> String {
     let transport = match &vrrp.vmac_interface {
         Some(name) => format!("{transport}, virtual MAC on {name}"),
         None => transport,
+    };
+    let transport = if vrrp.quorum_gated {
+        format!("{transport}, quorum-gated")
+    } else {
+        transport
     };
     format!(
         "vrrp {}: interface {} vrid {} {} {} priority {} interval {} vips {} {}",

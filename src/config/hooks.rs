@@ -1,6 +1,6 @@
 //! `hooks` of a `[[vrrp]]` instance: per state change, either a program path (a string) or an
 //! argv array. Programs are executed without a shell, so the path must be absolute and a string
-//! cannot carry arguments.
+//! cannot carry arguments. The argv rules are shared with the commands of `[[group.resource]]`.
 
 use super::reader::{Diags, Value};
 use super::types::Hooks;
@@ -40,7 +40,13 @@ fn read_command(diags: &mut Diags, key: &str, value: &Value<'_>) -> Option<Vec<S
         }
         return check_argv(diags, &label, value, vec![path.to_string()]);
     }
-    let items = diags.array(&label, value)?;
+    read_argv(diags, &label, value)
+}
+
+/// A command written as an argv array of strings: the first is an absolute program path. Shared
+/// by hooks and group resources; `label` names the key in messages.
+pub(crate) fn read_argv(diags: &mut Diags, label: &str, value: &Value<'_>) -> Option<Vec<String>> {
+    let items = diags.array(label, value)?;
     if items.is_empty() {
         diags.error(
             &value.span(),
@@ -51,12 +57,12 @@ fn read_command(diags: &mut Diags, key: &str, value: &Value<'_>) -> Option<Vec<S
     let before = diags.count();
     let argv: Vec<String> = items
         .iter()
-        .filter_map(|item| diags.string(&label, item).map(str::to_string))
+        .filter_map(|item| diags.string(label, item).map(str::to_string))
         .collect();
     if diags.count() != before {
         return None;
     }
-    check_argv(diags, &label, value, argv)
+    check_argv(diags, label, value, argv)
 }
 
 fn check_argv(

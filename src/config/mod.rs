@@ -2,13 +2,16 @@
 //!
 //! Parsing walks toml's spanned document tree by hand instead of deriving `Deserialize`, so
 //! that it can report every problem in one run, each at the line and column of the offending
-//! key or value. This release knows `[node]` and `[[vrrp]]`; keys of the design that come later
-//! (`[cluster]`, `[[group]]`, `[[fence]]`, `quorum_gated`, `accept_mode`) are refused with a
-//! "not supported yet" message. Every key is documented in `man/relevo.toml.5`.
+//! key or value. This release knows `[node]`, `[[vrrp]]`, `[cluster]` with `[[cluster.node]]`,
+//! and `[[group]]` with `[[group.resource]]`; keys of the design that come later (`[[fence]]`,
+//! a node's `fence` other than "none", `fence_delay`, `accept_mode`) are refused with a "not
+//! supported yet" message. Every key is documented in `man/relevo.toml.5`.
 
 mod check;
+mod cluster;
 mod duration;
 mod error;
+mod group;
 mod hooks;
 mod node;
 mod reader;
@@ -23,29 +26,22 @@ pub use check::{check_command, run_check, summary, CheckReport};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Diagnostic};
 pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
-pub use types::{AnnounceConfig, Config, Family, HookSecurity, Hooks, NodeConfig, Vip, VrrpConfig};
+pub use types::{
+    AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, Config, Family, GroupConfig, GroupVip,
+    HookSecurity, Hooks, NodeConfig, QuorumPolicyConfig, ResourceConfig, Vip, VrrpConfig,
+};
 
 use reader::{Diags, Later, Table};
 
 /// Where `relevo run` and `relevo check` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "/etc/relevo/relevo.toml";
 
-const TOP_KEYS: &[&str] = &["node", "vrrp"];
+const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group"];
 
-const TOP_LATER: &[Later] = &[
-    Later {
-        key: "cluster",
-        message: "the [cluster] table (heartbeat membership and quorum); remove it",
-    },
-    Later {
-        key: "group",
-        message: "[[group]] resource groups; remove them",
-    },
-    Later {
-        key: "fence",
-        message: "[[fence]] fencing devices; remove them",
-    },
-];
+const TOP_LATER: &[Later] = &[Later {
+    key: "fence",
+    message: "[[fence]] fencing devices; remove them",
+}];
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -90,7 +86,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .get("node")
         .and_then(|value| diags.table("node", "[node]", value));
     let node = node::read_node(&mut diags, node_table.as_ref());
-    let vrrp = vrrp::read_instances(&mut diags, root.get("vrrp"));
+    let (cluster, vrrp, groups) = read_members(&mut diags, &root, &node.name);
     if !diags.is_empty() {
         return Err(ConfigError::at_offsets(path, text, diags.found));
     }
@@ -102,8 +98,37 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         node,
         vrrp,
+        cluster,
+        groups,
         warnings,
     })
+}
+
+/// `[cluster]`, `[[vrrp]]` and `[[group]]` with the checks across them (group nodes, names,
+/// no VIP in two places); `me` is this node's name.
+fn read_members(
+    diags: &mut Diags,
+    root: &Table<'_, '_>,
+    me: &str,
+) -> (Option<ClusterConfig>, Vec<VrrpConfig>, Vec<GroupConfig>) {
+    let cluster = root
+        .get("cluster")
+        .and_then(|value| cluster::read_cluster(diags, value, me));
+    let has_cluster = root.get("cluster").is_some();
+    let (vrrp, mut vip_uses) = vrrp::read_instances(diags, root.get("vrrp"), has_cluster);
+    let complete = cluster.as_ref().filter(|cluster| cluster.names_complete);
+    let context = group::Context {
+        has_cluster,
+        cluster_nodes: complete.map(|cluster| {
+            let nodes = cluster.config.nodes.iter();
+            nodes.map(|node| node.name.as_str()).collect()
+        }),
+        vrrp: &vrrp,
+    };
+    let (groups, group_vips) = group::read_groups(diags, root.get("group"), &context);
+    vip_uses.extend(group_vips);
+    vrrp::check_unique_vips(diags, vip_uses);
+    (cluster.map(|cluster| cluster.config), vrrp, groups)
 }
 
 #[cfg(test)]
@@ -112,11 +137,36 @@ mod tests {
 
     const MAN_PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/man/relevo.toml.5"));
 
+    /// The keys of `[cluster]`, `[[cluster.node]]`, `[[group]]` and `[[group.resource]]`: each
+    /// has a `.TP` entry of its own.
+    fn entry_keys() -> Vec<&'static str> {
+        [
+            cluster::KEYS,
+            cluster::NODE_KEYS,
+            group::KEYS,
+            group::RESOURCE_KEYS,
+        ]
+        .concat()
+    }
+
     /// Every key the parser accepts or refuses specifically is documented in relevo.toml(5).
     #[test]
     fn man_page_documents_every_key() {
-        let keys = [node::KEYS, vrrp::KEYS, hooks::KEYS, TOP_KEYS].concat();
-        let later = vrrp::LATER.iter().chain(TOP_LATER).map(|later| later.key);
+        let entry_keys = entry_keys();
+        let keys = [
+            node::KEYS,
+            vrrp::KEYS,
+            hooks::KEYS,
+            TOP_KEYS,
+            group::VIP_KEYS,
+            &entry_keys,
+        ]
+        .concat();
+        let later = vrrp::LATER
+            .iter()
+            .chain(TOP_LATER)
+            .chain(cluster::NODE_LATER);
+        let later = later.map(|later| later.key);
         for key in keys.iter().copied().chain(later) {
             let documented = MAN_PAGE.lines().any(|line| {
                 let line = line
@@ -128,7 +178,7 @@ mod tests {
             });
             assert!(documented, "`{key}` is not documented in man/relevo.toml.5");
         }
-        for key in vrrp::KEYS.iter().chain(node::KEYS) {
+        for key in entry_keys.iter().chain(vrrp::KEYS).chain(node::KEYS) {
             assert!(
                 MAN_PAGE.contains(&format!(".TP\n.B {key}\n")),
                 "`{key}` has no .TP entry"

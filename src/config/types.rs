@@ -1,5 +1,5 @@
 //! The validated config as the daemon sees it: plain typed values with units, no spans. Every
-//! value here has passed the checks in `node.rs` and `vrrp.rs`.
+//! value here has passed the checks in `node.rs`, `vrrp.rs`, `cluster.rs` and `group.rs`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::wire::heartbeat::{HeartbeatKey, KeyError, KeyRing};
 use crate::wire::{V3Ipv4Checksum, VrrpVersion};
 
 /// A whole config file.
@@ -18,6 +19,10 @@ pub struct Config {
     pub node: NodeConfig,
     /// `[[vrrp]]`, in file order.
     pub vrrp: Vec<VrrpConfig>,
+    /// `[cluster]` with its `[[cluster.node]]` list; `None` without a `[cluster]` table.
+    pub cluster: Option<ClusterConfig>,
+    /// `[[group]]` resource groups, in file order (only with a `[cluster]`).
+    pub groups: Vec<GroupConfig>,
     /// What `relevo check` warns about (the config is valid), in file order.
     pub warnings: Vec<super::Diagnostic>,
 }
@@ -88,6 +93,8 @@ pub struct VrrpConfig {
     /// Virtual-MAC mode: the macvlan interface (on `interface`, carrying the virtual MAC)
     /// that holds the VIPs; `None` = the VIPs go on `interface` with its own MAC.
     pub vmac_interface: Option<String>,
+    /// FAULT while this node's partition lacks cluster quorum (only with a `[cluster]`).
+    pub quorum_gated: bool,
 }
 
 impl VrrpConfig {
@@ -200,6 +207,154 @@ impl Default for AnnounceConfig {
     }
 }
 
+/// `[cluster]`: heartbeat membership and quorum, and the `[[cluster.node]]` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// Cluster id, 1..=255, carried in every heartbeat.
+    pub id: u8,
+    /// UDP port of the heartbeat; default 694.
+    pub port: u16,
+    /// Heartbeat interval per link.
+    pub keepalive: Duration,
+    /// A link silent this long is late (warned).
+    pub warntime: Duration,
+    /// A link silent this long is down; a peer with every link down is dead.
+    pub deadtime: Duration,
+    /// `deadtime` for peers never heard since start.
+    pub initdead: Duration,
+    /// The heartbeat keys read from `auth_key_file`; the first signs.
+    pub auth_keys: AuthKeys,
+    /// What groups do when this node's partition loses quorum.
+    pub quorum_policy: QuorumPolicyConfig,
+    /// Tiebreaker addresses for a two-node cluster; empty when none.
+    pub ping_nodes: Vec<IpAddr>,
+    /// Two nodes without ping nodes: keep quorum alone (explicit opt-in).
+    pub two_node: bool,
+    /// `[[cluster.node]]` in file order; node id = index + 1, so the order is the same on
+    /// every node.
+    pub nodes: Vec<ClusterNode>,
+    /// Index of this node (`[node] name`) in `nodes`.
+    pub me: usize,
+}
+
+impl ClusterConfig {
+    /// The heartbeat node id of `nodes[index]`: its 1-based position.
+    pub fn node_id(index: usize) -> u8 {
+        u8::try_from(index + 1).unwrap_or(u8::MAX)
+    }
+
+    /// This node's heartbeat id.
+    pub fn my_id(&self) -> u8 {
+        Self::node_id(self.me)
+    }
+
+    /// Heartbeat links per node (every node lists the same number).
+    pub fn links(&self) -> usize {
+        self.nodes.first().map_or(0, |node| node.links.len())
+    }
+}
+
+/// One `[[cluster.node]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node's name (its `[node] name`).
+    pub name: String,
+    /// One address per heartbeat link, in the same link order on every node.
+    pub links: Vec<IpAddr>,
+}
+
+/// `quorum_policy`: what groups do when quorum is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuorumPolicyConfig {
+    /// Release every group (the default).
+    #[default]
+    Stop,
+    /// Keep what is held, acquire nothing.
+    Freeze,
+    /// Behave as if quorate.
+    Ignore,
+}
+
+/// The heartbeat keys of `auth_key_file` as (key id, secret), the signing key first; one or two
+/// keys with distinct ids 1..=255 and secrets of at least 16 bytes. `Debug` shows the ids only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthKeys(Vec<(u8, Vec<u8>)>);
+
+impl AuthKeys {
+    /// Keys as (id, secret), the signing key first. Not checked here: the config reader checks
+    /// what it reads, and [`AuthKeys::key_ring`] refuses what a key ring cannot hold.
+    pub fn new(keys: Vec<(u8, Vec<u8>)>) -> Self {
+        AuthKeys(keys)
+    }
+
+    /// The keys as (id, secret), the signing key first.
+    pub fn keys(&self) -> &[(u8, Vec<u8>)] {
+        &self.0
+    }
+
+    /// The key ring the heartbeat signs and verifies with.
+    pub fn key_ring(&self) -> Result<KeyRing, KeyError> {
+        let keys = self
+            .0
+            .iter()
+            .map(|(id, secret)| HeartbeatKey::new(*id, secret))
+            .collect::<Result<Vec<_>, _>>()?;
+        KeyRing::new(keys)
+    }
+}
+
+impl fmt::Debug for AuthKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<u8> = self.0.iter().map(|(id, _)| *id).collect();
+        f.debug_struct("AuthKeys")
+            .field("ids", &ids)
+            .field("secrets", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One `[[group]]`: VIPs and resources that run on one node of the cluster at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// Unique among groups and `[[vrrp]]` instances.
+    pub name: String,
+    /// `[[cluster.node]]` names in order of preference.
+    pub nodes: Vec<String>,
+    /// Whether the group moves back to a more preferred node when it returns.
+    pub auto_failback: bool,
+    /// Addresses added (in this order) before the resources start.
+    pub vips: Vec<GroupVip>,
+    /// Failed starts after which this node gives the group up, 1..=10.
+    pub max_start_failures: u32,
+    /// Wait of continuous ownership before acquiring; `None` = the engine's safe default
+    /// (`deadtime` plus this group's resource timeouts, without fencing).
+    pub takeover_delay: Option<Duration>,
+    /// `[[group.resource]]` in start order: descending priority, ties in file order.
+    pub resources: Vec<ResourceConfig>,
+}
+
+/// A VIP of a group and the interface it is added to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupVip {
+    pub vip: Vip,
+    pub interface: String,
+}
+
+/// One `[[group.resource]]`: commands that start and stop one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceConfig {
+    /// Unique within the group.
+    pub name: String,
+    /// 0..=1000; higher starts first, stops last.
+    pub priority: u32,
+    /// argv of the start command (absolute program path).
+    pub start: Vec<String>,
+    /// argv of the stop command (absolute program path).
+    pub stop: Vec<String>,
+    /// How long start or stop may run before its process group is terminated.
+    pub timeout: Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +432,7 @@ mod tests {
             source_address: None,
             vip_lease: Duration::from_secs(5),
             vmac_interface: None,
+            quorum_gated: false,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `[[vrrp]]` instances: every key of one instance, the rules that tie its keys together
 //! (version vs. family vs. interval, checksum and auth applicability), and the rules across
-//! instances (unique names, unique interface + vrid + family, no VIP in two instances).
+//! instances (unique names, unique interface + vrid + family). The VIP text and interface name
+//! rules are shared with `[[group]]`, and [`check_unique_vips`] keeps every VIP in one instance
+//! or group.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +28,7 @@ pub(crate) const KEYS: &[&str] = &[
     "vips",
     "unicast_peers",
     "v3_ipv4_checksum",
+    "quorum_gated",
     "auth_pass",
     "hooks",
     "hook_timeout",
@@ -39,18 +42,13 @@ pub(crate) const KEYS: &[&str] = &[
     "vmac_interface",
 ];
 
-pub(crate) const LATER: &[Later] = &[
-    Later {
-        key: "quorum_gated",
-        message: "`quorum_gated` (quorum gating needs [cluster], which comes later); remove it",
-    },
-    Later {
-        key: "accept_mode",
-        message: "`accept_mode`; remove it",
-    },
-];
+pub(crate) const LATER: &[Later] = &[Later {
+    key: "accept_mode",
+    message: "`accept_mode`; remove it",
+}];
 
-const NO_INSTANCE: &str = "no [[vrrp]] instance is configured; add at least one";
+const NO_INSTANCE: &str =
+    "no [[vrrp]] instance is configured; add at least one (or a [cluster] with [[group]]s)";
 
 /// Linux `IFNAMSIZ` minus the terminating NUL.
 const MAX_INTERFACE_LEN: usize = 15;
@@ -65,6 +63,14 @@ const MAX_V2_INTERVAL: Duration = Duration::from_secs(255);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+/// A VIP where it was written and who holds it, for [`check_unique_vips`].
+pub(crate) struct VipUse {
+    pub addr: IpAddr,
+    pub at: Range<usize>,
+    /// `instance "web"`, `group "db"`.
+    pub owner: String,
+}
+
 /// An instance as read, with the spans the cross-instance checks point at.
 struct Instance {
     config: VrrpConfig,
@@ -78,37 +84,56 @@ struct Instance {
 }
 
 /// Reads the top-level `vrrp` value (an array of tables), checks every instance and the
-/// rules across instances.
-pub(crate) fn read_instances(diags: &mut Diags, value: Option<&Value<'_>>) -> Vec<VrrpConfig> {
+/// rules across instances; returns the instances and their VIPs for [`check_unique_vips`].
+/// Without a `[cluster]` (`has_cluster`) at least one instance is required.
+pub(crate) fn read_instances(
+    diags: &mut Diags,
+    value: Option<&Value<'_>>,
+    has_cluster: bool,
+) -> (Vec<VrrpConfig>, Vec<VipUse>) {
     let Some(value) = value else {
-        diags.error(&(0..0), NO_INSTANCE);
-        return Vec::new();
+        if !has_cluster {
+            diags.error(&(0..0), NO_INSTANCE);
+        }
+        return (Vec::new(), Vec::new());
     };
     let Some(items) = value.get_ref().as_array() else {
         let message = "`vrrp` must be an array of tables: write [[vrrp]] (double brackets) before each instance";
         diags.error(&value.span(), message);
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    if items.is_empty() {
+    if items.is_empty() && !has_cluster {
         diags.error(&value.span(), NO_INSTANCE);
     }
     let mut instances = Vec::new();
     for item in items {
         if let Some(table) = diags.table("vrrp", "[[vrrp]]", item) {
-            instances.push(read_instance(diags, &table));
+            instances.push(read_instance(diags, &table, has_cluster));
         }
     }
     check_unique_names(diags, &instances);
     check_unique_routers(diags, &instances);
-    check_unique_vips(diags, &instances);
     check_vmac_interfaces(diags, &instances);
-    instances
+    let vip_uses = instances
+        .iter()
+        .flat_map(|instance| {
+            let owner = format!("instance \"{}\"", instance.config.name);
+            let vips = instance.config.vips.iter().zip(&instance.vip_at);
+            vips.map(move |(vip, at)| VipUse {
+                addr: vip.addr,
+                at: at.clone(),
+                owner: owner.clone(),
+            })
+        })
+        .collect();
+    let configs = instances
         .into_iter()
         .map(|instance| instance.config)
-        .collect()
+        .collect();
+    (configs, vip_uses)
 }
 
-fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
+fn read_instance(diags: &mut Diags, table: &Table<'_, '_>, has_cluster: bool) -> Instance {
     table.check_keys(diags, KEYS, LATER);
     let name_value = table.required(diags, "name");
     let name = name_value.and_then(|value| read_name(diags, "instance `name`", value));
@@ -164,6 +189,7 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
         source_address: None,
         vip_lease: read_vip_lease(diags, table),
         vmac_interface: None,
+        quorum_gated: read_quorum_gated(diags, table, has_cluster),
         vips,
     };
     if let Some(value) = table.get("unicast_peers") {
@@ -192,6 +218,20 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>) -> Instance {
         router_at: vrid_value.filter(|_| router_ok).map(|value| value.span()),
         vip_at,
     }
+}
+
+/// `quorum_gated`: only meaningful with a `[cluster]`, which decides quorum.
+fn read_quorum_gated(diags: &mut Diags, table: &Table<'_, '_>, has_cluster: bool) -> bool {
+    let Some(value) = table.get("quorum_gated") else {
+        return false;
+    };
+    let gated = diags.boolean("quorum_gated", value).unwrap_or(false);
+    if gated && !has_cluster {
+        let message = "`quorum_gated` needs a [cluster] table (quorum comes from cluster \
+                       membership); add one or remove the key";
+        diags.error(&value.span(), message);
+    }
+    gated
 }
 
 fn integer_or(
@@ -229,7 +269,8 @@ fn family_of(addr: &IpAddr) -> Family {
     }
 }
 
-fn read_interface(diags: &mut Diags, value: &Value<'_>) -> Option<String> {
+/// A Linux interface name (`interface`, `vmac_interface`, a group VIP's `interface`).
+pub(crate) fn read_interface(diags: &mut Diags, value: &Value<'_>) -> Option<String> {
     let name = diags.string("interface", value)?;
     let problem = if name.is_empty() {
         Some("must not be empty".to_string())
@@ -293,7 +334,7 @@ fn read_vips(diags: &mut Diags, value: &Value<'_>) -> (Vec<Vip>, Vec<Range<usize
         let Some(text) = diags.string("vips", item) else {
             continue;
         };
-        let vip = match text.parse::<Vip>() {
+        let vip = match parse_vip(text) {
             Ok(vip) => vip,
             Err(why) => {
                 diags.error(
@@ -319,12 +360,13 @@ fn read_vips(diags: &mut Diags, value: &Value<'_>) -> (Vec<Vip>, Vec<Range<usize
         } else if is_link_local(&vip.addr) && vips.iter().any(|seen| is_link_local(&seen.addr)) {
             Some("only one link-local VIP per instance (it goes first in every advert)".to_string())
         } else {
-            vip_address_problem(&vip.addr)
+            None
         };
         match problem {
-            Some(problem) => {
-                diags.error(&item.span(), format!("invalid VIP \"{text}\": {problem}"))
-            }
+            Some(problem) => diags.error(
+                &item.span(),
+                format!("invalid VIP \"{}\": {problem}", text.escape_debug()),
+            ),
             None => {
                 vips.push(vip);
                 spans.push(item.span());
@@ -344,6 +386,16 @@ fn read_vips(diags: &mut Diags, value: &Value<'_>) -> (Vec<Vip>, Vec<Range<usize
         diags.error(&value.span(), message);
     }
     (vips, spans)
+}
+
+/// A VIP written as text (`addr/len` or `addr`) whose address can be a VIP; the error says
+/// why not, without the text itself. Shared with the VIPs of `[[group]]`.
+pub(crate) fn parse_vip(text: &str) -> Result<Vip, String> {
+    let vip = text.parse::<Vip>()?;
+    match vip_address_problem(&vip.addr) {
+        Some(problem) => Err(problem),
+        None => Ok(vip),
+    }
 }
 
 /// Why an address cannot be a VIP.
@@ -751,22 +803,23 @@ fn check_vmac_interfaces(diags: &mut Diags, instances: &[Instance]) {
     }
 }
 
-fn check_unique_vips(diags: &mut Diags, instances: &[Instance]) {
-    let mut seen: HashMap<IpAddr, (&str, &Range<usize>)> = HashMap::new();
-    for instance in instances {
-        for (vip, at) in instance.config.vips.iter().zip(&instance.vip_at) {
-            match seen.get(&vip.addr) {
-                Some((owner, first)) => {
-                    let line = diags.line_of(first);
-                    let message = format!(
-                        "VIP {} is already in instance \"{owner}\" (line {line})",
-                        vip.addr
-                    );
-                    diags.error(at, message);
-                }
-                None => {
-                    seen.insert(vip.addr, (&instance.config.name, at));
-                }
+/// No VIP is held by two instances or groups: each repeat is reported where it is written
+/// later in the file, naming the first holder.
+pub(crate) fn check_unique_vips(diags: &mut Diags, mut uses: Vec<VipUse>) {
+    uses.sort_by_key(|vip| vip.at.start);
+    let mut seen: HashMap<IpAddr, &VipUse> = HashMap::new();
+    for vip in &uses {
+        match seen.get(&vip.addr) {
+            Some(first) => {
+                let line = diags.line_of(&first.at);
+                let message = format!(
+                    "VIP {} is already in {} (line {line})",
+                    vip.addr, first.owner
+                );
+                diags.error(&vip.at, message);
+            }
+            None => {
+                seen.insert(vip.addr, vip);
             }
         }
     }
