@@ -161,6 +161,9 @@ mod status {
                 }
             }
         }
+        if let Some(c) = &status.cluster {
+            print_cluster(c);
+        }
         if status.hooks_refused > 0 {
             println!("hooks refused by hook_security: {}", status.hooks_refused);
         }
@@ -174,6 +177,41 @@ mod status {
             l.stalls
         );
         Ok(())
+    }
+
+    fn print_cluster(c: &relevo::daemon::control::ClusterStatus) {
+        let quorum = if c.quorate { "quorate" } else { "NOT quorate" };
+        println!(
+            "cluster {}: {quorum} ({} votes, {} needed), partition {}",
+            c.id,
+            c.votes,
+            c.needed,
+            c.partition.join(",")
+        );
+        for m in &c.members {
+            let alive = if m.alive { "alive" } else { "dead" };
+            println!(
+                "  node {:<14} {alive:<6} links {}",
+                m.name,
+                m.links.join(",")
+            );
+        }
+        println!("{:<16} {:<10} {:<14} REASON", "GROUP", "STATE", "OWNER");
+        for g in &c.groups {
+            let owner = g.owner.clone().unwrap_or_else(|| "-".to_string());
+            println!("{:<16} {:<10} {:<14} {}", g.name, g.state, owner, g.reason);
+        }
+        let dropped: Vec<String> = c.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "heartbeats: {} sent, {} received; dropped: {}",
+            c.heartbeats_sent,
+            c.heartbeats_received,
+            if dropped.is_empty() {
+                "none".to_string()
+            } else {
+                dropped.join(" ")
+            }
+        );
     }
 }
 

@@ -26,6 +26,7 @@ fn params(nodes: &[u8], resources: usize) -> GroupParams {
         auto_failback: true,
         max_start_failures: 1,
         quorum_policy: QuorumPolicy::Stop,
+        settle: Duration::ZERO,
         takeover_delay: Duration::ZERO,
     }
 }
@@ -35,6 +36,8 @@ fn view<'a>(me: u8, members: &'a [u8], peer_states: &'a [(u8, GroupState)]) -> C
         me,
         quorate: true,
         members,
+        heard: &[],
+        left: &[],
         peer_states,
         eligible: true,
     }
@@ -234,6 +237,8 @@ fn a_vanished_holder_is_taken_over_after_the_takeover_delay() {
 /// One simulated node.
 struct Node {
     id: u8,
+    /// Nodes in the cluster.
+    n: u8,
     membership: Membership,
     group: Group,
     incarnation: u64,
@@ -267,8 +272,10 @@ impl Node {
     fn new(id: u8, n: u8, links: usize, now: Instant, incarnation: u64) -> Node {
         let mut p = params(&(1..=n).collect::<Vec<_>>(), RESOURCES);
         p.takeover_delay = TAKEOVER_DELAY;
+        p.settle = ms(4);
         Node {
             id,
+            n,
             membership: Membership::new(membership_params(id, n, links), now),
             group: Group::new(p),
             incarnation,
@@ -286,6 +293,12 @@ impl Node {
             .iter()
             .filter(|&&n| n != self.id && self.membership.is_alive(n))
             .filter_map(|n| self.heard.get(n).map(|s| (*n, *s)))
+            .chain(
+                (1..=self.n)
+                    .filter(|p| *p != self.id && self.membership.is_alive(*p))
+                    .filter(|p| !self.membership.partition().contains(p))
+                    .filter_map(|p| self.heard.get(&p).map(|s| (p, *s))),
+            )
             .collect()
     }
 
@@ -293,10 +306,15 @@ impl Node {
     fn decide(&mut self, now: Instant, rng: &mut Rng, fail_permille: u64) {
         let states = self.peer_states();
         let members = self.membership.partition().to_vec();
+        let heard: Vec<u8> = (1..=self.n)
+            .filter(|&p| p != self.id && self.membership.is_alive(p))
+            .collect();
         let view = ClusterView {
             me: self.id,
             quorate: self.membership.is_quorate(),
             members: &members,
+            heard: &heard,
+            left: &[],
             peer_states: &states,
             eligible: true,
         };

@@ -5,7 +5,7 @@
 //! id that is never reused while it lives, and at most [`MAX_CONNECTIONS`] are open. The
 //! protocol is one JSON request line and one JSON reply line per connection, served from the
 //! event loop without ever blocking it. The client side is [`request`].
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{Gid, Group, Uid, User};
+
 use serde::{Deserialize, Serialize};
 
 /// Longest request line accepted (without its newline); a longer one is answered with an error
@@ -90,6 +91,51 @@ pub struct Status {
     /// ones above it, hence the defaults.)
     #[serde(default)]
     pub control_refused: u64,
+    /// Cluster mode, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// Cluster mode in a status reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub id: u8,
+    pub quorate: bool,
+    /// Nodes in this node's partition (its votes) and the votes quorum needs.
+    pub votes: usize,
+    pub needed: usize,
+    pub partition: Vec<String>,
+    pub members: Vec<MemberStatus>,
+    pub groups: Vec<GroupStatus>,
+    pub heartbeats_sent: u64,
+    pub heartbeats_received: u64,
+    /// Heartbeats dropped, by reason (bad_tag, replay, wrong_cluster, unknown_node, ...).
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// One other cluster node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub name: String,
+    pub alive: bool,
+    /// Per link: "up", "late", "down" or "unknown" (never heard).
+    pub links: Vec<String>,
+    /// Per link: milliseconds since the last heartbeat, if any.
+    pub last_heard_ms: Vec<Option<u64>>,
+}
+
+/// One resource group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupStatus {
+    pub name: String,
+    /// This node's state for it: released, acquiring, held, releasing, failed.
+    pub state: String,
+    /// Why it last changed (a stable code), empty before any change.
+    pub reason: String,
+    /// The node that holds it, as far as this node knows.
+    pub owner: Option<String>,
+    pub failed_starts: u32,
+    pub vip_status: Vec<super::vip::VipStatus>,
 }
 
 /// The one-line JSON error reply `{"error":"..."}` (without the newline).

@@ -11,11 +11,10 @@ use crate::engine::announce::AnnounceParams;
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::receive::AdvertFilter;
 use crate::engine::vrrp::{AdvertIn, Instance, Params, Reason, State};
-use crate::wire::arp::emit_garp;
 use crate::wire::ipv6::is_link_local;
-use crate::wire::nd::emit_unsolicited_na;
 use crate::wire::vrrp::{parse_ipv4_datagram, AdvertRepr, DropReason, V2Auth};
 
+use super::announce::send_announcements;
 use super::packet_socket::PacketSocket;
 use super::vmac::VirtualMac;
 use super::vrrp_socket::VrrpSocket;
@@ -194,18 +193,14 @@ impl InstanceRt {
         mac: [u8; 6],
     ) -> io::Result<()> {
         let router = self.na_router_flag;
-        let mut result = Ok(());
-        for addr in &self.filter.vips {
-            let len = match addr {
-                IpAddr::V4(ip) => emit_garp(mac, *ip, &mut self.tx),
-                IpAddr::V6(ip) => emit_unsolicited_na(mac, *ip, router, &mut self.tx),
-            }
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-            if let Err(e) = packet.send(ifindex, &self.tx[..len]) {
-                result = Err(e);
-            }
-        }
-        result
+        send_announcements(
+            packet,
+            ifindex,
+            mac,
+            &self.filter.vips,
+            router,
+            &mut self.tx,
+        )
     }
 
     /// The hook to run for a transition, if the operator configured one.

@@ -2,7 +2,10 @@
 //! socket, timer, signal and child process and feeds what happens into the engine, then
 //! performs the actions the engine returns.
 mod adverts;
+pub mod announce;
+pub mod cluster;
 pub mod control;
+pub mod heartbeat_socket;
 pub mod hook_security;
 pub mod hooks;
 pub mod instance;
@@ -30,7 +33,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::config::Family;
 use crate::engine::hook_queue::HookQueue;
-use crate::engine::vrrp::{Action, Input};
+use crate::engine::vrrp::{Action, Blocker, Input};
 use control::ControlServer;
 use hooks::{HookDone, HookRunner};
 use instance::InstanceRt;
@@ -49,8 +52,10 @@ const TOKEN_NETLINK_EVENTS: Token = Token(2);
 const TOKEN_NETLINK_REQUESTS: Token = Token(3);
 const TOKEN_NETLINK_DUMP: Token = Token(5);
 const TOKEN_CONTROL: Token = Token(4);
-/// Token ranges: VRRP sockets from 16, control connections from 2^19, hooks from 2^20.
+/// Token ranges: VRRP sockets from 16, heartbeat links from 2^18, control connections from
+/// 2^19, hooks from 2^20.
 const SOCKET_TOKEN_BASE: usize = 16;
+const HEARTBEAT_TOKEN_BASE: usize = 1 << 18;
 const CONTROL_TOKEN_BASE: usize = 1 << 19;
 const HOOK_TOKEN_BASE: usize = 1 << 20;
 /// Largest datagram read from a VRRP socket (an IPv4 header plus the largest advert fits).
@@ -65,6 +70,9 @@ const SOCKET_BUDGET: usize = 64;
 /// stalled or not, so a backup that slept through its Master_Down deadline first hears the
 /// master that is still alive.)
 const STALL_THRESHOLD: Duration = Duration::from_millis(5);
+
+/// Kernel lifetime of group VIPs while held (refreshed from the loop), as `vip_lease`'s default.
+const GROUP_VIP_LEASE: Duration = Duration::from_secs(5);
 
 /// Consecutive failed advert sends after which an instance goes to FAULT (`send-failed`).
 const SEND_FAILURES_FOR_FAULT: u32 = 3;
@@ -105,6 +113,10 @@ pub struct Daemon {
     loop_stats: LoopStats,
     /// Parent sysctls virtual-MAC mode changed (put back at exit).
     saved_sysctls: Vec<vmac::SavedSysctl>,
+    /// Cluster mode, when `[cluster]` is configured.
+    cluster: Option<cluster::ClusterRt>,
+    /// Heartbeat links whose last read stopped at the budget.
+    cluster_backlog: std::collections::BTreeSet<usize>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -136,6 +148,23 @@ impl Daemon {
         for (i, c) in config.vrrp.iter().enumerate() {
             let lease = Some(c.vip_lease).filter(|lease| !lease.is_zero());
             vips.register(VipOwner::Instance(i), c.vip_interface(), &c.vips, lease);
+        }
+        let cluster = match &config.cluster {
+            Some(c) => Some(
+                cluster::ClusterRt::new(c, &config.groups, Instant::now())
+                    .context("starting cluster mode")?,
+            ),
+            None => None,
+        };
+        for (g, group) in config.groups.iter().enumerate() {
+            for v in &group.vips {
+                vips.register(
+                    VipOwner::Group(g),
+                    &v.interface,
+                    std::slice::from_ref(&v.vip),
+                    Some(GROUP_VIP_LEASE),
+                );
+            }
         }
         let control = match ControlServer::bind(
             &config.node.control_socket,
@@ -181,6 +210,8 @@ impl Daemon {
             sockets_with_backlog: Vec::new(),
             loop_stats: LoopStats::default(),
             saved_sysctls: Vec::new(),
+            cluster,
+            cluster_backlog: std::collections::BTreeSet::new(),
         })
     }
 
@@ -209,6 +240,8 @@ impl Daemon {
                 .register(self.poll.registry(), TOKEN_CONTROL)
                 .context("registering the control socket")?;
         }
+        self.register_cluster(HEARTBEAT_TOKEN_BASE)
+            .context("registering the heartbeat sockets")?;
         let now = Instant::now();
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
@@ -235,6 +268,10 @@ impl Daemon {
                 let inst = &self.instances[i];
                 warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
             }
+            if self.instances[i].cfg.quorum_gated {
+                // Gated instances start blocked: no quorum has been seen yet.
+                self.feed(i, Input::CannotAdvertise(Blocker::NoQuorum), now);
+            }
             self.feed(i, Input::Startup { link_up }, now);
         }
         Ok(())
@@ -258,6 +295,7 @@ impl Daemon {
                 }
                 _ => self.drain_backlog(),
             }
+            self.drain_cluster_backlog(Instant::now());
             self.fire_due_timers(Instant::now(), &mut hook_done);
             if self.shutdown_complete(Instant::now()) {
                 break;
@@ -267,7 +305,8 @@ impl Daemon {
                 .arm(next, Instant::now())
                 .context("arming the loop timer")?;
             // A socket left with a backlog is read on the next turn without waiting.
-            let timeout = (!self.sockets_with_backlog.is_empty()).then_some(Duration::ZERO);
+            let backlog = !self.sockets_with_backlog.is_empty() || !self.cluster_backlog.is_empty();
+            let timeout = backlog.then_some(Duration::ZERO);
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -301,6 +340,9 @@ impl Daemon {
                         self.hooks
                             .handle_event(self.poll.registry(), event, now, &mut hook_done);
                         self.on_hooks_done(&mut hook_done, now);
+                    }
+                    Token(t) if (HEARTBEAT_TOKEN_BASE..CONTROL_TOKEN_BASE).contains(&t) => {
+                        self.on_heartbeat_readable(t - HEARTBEAT_TOKEN_BASE, now)
                     }
                     Token(t) if t >= SOCKET_TOKEN_BASE => {
                         self.on_socket_readable(t - SOCKET_TOKEN_BASE)
@@ -339,6 +381,7 @@ impl Daemon {
                 }
                 TimerOwner::Netlink => self.service_netlink(now),
                 TimerOwner::VirtualMacs => self.on_vmac_timer(now),
+                TimerOwner::Cluster => self.on_cluster_timer(now),
                 TimerOwner::Control => {
                     if let Some(control) = self.control.as_mut() {
                         control.handle_timeout(self.poll.registry(), now);
@@ -422,6 +465,7 @@ impl Daemon {
         for owner in owners {
             match owner {
                 VipOwner::Instance(i) => self.announce(i),
+                VipOwner::Group(g) => self.announce_group(g),
             }
         }
         self.schedule_vips();
@@ -482,6 +526,7 @@ impl Daemon {
                 for i in 0..self.instances.len() {
                     self.feed(i, Input::Shutdown, now);
                 }
+                self.stop_cluster(now);
             }
         }
     }
@@ -491,7 +536,8 @@ impl Daemon {
             None => false,
             Some(deadline) => {
                 let hooks_idle = self.hook_queue.is_idle() && self.hooks.running() == 0;
-                let released = self.instances.iter().all(|i| !i.engine.is_releasing());
+                let released = self.instances.iter().all(|i| !i.engine.is_releasing())
+                    && self.cluster_stopped();
                 if now >= deadline && !hooks_idle {
                     warn!("exiting with hooks still running after the shutdown deadline");
                 }
@@ -501,18 +547,27 @@ impl Daemon {
     }
 
     fn pump_hooks(&mut self, now: Instant) {
+        let mut ended_at_once = Vec::new();
         while let Some(req) = self.hook_queue.next_ready() {
             if let Some(done) = self.hooks.start(self.poll.registry(), req, now) {
-                self.finish_hook(done);
+                ended_at_once.push(done);
             }
         }
         let next = self.hooks.next_deadline();
         self.deadlines.schedule(TimerOwner::Hooks, next);
+        if !ended_at_once.is_empty() {
+            self.on_hooks_done(&mut ended_at_once, now);
+        }
     }
 
     fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
         for d in done.drain(..) {
-            self.finish_hook(d);
+            if d.owner >= cluster::GROUP_HOOK_OWNER_BASE {
+                self.hook_queue.finished(d.owner);
+                self.group_hook_done(&d, now);
+            } else {
+                self.finish_hook(d);
+            }
         }
         self.pump_hooks(now);
     }

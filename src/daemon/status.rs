@@ -61,7 +61,76 @@ impl Daemon {
             hooks_refused: self.hooks.refused(),
             log_lines_dropped: crate::logging::dropped_lines(),
             control_refused: self.control.as_ref().map_or(0, |c| c.refused()),
+            cluster: self.cluster_status(),
         }
+    }
+
+    fn cluster_status(&self) -> Option<control::ClusterStatus> {
+        use super::cluster::StateName;
+        let c = self.cluster.as_ref()?;
+        let now = std::time::Instant::now();
+        let name = |id: u8| {
+            usize::from(id)
+                .checked_sub(1)
+                .and_then(|i| c.cfg.nodes.get(i))
+                .map_or_else(|| format!("#{id}"), |n| n.name.clone())
+        };
+        let links = c.cfg.nodes[c.cfg.me].links.len();
+        let members = (1..=c.cfg.nodes.len() as u8)
+            .filter(|&id| id != c.me)
+            .map(|id| control::MemberStatus {
+                name: name(id),
+                alive: c.membership.is_alive(id),
+                links: (0..links)
+                    .map(|l| {
+                        c.membership
+                            .link_health(id, l)
+                            .map_or("unknown", |h| h.as_str())
+                            .to_string()
+                    })
+                    .collect(),
+                last_heard_ms: (0..links)
+                    .map(|l| {
+                        c.membership
+                            .last_heard(id, l)
+                            .map(|t| now.saturating_duration_since(t).as_millis() as u64)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let groups = c
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| control::GroupStatus {
+                name: group.cfg.name.clone(),
+                state: group.engine.state().as_str().to_string(),
+                reason: group
+                    .last_reason
+                    .map(|r| r.code().to_string())
+                    .unwrap_or_default(),
+                owner: c.holder_of(g).map(name),
+                failed_starts: group.engine.failures(),
+                vip_status: self.vips.status(VipOwner::Group(g), &self.interfaces),
+            })
+            .collect();
+        Some(control::ClusterStatus {
+            id: c.cfg.id,
+            quorate: c.membership.is_quorate(),
+            votes: c.membership.partition().len(),
+            needed: c.membership.params().votes_needed(),
+            partition: c
+                .membership
+                .partition()
+                .iter()
+                .map(|&id| name(id))
+                .collect(),
+            members,
+            groups,
+            heartbeats_sent: c.sent,
+            heartbeats_received: c.received,
+            dropped: c.drops.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        })
     }
 
     pub(super) fn log_counters(&self) {

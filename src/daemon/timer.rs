@@ -17,6 +17,8 @@ pub enum TimerOwner {
     Hooks,
     /// The VIP table (lease refreshes, retries, reconciliation).
     Vips,
+    /// Cluster mode: heartbeats, link health, group waits.
+    Cluster,
     /// Virtual-MAC interfaces still missing (creation retried every second).
     VirtualMacs,
     /// The netlink layer: a resync's timeout or back-off, or sockets left partly read.

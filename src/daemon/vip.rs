@@ -50,6 +50,8 @@ const STATE_FILE: &str = "vips.state";
 pub enum VipOwner {
     /// A VRRP instance, by index.
     Instance(usize),
+    /// A cluster resource group, by index.
+    Group(usize),
 }
 
 /// The netlink requests the table needs. Both are asynchronous: success shows up later as an

@@ -13,10 +13,12 @@
 //! - **Acquire** only while the owner is this node, quorum allows it and no member reports the
 //!   group busy (acquiring, held or releasing): a planned move is a handover in which the old
 //!   owner releases completely, and says so in its heartbeat, before the new owner starts.
-//!   And only once this node has been the owner for `takeover_delay` without a break: time for
-//!   views to settle (two nodes that restart together each see a partition without the other
-//!   for a heartbeat or two) and for a holder that was cut off to see that it lost quorum. In a
-//!   handover the new owner waited while the old one released, so it acquires at once.
+//!   And only once this node has been quorate for `settle` (two nodes that become quorate
+//!   together, after a restart or a heal, each see a partition without the other for a
+//!   heartbeat or two), and `takeover_delay` after any peer vanished without a goodbye
+//!   (crashed or cut off: whatever it reported last, it may have acquired since): time for a
+//!   lost holder to see that it lost quorum and stop. A handover (the old owner released and
+//!   said so) and a goodbye need no wait.
 //! - Acquire = add the VIPs, announce them, then start the resources in order, each after the
 //!   previous one succeeded. Release = stop the started resources in reverse order, then
 //!   remove the VIPs. A failed start stops what was started and releases; after
@@ -46,12 +48,14 @@ pub struct GroupParams {
     /// Failed starts after which this node gives the group up (at least 1).
     pub max_start_failures: u32,
     pub quorum_policy: QuorumPolicy,
-    /// How long this node must be the owner without a break before it acquires. Views settle
-    /// within a heartbeat round trip, but without fencing a holder that was cut off must also
-    /// have noticed that it lost quorum (up to `deadtime`) and stopped its resources (its stop
-    /// timeouts): `deadtime` plus the group's stop timeouts is the safe value then (the
-    /// simulation in `tests/engine_group.rs` holds its invariants with it and fails with
-    /// much less). Fencing will replace that wait with a confirmed fence.
+    /// How long this node must have been quorate before it acquires: views settle within a
+    /// heartbeat round trip (two keepalives).
+    pub settle: Duration,
+    /// Wait after a holder vanished while busy. Without fencing the lost holder must notice
+    /// that it lost quorum (up to `deadtime`) and stop its resources (its stop timeouts):
+    /// `deadtime` plus the group's stop timeouts is the safe value (the simulation in
+    /// `tests/engine_group.rs` holds its invariants with it and fails with much less).
+    /// Fencing will replace that wait with a confirmed fence.
     pub takeover_delay: Duration,
 }
 
@@ -62,6 +66,13 @@ pub struct ClusterView<'a> {
     pub quorate: bool,
     /// This node's partition (alive, mutually hearing nodes; this node included).
     pub members: &'a [u8],
+    /// Peers this node hears directly. One heard but not (yet) in the partition still counts
+    /// when choosing the owner and when looking for a busy peer: deferring to it can only
+    /// leave the group unowned for a moment, ignoring it could make two owners.
+    pub heard: &'a [u8],
+    /// Peers that said goodbye (graceful stop) and have not come back: their departure needs
+    /// no takeover delay.
+    pub left: &'a [u8],
     /// The group's state as each member this node hears directly last reported it. A member
     /// missing here (known only through a third node) counts as busy: never acquire over it.
     pub peer_states: &'a [(u8, GroupState)],
@@ -126,8 +137,14 @@ pub struct Group {
     /// A hook is running; no new step until it reports.
     waiting: bool,
     failures: u32,
-    /// Since when this node has been the owner without a break.
-    owner_since: Option<Instant>,
+    /// Since when this node has been quorate without a break.
+    quorate_since: Option<Instant>,
+    /// The peers present (in the partition or heard) at the last update.
+    last_seen: Vec<u8>,
+    /// After a holder vanished while busy: no acquiring before this instant.
+    takeover_at: Option<Instant>,
+    /// When a wait (settle, takeover delay) ends that the last update was held back by.
+    wake_at: Option<Instant>,
     /// Why the current release started.
     release_reason: Reason,
 }
@@ -140,7 +157,10 @@ impl Group {
             started: 0,
             waiting: false,
             failures: 0,
-            owner_since: None,
+            quorate_since: None,
+            last_seen: Vec::new(),
+            takeover_at: None,
+            wake_at: None,
             release_reason: Reason::Stopped,
         }
     }
@@ -155,20 +175,19 @@ impl Group {
 
     /// When [`Group::update`] must run again without a new input.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self.state {
-            GroupState::Released => self.owner_since.map(|t| t + self.params.takeover_delay),
-            _ => None,
-        }
+        self.wake_at
     }
 
     /// Re-decides from the current view (call on every membership or heartbeat change and at
     /// [`Group::next_deadline`]).
     pub fn update(&mut self, view: &ClusterView<'_>, now: Instant, out: &mut Vec<Action>) {
-        if self.quorum_allows_acquiring(view) && self.owner(view) == Some(view.me) {
-            self.owner_since.get_or_insert(now);
+        if self.quorum_allows_acquiring(view) {
+            self.quorate_since.get_or_insert(now);
         } else {
-            self.owner_since = None;
+            self.quorate_since = None;
         }
+        self.track_departures(view, now);
+        self.wake_at = None;
         if self.waiting {
             return;
         }
@@ -176,6 +195,8 @@ impl Group {
             GroupState::Released => {
                 if self.may_acquire(view, now) {
                     self.acquire(out);
+                } else {
+                    self.wake_at = self.pending_wait(now);
                 }
             }
             GroupState::Acquiring | GroupState::Held => {
@@ -224,8 +245,43 @@ impl Group {
         self.stop_next(out);
     }
 
-    /// The node that should hold the group, as this node sees it.
-    fn owner(&self, view: &ClusterView<'_>) -> Option<u8> {
+    /// The end of the settle or takeover wait still running at `now`, if any.
+    fn pending_wait(&self, now: Instant) -> Option<Instant> {
+        let settled = self.quorate_since.map(|t| t + self.params.settle);
+        [settled, self.takeover_at]
+            .into_iter()
+            .flatten()
+            .filter(|&at| at > now)
+            .max()
+    }
+
+    /// Arms the takeover delay when a node vanished from the partition and from the peers
+    /// heard without saying goodbye: whatever it last reported, it may have acquired since.
+    fn track_departures(&mut self, view: &ClusterView<'_>, now: Instant) {
+        let present = |n: u8| view.members.contains(&n) || view.heard.contains(&n);
+        let vanished = self
+            .last_seen
+            .iter()
+            .any(|&n| !present(n) && !view.left.contains(&n));
+        if vanished {
+            self.takeover_at = Some(now + self.params.takeover_delay);
+        }
+        self.last_seen = view
+            .members
+            .iter()
+            .chain(view.heard)
+            .copied()
+            .filter(|&n| n != view.me)
+            .collect();
+        if self.takeover_at.is_some_and(|at| now >= at) {
+            self.takeover_at = None;
+        }
+    }
+
+    /// The node that should hold the group, as this node sees it. `cautious` (deciding to
+    /// acquire) also counts a node whose state is unknown (known only through a third node) as
+    /// a candidate; otherwise (deciding to release) only nodes whose state is known count.
+    fn owner(&self, view: &ClusterView<'_>, cautious: bool) -> Option<u8> {
         let reported = |node: u8| {
             view.peer_states
                 .iter()
@@ -234,9 +290,12 @@ impl Group {
         };
         let can_hold = |node: u8| {
             if node == view.me {
-                view.eligible && self.failures < self.params.max_start_failures.max(1)
-            } else {
-                view.members.contains(&node) && reported(node) != Some(GroupState::Failed)
+                return view.eligible && self.failures < self.params.max_start_failures.max(1);
+            }
+            let present = view.members.contains(&node) || view.heard.contains(&node);
+            match reported(node) {
+                Some(state) => present && state != GroupState::Failed,
+                None => present && cautious,
             }
         };
         let holds = |node: u8| {
@@ -263,7 +322,7 @@ impl Group {
     fn may_acquire(&self, view: &ClusterView<'_>, now: Instant) -> bool {
         // A member whose state this node does not hear (joined through a third node) may hold
         // the group: it counts as busy.
-        let busy_peer = view.members.iter().any(|&node| {
+        let busy_peer = view.members.iter().chain(view.heard).any(|&node| {
             node != view.me
                 && view
                     .peer_states
@@ -272,11 +331,12 @@ impl Group {
                     .is_none_or(|&(_, state)| is_busy(state))
         });
         self.quorum_allows_acquiring(view)
-            && self.owner(view) == Some(view.me)
+            && self.owner(view, true) == Some(view.me)
             && !busy_peer
             && self
-                .owner_since
-                .is_some_and(|since| now >= since + self.params.takeover_delay)
+                .quorate_since
+                .is_some_and(|since| now >= since + self.params.settle)
+            && self.takeover_at.is_none_or(|at| now >= at)
     }
 
     fn must_release(&self, view: &ClusterView<'_>) -> Option<Reason> {
@@ -287,7 +347,7 @@ impl Group {
             return Some(Reason::NotEligible);
         }
         let frozen = !view.quorate && self.params.quorum_policy == QuorumPolicy::Freeze;
-        if !frozen && self.owner(view) != Some(view.me) {
+        if !frozen && self.owner(view, false) != Some(view.me) {
             return Some(Reason::OtherOwner);
         }
         None

@@ -158,6 +158,8 @@ pub enum Blocker {
     NoSourceAddress,
     /// Adverts could not be sent several times in a row.
     SendFailed,
+    /// `quorum_gated`: this node's cluster partition has no quorum.
+    NoQuorum,
 }
 
 /// First wait before a send-failed FAULT retries; doubles up to [`SEND_RETRY_MAX`].
@@ -202,6 +204,7 @@ pub enum Reason {
     LinkUp,
     NoSourceAddress,
     SendFailed,
+    NoQuorum,
     /// The last blocker (source address, send failure) lifted, or a send retry is due.
     CanAdvertise,
     Shutdown,
@@ -222,6 +225,7 @@ impl Reason {
             Reason::LinkUp => "link-up",
             Reason::NoSourceAddress => "no-source-address",
             Reason::SendFailed => "send-failed",
+            Reason::NoQuorum => "no-quorum",
             Reason::CanAdvertise => "can-advertise",
             Reason::Shutdown => "shutdown",
         }
@@ -244,6 +248,7 @@ impl Blocker {
         match self {
             Blocker::NoSourceAddress => Reason::NoSourceAddress,
             Blocker::SendFailed => Reason::SendFailed,
+            Blocker::NoQuorum => Reason::NoQuorum,
         }
     }
 }
@@ -266,6 +271,7 @@ impl fmt::Display for Reason {
             Reason::LinkUp => f.write_str("link up"),
             Reason::NoSourceAddress => f.write_str("no usable source address on the interface"),
             Reason::SendFailed => f.write_str("sending adverts keeps failing"),
+            Reason::NoQuorum => f.write_str("the cluster partition has no quorum"),
             Reason::CanAdvertise => f.write_str("able to advertise again"),
             Reason::Shutdown => f.write_str("shutdown"),
         }
@@ -308,6 +314,8 @@ pub struct Instance {
     link_down: bool,
     /// No usable source address (a blocker besides the link).
     no_source: bool,
+    /// `quorum_gated` and no quorum.
+    no_quorum: bool,
     /// Send-failed blocker: set while adverts failed persistently, with the instant of the
     /// next try; the wait after that doubles.
     send_retry_at: Option<Instant>,
@@ -338,6 +346,7 @@ impl Instance {
             last_conflict_answer: None,
             link_down: false,
             no_source: false,
+            no_quorum: false,
             send_retry_at: None,
             last_reason: None,
             send_retry_backoff: SEND_RETRY_MIN,
@@ -501,12 +510,14 @@ impl Instance {
         match blocker {
             Blocker::NoSourceAddress => self.no_source,
             Blocker::SendFailed => self.send_retry_at.is_some(),
+            Blocker::NoQuorum => self.no_quorum,
         }
     }
 
     fn set_blocker(&mut self, blocker: Blocker, on: bool, now: Instant) {
         match blocker {
             Blocker::NoSourceAddress => self.no_source = on,
+            Blocker::NoQuorum => self.no_quorum = on,
             Blocker::SendFailed if on => {
                 if self.send_retry_at.is_none() {
                     self.send_retry_at = now.checked_add(self.send_retry_backoff);
@@ -523,6 +534,8 @@ impl Instance {
             Some(Reason::LinkDown)
         } else if self.no_source {
             Some(Reason::NoSourceAddress)
+        } else if self.no_quorum {
+            Some(Reason::NoQuorum)
         } else if self.send_retry_at.is_some() {
             Some(Reason::SendFailed)
         } else {

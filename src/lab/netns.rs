@@ -2,7 +2,8 @@
 //! peer is a port of a bridge in a bridge namespace; fault injection on links and ports;
 //! spawning of processes inside namespaces (own process group, killed with the lab); teardown of
 //! every namespace and process on `Drop`. [`Topology`] says how the hosts are joined: one
-//! segment (the default), one segment that floods no multicast, or two segments and a router.
+//! segment (the default), one segment that floods no multicast, two segments and a router, or
+//! two links per node (cluster heartbeats).
 //!
 //! Names: lab id `rl<tag>-<pid>-<n>`; namespaces `<id>-br`, `<id>-n1`..`<id>-nN`, `<id>-cl`,
 //! `<id>-rt` (router); interfaces `eth0` in hosts (`eth0`, `eth1` in the router), bridges `br0`
@@ -49,6 +50,10 @@ pub enum Topology {
     /// (198.51.100.0/24, 2001:db8:0:1::/64, router .1 / ::1); every host's default route
     /// points at the router. Link-local multicast such as VRRP's is never routed.
     Routed,
+    /// Two links per node, for cluster heartbeats: every node's `eth0` and the client on `br0`
+    /// as in [`Topology::OneSegment`], and every node's `eth1` on `br1` (198.51.100.(10+i),
+    /// 2001:db8:0:1::(10+i), bridge ports `q1`..`qN`), a second network the client is not on.
+    TwoLinks,
 }
 
 /// One segment's addressing: hosts get `<prefix>.(10+i)` / `<prefix6>::(10+i)`, the router .1.
@@ -346,6 +351,47 @@ impl Lab {
         Ok(())
     }
 
+    /// Node `i`'s address on its second link (`eth1`, [`Topology::TwoLinks`]): 198.51.100.(10+i).
+    pub fn node_link2_ipv4(&self, i: usize) -> Ipv4Addr {
+        SEGMENTS[1].host_ipv4(10 + i as u8)
+    }
+
+    /// Brings node `i`'s second-link bridge port (`q<i>`, [`Topology::TwoLinks`]) down or up: a
+    /// cable pull on the heartbeat-only network.
+    pub fn set_node_port2(&self, i: usize, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        let port = format!("q{i}");
+        self.ip(&self.bridge_ns(), &["link", "set", &port, state])
+            .with_context(|| format!("setting node {i}'s second bridge port {state}"))
+            .map(drop)
+    }
+
+    /// Stops or resumes forwarding on every bridge port of node `i` (`p<i>`, and `q<i>` with
+    /// [`Topology::TwoLinks`]) with the bridge port state (disabled / forwarding): the node is
+    /// cut off on every link while its interfaces keep their carrier (a switch failure, not
+    /// a cable pull, so the node does not see a link go down).
+    pub fn set_node_blocked(&self, i: usize, blocked: bool) -> Result<()> {
+        let state = if blocked { "0" } else { "3" };
+        let mut ports = vec![format!("p{i}")];
+        if self.topology == Topology::TwoLinks {
+            ports.push(format!("q{i}"));
+        }
+        for port in ports {
+            let out = self.exec(
+                &self.bridge_ns(),
+                &["bridge", "link", "set", "dev", &port, "state", state],
+            )?;
+            if !out.status.success() {
+                bail!(
+                    "setting bridge port {port} state {state}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        mark(&mut lock(&self.disconnected).0, i, blocked);
+        Ok(())
+    }
+
     /// Brings node `i`'s bridge port down or up: a cable pull / power cut the node does not see
     /// (its eth0 stays up, it just hears nothing and nobody hears it).
     pub fn set_node_port(&self, i: usize, up: bool) -> Result<()> {
@@ -468,7 +514,7 @@ impl Lab {
     /// The segments (bridges) this lab has.
     fn segments(&self) -> &'static [Segment] {
         match self.topology {
-            Topology::Routed => &SEGMENTS,
+            Topology::Routed | Topology::TwoLinks => &SEGMENTS,
             Topology::OneSegment | Topology::NoMulticast => &SEGMENTS[..1],
         }
     }
@@ -548,6 +594,17 @@ impl Lab {
         quiet_ipv6(ns, &["all", "default"])?;
         self.ip(ns, &["link", "set", "lo", "up"])?;
         self.plug(host, "eth0")?;
+        if let Some(i) = self.second_link_node(host) {
+            let second = Host {
+                ns: ns.clone(),
+                port: format!("q{i}"),
+                mac: second_link_mac_bytes(i as u8),
+                ipv4: self.node_link2_ipv4(i),
+                ipv6: SEGMENTS[1].host_ipv6(decimal_as_hex(10 + i as u16)),
+                segment: SEGMENTS[1],
+            };
+            self.plug(&second, "eth1")?;
+        }
         if self.topology == Topology::Routed {
             let (via4, via6) = (host.segment.router_ipv4(), host.segment.router_ipv6());
             self.ip(ns, &["route", "add", "default", "via", &via4.to_string()])?;
@@ -557,6 +614,14 @@ impl Lab {
             )?;
         }
         Ok(())
+    }
+
+    /// With [`Topology::TwoLinks`], the node number of a node host (the client has one link).
+    fn second_link_node(&self, host: &Host) -> Option<usize> {
+        if self.topology != Topology::TwoLinks {
+            return None;
+        }
+        (1..=self.nodes).find(|&i| self.node_ns(i) == host.ns)
     }
 
     /// The router of [`Topology::Routed`]: `eth0` on br0 and `eth1` on br1, .1 / ::1 on each,
@@ -983,6 +1048,11 @@ fn stale_lab_owner(name: &str) -> Option<u32> {
 
 fn node_mac_bytes(n: u8) -> [u8; 6] {
     [0x02, 0x52, 0x00, 0x00, 0x00, n]
+}
+
+/// Node `n`'s second link (`eth1`, [`Topology::TwoLinks`]): 02:52:00:00:02:<n>.
+fn second_link_mac_bytes(n: u8) -> [u8; 6] {
+    [0x02, 0x52, 0x00, 0x00, 0x02, n]
 }
 
 /// The router's interface `eth<n>`: 02:52:00:00:01:<n>.

@@ -214,6 +214,8 @@ pub struct NodeConfig {
     /// `state_dir` (the VIP state file): one per node, so daemons of a lab never share it.
     pub state_dir: Option<PathBuf>,
     pub vrrp: Vec<VrrpInstance>,
+    /// TOML appended as is (cluster tests: `[cluster]`, `[[cluster.node]]`, `[[group]]`).
+    pub extra_toml: String,
 }
 
 impl NodeConfig {
@@ -234,6 +236,7 @@ impl NodeConfig {
         for instance in &self.vrrp {
             instance.write_toml(&mut out);
         }
+        out.push_str(&self.extra_toml);
         out
     }
 }
@@ -294,6 +297,7 @@ impl RelevoNode {
             control_socket: Some(lab.work_dir().join(format!("n{i}.sock"))),
             state_dir: Some(lab.work_dir().join(format!("n{i}.state"))),
             vrrp: vec![instance],
+            extra_toml: String::new(),
         }
     }
 
@@ -461,6 +465,7 @@ mod tests {
                 Duration::from_millis(10),
                 &["192.0.2.100/24"],
             )],
+            extra_toml: String::new(),
         };
         assert_eq!(
             config.to_toml(),
@@ -488,6 +493,7 @@ mod tests {
             control_socket: Some("/tmp/rl/n2.sock".into()),
             state_dir: Some("/tmp/rl/n2.state".into()),
             vrrp: vec![instance],
+            extra_toml: String::new(),
         };
         let text = config.to_toml();
         let table: toml::Table = toml::from_str(&text).unwrap();

@@ -1,0 +1,703 @@
+//! Cluster mode at run time: the heartbeat links (send every keepalive and on every group
+//! change, receive with a per-turn budget, authenticate, drop and count what is foreign, replayed
+//! or spoofed), the membership and quorum engine they feed, and the resource groups whose
+//! actions become VIP-table requests, announcements and resource hooks. The protocol decisions
+//! are the engine's (`engine::membership`, `engine::group`); this module only moves bytes and
+//! results between them and the OS.
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use mio::Token;
+use tracing::{info, warn};
+
+use super::heartbeat_socket::HeartbeatSocket;
+use super::hooks::{HookDone, HookOutcome};
+use super::timer::TimerOwner;
+use super::vip::VipOwner;
+use super::Daemon;
+use crate::config::{ClusterConfig, GroupConfig, QuorumPolicyConfig};
+use crate::engine::group::{
+    Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
+};
+use crate::engine::hook_queue::HookRequest;
+use crate::engine::membership::{Event, Heard, LinkHealth, Membership, Params};
+use crate::wire::heartbeat::{
+    parse_heartbeat, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, KeyRing, ReplayWindow,
+    MAX_FRAME_LEN,
+};
+
+/// Heartbeats read from one link socket per loop turn.
+const RECV_BUDGET: usize = 64;
+/// Hook owners of groups start here (VRRP instances use their index).
+pub const GROUP_HOOK_OWNER_BASE: usize = 1 << 16;
+
+/// One group at run time.
+pub struct GroupRt {
+    pub cfg: GroupConfig,
+    /// Its id on the wire: a 16-bit hash of its name (the same on every node).
+    pub wire_id: u16,
+    pub engine: Group,
+    /// The resource hook running: (start?, index).
+    running: Option<(bool, usize)>,
+    /// Whether this node may hold it (quorate, its VIP interfaces up, not stopping), as last
+    /// decided.
+    may_hold: bool,
+    pub last_reason: Option<Reason>,
+}
+
+/// Cluster mode's state. See the module documentation.
+pub struct ClusterRt {
+    pub cfg: ClusterConfig,
+    /// This node's id (1-based position in `[[cluster.node]]`).
+    pub me: u8,
+    keys: KeyRing,
+    incarnation: u64,
+    sequence: u64,
+    group_epoch: u64,
+    pub membership: Membership,
+    sockets: Vec<HeartbeatSocket>,
+    replay: HashMap<(u8, usize), ReplayWindow>,
+    /// Peers that said goodbye and have not come back.
+    left: std::collections::BTreeSet<u8>,
+    /// What each peer last reported for each group (by wire id).
+    peer_groups: BTreeMap<u8, BTreeMap<u16, GroupState>>,
+    pub groups: Vec<GroupRt>,
+    pub drops: BTreeMap<&'static str, u64>,
+    pub sent: u64,
+    pub received: u64,
+    /// Shutting down: groups release, then a goodbye.
+    stopping: bool,
+    /// The goodbye heartbeat went out.
+    said_goodbye: bool,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+/// FNV-1a folded to 16 bits: a group's id on the wire.
+pub fn group_wire_id(name: &str) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in name.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    ((hash >> 16) ^ (hash & 0xffff)) as u16
+}
+
+impl ClusterRt {
+    /// Opens the link sockets; fails when a link address cannot be bound.
+    pub fn new(cfg: &ClusterConfig, groups: &[GroupConfig], now: Instant) -> anyhow::Result<Self> {
+        let me = u8::try_from(cfg.me + 1).context("more than 255 cluster nodes")?;
+        let keys = cfg
+            .auth_keys
+            .key_ring()
+            .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?;
+        let own_links = &cfg.nodes[cfg.me].links;
+        let mut sockets = Vec::new();
+        for (link, address) in own_links.iter().enumerate() {
+            let socket = HeartbeatSocket::bind(*address, cfg.port).with_context(|| {
+                format!(
+                    "binding heartbeat link {link} to {address} port {}",
+                    cfg.port
+                )
+            })?;
+            sockets.push(socket);
+        }
+        let params = Params {
+            me,
+            nodes: (1..=cfg.nodes.len() as u8).collect(),
+            links: own_links.len(),
+            keepalive: cfg.keepalive,
+            warntime: cfg.warntime,
+            deadtime: cfg.deadtime,
+            initdead: cfg.initdead,
+            two_node: cfg.two_node,
+            ping_nodes: !cfg.ping_nodes.is_empty(),
+        };
+        let mut ids = BTreeMap::new();
+        let mut group_rts = Vec::new();
+        for group in groups {
+            let wire_id = group_wire_id(&group.name);
+            if let Some(other) = ids.insert(wire_id, group.name.clone()) {
+                anyhow::bail!(
+                    "groups \"{other}\" and \"{}\" have the same wire id {wire_id}: rename one",
+                    group.name
+                );
+            }
+            group_rts.push(GroupRt::new(group, cfg));
+        }
+        let incarnation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        Ok(ClusterRt {
+            cfg: cfg.clone(),
+            me,
+            keys,
+            incarnation,
+            sequence: 0,
+            group_epoch: 0,
+            membership: Membership::new(params, now),
+            sockets,
+            replay: HashMap::new(),
+            peer_groups: BTreeMap::new(),
+            left: std::collections::BTreeSet::new(),
+            groups: group_rts,
+            drops: BTreeMap::new(),
+            sent: 0,
+            received: 0,
+            stopping: false,
+            said_goodbye: false,
+            tx: vec![0; MAX_FRAME_LEN],
+            rx: vec![0; MAX_FRAME_LEN + 64],
+        })
+    }
+
+    pub fn socket_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.sockets.iter().map(|s| s.raw_fd()).collect()
+    }
+
+    fn count(&mut self, what: &'static str) {
+        *self.drops.entry(what).or_default() += 1;
+    }
+
+    /// Sends one heartbeat to every peer on every link.
+    fn send_heartbeats(&mut self, now: Instant, leaving: bool) {
+        self.sequence += 1;
+        let repr = HeartbeatRepr {
+            cluster_id: self.cfg.id,
+            node_id: self.me,
+            incarnation: self.incarnation,
+            sequence: self.sequence,
+            group_epoch: self.group_epoch,
+            leaving,
+            peers: self.membership.view(now),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| WireGroup {
+                    group_id: g.wire_id,
+                    state: g.reported_state(),
+                })
+                .collect(),
+        };
+        let len = match repr.emit(self.keys.sign_key(), &mut self.tx) {
+            Ok(len) => len,
+            Err(e) => {
+                warn!("building a heartbeat failed: {e}");
+                return;
+            }
+        };
+        for (link, socket) in self.sockets.iter().enumerate() {
+            for (index, node) in self.cfg.nodes.iter().enumerate() {
+                if index == self.cfg.me {
+                    continue;
+                }
+                let Some(address) = node.links.get(link) else {
+                    continue;
+                };
+                let to = SocketAddr::new(*address, self.cfg.port);
+                match socket.send(&self.tx[..len], to) {
+                    Ok(()) => self.sent += 1,
+                    Err(_) => *self.drops.entry("send_failed").or_default() += 1,
+                }
+            }
+        }
+    }
+
+    /// Reads link `link` (a bounded batch); returns whether datagrams may remain.
+    fn read_link(&mut self, link: usize, now: Instant, events: &mut Vec<Event>) -> bool {
+        for _ in 0..RECV_BUDGET {
+            let Some(socket) = self.sockets.get(link) else {
+                return false;
+            };
+            let (len, from) = match socket.recv(&mut self.rx) {
+                Ok(Some(got)) => got,
+                Ok(None) => return false,
+                Err(e) => {
+                    warn!("receiving on heartbeat link {link} failed: {e}");
+                    return false;
+                }
+            };
+            self.on_frame(link, len, from.ip(), now, events);
+        }
+        true
+    }
+
+    fn on_frame(
+        &mut self,
+        link: usize,
+        len: usize,
+        from: IpAddr,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let repr = match parse_heartbeat(&self.rx[..len.min(self.rx.len())], &self.keys) {
+            Ok(repr) => repr,
+            Err(drop) => return self.count(drop.as_str()),
+        };
+        if repr.cluster_id != self.cfg.id {
+            return self.count(HeartbeatDrop::WrongCluster.as_str());
+        }
+        let node = repr.node_id;
+        let expected = usize::from(node)
+            .checked_sub(1)
+            .and_then(|i| self.cfg.nodes.get(i))
+            .and_then(|n| n.links.get(link));
+        if node == self.me || expected != Some(&from) {
+            return self.count(HeartbeatDrop::UnknownNode.as_str());
+        }
+        let window = self.replay.entry((node, link)).or_default();
+        if window.accept(repr.incarnation, repr.sequence).is_err() {
+            return self.count(HeartbeatDrop::Replay.as_str());
+        }
+        self.received += 1;
+        let heard = Heard {
+            from: node,
+            link,
+            incarnation: repr.incarnation,
+            leaving: repr.leaving,
+            view: &repr.peers,
+        };
+        self.membership.heard(&heard, now, events);
+        let states = repr.groups.iter().map(|g| (g.group_id, g.state)).collect();
+        self.peer_groups.insert(node, states);
+    }
+
+    /// The node that holds group `g` (held or acquiring), as far as this node knows.
+    pub fn holder_of(&self, g: usize) -> Option<u8> {
+        let group = &self.groups[g];
+        if matches!(
+            group.engine.state(),
+            GroupState::Held | GroupState::Acquiring
+        ) {
+            return Some(self.me);
+        }
+        self.peer_groups.iter().find_map(|(&node, states)| {
+            let holds = states
+                .get(&group.wire_id)
+                .is_some_and(|s| matches!(s, GroupState::Held | GroupState::Acquiring));
+            (holds && self.membership.is_alive(node)).then_some(node)
+        })
+    }
+
+    /// What group `g` decides from: the partition, the peers heard directly, the group's state
+    /// as each of them last reported it, and quorum.
+    fn view_inputs(&self, g: usize) -> ViewInputs {
+        let wire_id = self.groups[g].wire_id;
+        let members = self.membership.partition().to_vec();
+        let heard: Vec<u8> = (1..=self.cfg.nodes.len() as u8)
+            .filter(|&n| n != self.me && self.membership.is_alive(n))
+            .collect();
+        let states = heard
+            .iter()
+            .filter_map(|n| {
+                self.peer_groups
+                    .get(n)
+                    .and_then(|m| m.get(&wire_id))
+                    .map(|s| (*n, *s))
+            })
+            .collect();
+        ViewInputs {
+            members,
+            heard,
+            left: self.left.iter().copied().collect(),
+            states,
+            quorate: self.membership.is_quorate(),
+        }
+    }
+}
+
+/// The owned parts of a [`ClusterView`].
+struct ViewInputs {
+    members: Vec<u8>,
+    heard: Vec<u8>,
+    left: Vec<u8>,
+    states: Vec<(u8, GroupState)>,
+    quorate: bool,
+}
+
+impl ViewInputs {
+    fn view(&self, me: u8, eligible: bool) -> ClusterView<'_> {
+        ClusterView {
+            me,
+            quorate: self.quorate,
+            members: &self.members,
+            heard: &self.heard,
+            left: &self.left,
+            peer_states: &self.states,
+            eligible,
+        }
+    }
+}
+
+impl GroupRt {
+    fn new(cfg: &GroupConfig, cluster: &ClusterConfig) -> Self {
+        let node_ids: Vec<u8> = cfg
+            .nodes
+            .iter()
+            .filter_map(|name| cluster.nodes.iter().position(|n| &n.name == name))
+            .map(|i| i as u8 + 1)
+            .collect();
+        let stops: Duration = cfg.resources.iter().map(|r| r.timeout).sum();
+        let params = GroupParams {
+            nodes: node_ids,
+            resources: cfg.resources.len(),
+            auto_failback: cfg.auto_failback,
+            max_start_failures: cfg.max_start_failures,
+            quorum_policy: match cluster.quorum_policy {
+                QuorumPolicyConfig::Stop => QuorumPolicy::Stop,
+                QuorumPolicyConfig::Freeze => QuorumPolicy::Freeze,
+                QuorumPolicyConfig::Ignore => QuorumPolicy::Ignore,
+            },
+            settle: cluster.keepalive * 2,
+            takeover_delay: cfg.takeover_delay.unwrap_or(cluster.deadtime + stops),
+        };
+        GroupRt {
+            cfg: cfg.clone(),
+            wire_id: group_wire_id(&cfg.name),
+            engine: Group::new(params),
+            running: None,
+            may_hold: false,
+            last_reason: None,
+        }
+    }
+
+    /// The state peers are told: a node that may not hold the group (no quorum, a VIP
+    /// interface down, stopping) says `failed` once released, so the next node takes it.
+    fn reported_state(&self) -> GroupState {
+        match self.engine.state() {
+            GroupState::Released if !self.may_hold => GroupState::Failed,
+            state => state,
+        }
+    }
+
+    /// Whether every VIP interface of the group exists and is up here.
+    fn interfaces_up(&self, interfaces: &super::interfaces::Interfaces) -> bool {
+        self.cfg
+            .vips
+            .iter()
+            .all(|v| interfaces.by_name(&v.interface).is_some_and(|i| i.link.up))
+    }
+}
+
+impl Daemon {
+    /// Registers the heartbeat sockets with the loop (tokens from `base`).
+    pub(super) fn register_cluster(&mut self, base: usize) -> anyhow::Result<()> {
+        let fds = self
+            .cluster
+            .as_ref()
+            .map(|c| c.socket_fds())
+            .unwrap_or_default();
+        for (link, fd) in fds.into_iter().enumerate() {
+            self.register_fd(fd, Token(base + link))?;
+        }
+        self.schedule_cluster();
+        Ok(())
+    }
+
+    pub(super) fn schedule_cluster(&mut self) {
+        let next = self.cluster.as_ref().and_then(|c| {
+            let groups = c.groups.iter().filter_map(|g| g.engine.next_deadline());
+            c.membership.next_deadline().into_iter().chain(groups).min()
+        });
+        self.deadlines.schedule(TimerOwner::Cluster, next);
+    }
+
+    /// Heartbeat link `link` is readable.
+    pub(super) fn on_heartbeat_readable(&mut self, link: usize, now: Instant) {
+        let mut events = Vec::new();
+        let more = match self.cluster.as_mut() {
+            Some(c) => c.read_link(link, now, &mut events),
+            None => return,
+        };
+        if more {
+            self.cluster_backlog.insert(link);
+        }
+        self.on_membership_events(events, now);
+    }
+
+    /// Links left with a backlog at the budget are read again on the next turn.
+    pub(super) fn drain_cluster_backlog(&mut self, now: Instant) {
+        for link in std::mem::take(&mut self.cluster_backlog) {
+            self.on_heartbeat_readable(link, now);
+        }
+    }
+
+    /// The cluster timer: heartbeats due, link health, group waits.
+    pub(super) fn on_cluster_timer(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        match self.cluster.as_mut() {
+            Some(c) => c.membership.handle_timeout(now, &mut events),
+            None => return,
+        }
+        self.on_membership_events(events, now);
+    }
+
+    fn on_membership_events(&mut self, events: Vec<Event>, now: Instant) {
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        let mut send = false;
+        for event in events {
+            match event {
+                Event::SendHeartbeats => send = true,
+                Event::LinkChanged { peer, link, health } => {
+                    let name = node_name(&cluster.cfg, peer);
+                    match health {
+                        LinkHealth::Up => info!("heartbeat link {link} to {name} is up"),
+                        LinkHealth::Late => warn!("heartbeat link {link} to {name} is late"),
+                        LinkHealth::Down => warn!("heartbeat link {link} to {name} is down"),
+                    }
+                }
+                Event::PeerAlive { peer } => {
+                    cluster.left.remove(&peer);
+                    info!("cluster node {} is alive", node_name(&cluster.cfg, peer))
+                }
+                Event::PeerDead { peer, why } => {
+                    if why == crate::engine::membership::PeerGone::Leaving {
+                        cluster.left.insert(peer);
+                    }
+                    warn!(
+                        "cluster node {} is gone ({})",
+                        node_name(&cluster.cfg, peer),
+                        why.as_str()
+                    )
+                }
+                Event::Quorum {
+                    quorate,
+                    votes,
+                    needed,
+                } => {
+                    let state = if quorate { "quorate" } else { "NOT quorate" };
+                    info!(
+                        "cluster partition {:?}: {state} ({votes} of {needed} votes needed)",
+                        cluster.membership.partition()
+                    );
+                }
+            }
+        }
+        if send {
+            cluster.send_heartbeats(now, false);
+        }
+        let quorate = cluster.membership.is_quorate();
+        self.gate_instances(quorate, now);
+        self.update_groups(now);
+    }
+
+    /// `quorum_gated` VRRP instances: FAULT while this node lacks quorum (the input is
+    /// idempotent, so it is fed on every membership turn).
+    fn gate_instances(&mut self, quorate: bool, now: Instant) {
+        use crate::engine::vrrp::{Blocker, Input};
+        for i in 0..self.instances.len() {
+            if !self.instances[i].cfg.quorum_gated {
+                continue;
+            }
+            let input = if quorate {
+                Input::CanAdvertise(Blocker::NoQuorum)
+            } else {
+                Input::CannotAdvertise(Blocker::NoQuorum)
+            };
+            self.feed(i, input, now);
+        }
+    }
+
+    /// Re-decides every group and performs what the engines ask for; a group that changed
+    /// state is announced to the peers at once.
+    pub(super) fn update_groups(&mut self, now: Instant) {
+        let Some(count) = self.cluster.as_ref().map(|c| c.groups.len()) else {
+            return;
+        };
+        let mut changed = false;
+        for g in 0..count {
+            let mut actions = Vec::new();
+            let Some(cluster) = self.cluster.as_mut() else {
+                return;
+            };
+            let inputs = cluster.view_inputs(g);
+            let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
+            let may_hold = eligible && inputs.quorate;
+            changed |= cluster.groups[g].may_hold != may_hold;
+            cluster.groups[g].may_hold = may_hold;
+            let view = inputs.view(cluster.me, eligible);
+            cluster.groups[g].engine.update(&view, now, &mut actions);
+            changed |= self.perform_group(g, actions, now);
+        }
+        self.finish_cluster_turn(changed, now);
+    }
+
+    fn finish_cluster_turn(&mut self, changed: bool, now: Instant) {
+        if let Some(cluster) = self.cluster.as_mut() {
+            if changed {
+                cluster.group_epoch += 1;
+                cluster.send_heartbeats(now, false);
+            }
+            let released = cluster
+                .groups
+                .iter()
+                .all(|g| matches!(g.engine.state(), GroupState::Released | GroupState::Failed));
+            if cluster.stopping && released && !cluster.said_goodbye {
+                cluster.send_heartbeats(now, true);
+                cluster.said_goodbye = true;
+            }
+        }
+        self.schedule_cluster();
+    }
+
+    /// Carries out one group's actions; returns whether its state changed.
+    fn perform_group(&mut self, g: usize, actions: Vec<Action>, now: Instant) -> bool {
+        let mut changed = false;
+        for action in actions {
+            match action {
+                Action::AddVips => {
+                    self.vips
+                        .acquire(VipOwner::Group(g), now, &self.interfaces, &mut self.netlink);
+                    self.schedule_vips();
+                }
+                Action::RemoveVips => {
+                    self.vips
+                        .release(VipOwner::Group(g), &self.interfaces, &mut self.netlink);
+                    self.schedule_vips();
+                }
+                Action::Announce => self.announce_group(g),
+                Action::StartResource(i) => self.group_hook(g, true, i, now),
+                Action::StopResource(i) => self.group_hook(g, false, i, now),
+                Action::Transition { from, to, reason } => {
+                    changed = true;
+                    if let Some(group) = self.cluster.as_mut().map(|c| &mut c.groups[g]) {
+                        group.last_reason = Some(reason);
+                        info!(group = %group.cfg.name, "{} -> {} ({})", from.as_str(), to.as_str(), reason.code());
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Queues resource `i`'s start or stop hook.
+    fn group_hook(&mut self, g: usize, start: bool, i: usize, now: Instant) {
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        let group = &mut cluster.groups[g];
+        let Some(resource) = group.cfg.resources.get(i) else {
+            return;
+        };
+        group.running = Some((start, i));
+        let event = if start { "acquire" } else { "release" };
+        let vips = group
+            .cfg
+            .vips
+            .iter()
+            .map(|v| v.vip.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let env = vec![
+            ("RELEVO_EVENT".to_string(), event.to_string()),
+            ("RELEVO_NAME".to_string(), group.cfg.name.clone()),
+            ("RELEVO_GROUP".to_string(), group.cfg.name.clone()),
+            ("RELEVO_RESOURCE".to_string(), resource.name.clone()),
+            ("RELEVO_NODE".to_string(), self.node_name.clone()),
+            ("RELEVO_VIPS".to_string(), vips),
+        ];
+        let argv = if start {
+            resource.start.clone()
+        } else {
+            resource.stop.clone()
+        };
+        self.hook_queue.push(HookRequest {
+            owner: GROUP_HOOK_OWNER_BASE + g,
+            event: event.to_string(),
+            argv,
+            env,
+            timeout: resource.timeout,
+            skipped: 0,
+        });
+        self.pump_hooks(now);
+    }
+
+    /// A group's resource hook ended: the engine goes on.
+    pub(super) fn group_hook_done(&mut self, done: &HookDone, now: Instant) {
+        let g = done.owner - GROUP_HOOK_OWNER_BASE;
+        let ok = matches!(done.outcome, HookOutcome::Exited(0));
+        let mut actions = Vec::new();
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        let inputs = cluster.view_inputs(g);
+        let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
+        let view = inputs.view(cluster.me, eligible);
+        let group = &mut cluster.groups[g];
+        match group.running.take() {
+            Some((true, i)) => group.engine.resource_started(i, ok, &view, &mut actions),
+            Some((false, i)) => group.engine.resource_stopped(i, &mut actions),
+            None => {}
+        }
+        let changed = self.perform_group(g, actions, now);
+        self.finish_cluster_turn(changed, now);
+    }
+
+    /// Gratuitous ARPs / unsolicited NAs for the group's VIPs, each out of its interface.
+    pub(super) fn announce_group(&mut self, g: usize) {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        for vip in &cluster.groups[g].cfg.vips {
+            let Some(iface) = self.interfaces.by_name(&vip.interface) else {
+                continue;
+            };
+            let Some(mac) = iface.link.mac else {
+                continue;
+            };
+            let ifindex = iface.link.ifindex;
+            if let Err(e) = super::announce::send_announcements(
+                &self.packet,
+                ifindex,
+                mac,
+                &[vip.vip.addr],
+                false,
+                &mut self.rx_buf,
+            ) {
+                warn!("announcing {} failed: {e}", vip.vip);
+            }
+        }
+    }
+
+    /// Shutdown: every group releases (stop hooks, then the VIPs), then a goodbye heartbeat.
+    pub(super) fn stop_cluster(&mut self, now: Instant) {
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.stopping = true;
+        }
+        self.update_groups(now);
+    }
+
+    /// Whether the cluster has finished its shutdown (groups released, goodbye sent).
+    pub(super) fn cluster_stopped(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.said_goodbye)
+    }
+}
+
+fn node_name(cfg: &ClusterConfig, id: u8) -> String {
+    usize::from(id)
+        .checked_sub(1)
+        .and_then(|i| cfg.nodes.get(i))
+        .map_or_else(|| format!("#{id}"), |n| n.name.clone())
+}
+
+/// `GroupState` names for logs and status.
+pub trait StateName {
+    fn as_str(&self) -> &'static str;
+}
+
+impl StateName for GroupState {
+    fn as_str(&self) -> &'static str {
+        match self {
+            GroupState::Released => "released",
+            GroupState::Acquiring => "acquiring",
+            GroupState::Held => "held",
+            GroupState::Releasing => "releasing",
+            GroupState::Failed => "failed",
+        }
+    }
+}
