@@ -3,7 +3,8 @@
 //! resource group with a VIP. One link cut moves nothing; a node isolated on both links loses
 //! the group to the next node and releases it itself; the owner's client-facing link going
 //! down moves the group while heartbeats go on over the other link; a failing start hook moves
-//! the group on; forged, replayed and foreign heartbeats change nothing and are counted.
+//! the group on; forged, replayed and foreign heartbeats change nothing and are counted; and
+//! of two nodes with a ping node, the one still on the network keeps the group.
 mod netns_support;
 
 use std::net::UdpSocket;
@@ -22,23 +23,28 @@ const KEY: &str = "0123456789abcdef0123";
 const CLUSTER_ID: u8 = 7;
 const PORT: u16 = 694;
 
-/// The cluster and group tables for a 3-node lab; `resource` adds a `[[group.resource]]`.
-fn cluster_toml(lab: &Lab, key_file: &Path, resource: Option<&Path>) -> String {
+/// The cluster and group tables for the lab's nodes; `resource` adds a `[[group.resource]]`,
+/// `extra` more `[cluster]` keys.
+fn cluster_toml(lab: &Lab, key_file: &Path, resource: Option<&Path>, extra: &str) -> String {
     let mut out = format!(
         "\n[cluster]\nid = {CLUSTER_ID}\nport = {PORT}\nkeepalive = \"20ms\"\nwarntime = \"60ms\"\n\
-         deadtime = \"100ms\"\ninitdead = \"1s\"\nauth_key_file = \"{}\"\nquorum_policy = \"stop\"\n",
+         deadtime = \"100ms\"\ninitdead = \"1s\"\nauth_key_file = \"{}\"\nquorum_policy = \"stop\"\n{extra}",
         key_file.display()
     );
-    for i in 1..=3 {
+    let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
+    for i in 1..=lab.nodes() {
         out += &format!(
             "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"none\"\n",
             lab.node_ipv4(i),
             lab.node_link2_ipv4(i)
         );
     }
-    out += "\n[[group]]\nname = \"db\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nauto_failback = true\n\
-            takeover_delay = \"150ms\"\n\
-            vips = [{ address = \"192.0.2.150/24\", interface = \"eth0\" }]\n";
+    out += &format!(
+        "\n[[group]]\nname = \"db\"\nnodes = [{}]\nauto_failback = true\n\
+         takeover_delay = \"150ms\"\n\
+         vips = [{{ address = \"192.0.2.150/24\", interface = \"eth0\" }}]\n",
+        names.join(", ")
+    );
     if let Some(hook) = resource {
         let hook = hook.display();
         out += &format!(
@@ -60,12 +66,16 @@ fn key_file(lab: &Lab) -> std::path::PathBuf {
 /// Starts relevo on nodes 1..=3 with the cluster config (and a VRRP instance on another VID
 /// the tests do not look at, since a config needs at least one instance or group).
 fn start_cluster(lab: &Lab, resource: Option<&Path>) -> Vec<RelevoNode> {
+    start_cluster_with(lab, resource, "")
+}
+
+fn start_cluster_with(lab: &Lab, resource: Option<&Path>, extra: &str) -> Vec<RelevoNode> {
     let keys = key_file(lab);
-    (1..=3)
+    (1..=lab.nodes())
         .map(|i| {
             let instance = VrrpInstance::new(90, 100, Duration::from_secs(1), &["192.0.2.190/24"]);
             let mut config: NodeConfig = RelevoNode::config_for(lab, i, instance);
-            config.extra_toml = cluster_toml(lab, &keys, resource);
+            config.extra_toml = cluster_toml(lab, &keys, resource, extra);
             RelevoNode::start(lab, i, &relevo_bin(), &config)
                 .unwrap_or_else(|e| panic!("starting relevo on n{i}: {e:#}"))
         })
@@ -74,6 +84,25 @@ fn start_cluster(lab: &Lab, resource: Option<&Path>) -> Vec<RelevoNode> {
 
 fn cluster_lab(tag: &str) -> Option<TestLab> {
     lab_with(tag, 3, Topology::TwoLinks)
+}
+
+#[test]
+fn two_nodes_with_a_ping_node_the_one_still_on_the_network_keeps_the_group() {
+    let Some(lab) = lab_with("cl6", 2, Topology::TwoLinks) else {
+        return;
+    };
+    // The client answers pings: it is the tiebreaker.
+    let ping = format!("ping_nodes = [\"{}\"]\n", lab.client_ipv4());
+    let nodes = start_cluster_with(&lab, None, &ping);
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    // n1 is cut off from everything, the ping node included: it loses quorum and releases;
+    // n2 still reaches the ping node, keeps quorum alone and takes the group.
+    lab.set_node_blocked(1, true).unwrap();
+    expect_owner(&lab, 2, Duration::from_secs(3), &nodes);
+    assert!(!cluster_status(&nodes[0]).quorate);
+    assert!(cluster_status(&nodes[1]).quorate);
+    lab.set_node_blocked(1, false).unwrap();
+    expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
 }
 
 fn logs(nodes: &[RelevoNode]) -> String {

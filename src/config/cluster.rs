@@ -590,7 +590,7 @@ fn find_me(
 
 // ---- quorum tiebreakers ----
 
-/// `ping_nodes`: unicast addresses outside the cluster (a router both nodes reach).
+/// `ping_nodes`: unicast IPv4 addresses outside the cluster (a router both nodes reach).
 fn read_ping_nodes(diags: &mut Diags, table: &Table<'_, '_>, nodes: &[ClusterNode]) -> Vec<IpAddr> {
     let Some(value) = table.get("ping_nodes") else {
         return Vec::new();
@@ -609,6 +609,9 @@ fn read_ping_nodes(diags: &mut Diags, table: &Table<'_, '_>, nodes: &[ClusterNod
             )),
             None if addr.is_loopback() => Some(format!(
                 "{addr} is a loopback address, which always answers"
+            )),
+            None if addr.is_ipv6() => Some(format!(
+                "{addr}: IPv6 ping nodes are not supported yet in this release; use an IPv4 one"
             )),
             None => None,
         };

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::heartbeat_socket::HeartbeatSocket;
 use super::hooks::{HookDone, HookOutcome};
+use super::ping::Pinger;
 use super::timer::TimerOwner;
 use super::vip::VipOwner;
 use super::Daemon;
@@ -30,6 +31,11 @@ use crate::wire::heartbeat::{
 
 /// Heartbeats read from one link socket per loop turn.
 const RECV_BUDGET: usize = 64;
+/// Least interval between two rounds of pings to the ping nodes.
+const MIN_PING_INTERVAL: Duration = Duration::from_millis(10);
+/// Token offset (from the heartbeat base) of the ping socket: after every link's.
+pub const PING_TOKEN_OFFSET: usize = 255;
+
 /// Hook owners of groups start here (VRRP instances use their index).
 pub const GROUP_HOOK_OWNER_BASE: usize = 1 << 16;
 
@@ -58,6 +64,11 @@ pub struct ClusterRt {
     group_epoch: u64,
     pub membership: Membership,
     sockets: Vec<HeartbeatSocket>,
+    /// Two-node clusters with ping nodes.
+    pinger: Option<Pinger>,
+    next_ping: Instant,
+    /// Ping reachability as last told to the membership.
+    ping_reachable: bool,
     replay: HashMap<(u8, usize), ReplayWindow>,
     /// Peers that said goodbye and have not come back.
     left: std::collections::BTreeSet<u8>,
@@ -127,6 +138,14 @@ impl ClusterRt {
             }
             group_rts.push(GroupRt::new(group, cfg));
         }
+        let pinger = if cfg.nodes.len() == 2 && !cfg.ping_nodes.is_empty() {
+            Some(
+                Pinger::open(&cfg.ping_nodes, cfg.deadtime)
+                    .context("opening the ICMP socket for ping_nodes")?,
+            )
+        } else {
+            None
+        };
         let incarnation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
@@ -140,6 +159,9 @@ impl ClusterRt {
             group_epoch: 0,
             membership: Membership::new(params, now),
             sockets,
+            pinger,
+            next_ping: now,
+            ping_reachable: false,
             replay: HashMap::new(),
             peer_groups: BTreeMap::new(),
             left: std::collections::BTreeSet::new(),
@@ -156,6 +178,32 @@ impl ClusterRt {
 
     pub fn socket_fds(&self) -> Vec<std::os::fd::RawFd> {
         self.sockets.iter().map(|s| s.raw_fd()).collect()
+    }
+
+    pub fn ping_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.pinger.as_ref().map(|p| p.raw_fd())
+    }
+
+    /// Pings the ping nodes when due and tells the membership when reachability changed.
+    fn ping_turn(&mut self, now: Instant, events: &mut Vec<Event>) {
+        let Some(pinger) = self.pinger.as_mut() else {
+            return;
+        };
+        if now >= self.next_ping {
+            pinger.send();
+            self.next_ping = now + self.cfg.keepalive.max(MIN_PING_INTERVAL);
+        }
+        let reachable = pinger.reachable(now);
+        if reachable != self.ping_reachable {
+            self.ping_reachable = reachable;
+            let state = if reachable {
+                "answers"
+            } else {
+                "does not answer"
+            };
+            info!("a ping node {state}");
+            self.membership.ping_reachable(reachable, now, events);
+        }
     }
 
     fn count(&mut self, what: &'static str) {
@@ -393,6 +441,9 @@ impl Daemon {
         for (link, fd) in fds.into_iter().enumerate() {
             self.register_fd(fd, Token(base + link))?;
         }
+        if let Some(fd) = self.cluster.as_ref().and_then(|c| c.ping_fd()) {
+            self.register_fd(fd, Token(base + PING_TOKEN_OFFSET))?;
+        }
         self.schedule_cluster();
         Ok(())
     }
@@ -400,13 +451,30 @@ impl Daemon {
     pub(super) fn schedule_cluster(&mut self) {
         let next = self.cluster.as_ref().and_then(|c| {
             let groups = c.groups.iter().filter_map(|g| g.engine.next_deadline());
-            c.membership.next_deadline().into_iter().chain(groups).min()
+            let ping = c.pinger.as_ref().map(|_| c.next_ping);
+            c.membership
+                .next_deadline()
+                .into_iter()
+                .chain(groups)
+                .chain(ping)
+                .min()
         });
         self.deadlines.schedule(TimerOwner::Cluster, next);
     }
 
-    /// Heartbeat link `link` is readable.
+    /// Heartbeat link `link` (or, at [`PING_TOKEN_OFFSET`], the ping socket) is readable.
     pub(super) fn on_heartbeat_readable(&mut self, link: usize, now: Instant) {
+        if link == PING_TOKEN_OFFSET {
+            let more = self
+                .cluster
+                .as_mut()
+                .and_then(|c| c.pinger.as_mut())
+                .is_some_and(|p| p.read(now));
+            if more {
+                self.cluster_backlog.insert(link);
+            }
+            return;
+        }
         let mut events = Vec::new();
         let more = match self.cluster.as_mut() {
             Some(c) => c.read_link(link, now, &mut events),
@@ -429,7 +497,10 @@ impl Daemon {
     pub(super) fn on_cluster_timer(&mut self, now: Instant) {
         let mut events = Vec::new();
         match self.cluster.as_mut() {
-            Some(c) => c.membership.handle_timeout(now, &mut events),
+            Some(c) => {
+                c.membership.handle_timeout(now, &mut events);
+                c.ping_turn(now, &mut events);
+            }
             None => return,
         }
         self.on_membership_events(events, now);

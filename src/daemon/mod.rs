@@ -14,6 +14,7 @@ pub mod loop_stats;
 mod net_events;
 pub mod netlink;
 pub mod packet_socket;
+pub mod ping;
 pub mod signals;
 mod status;
 pub mod timer;
