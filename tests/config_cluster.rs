@@ -168,7 +168,7 @@ deadtime = \"2s\"
 initdead = \"2s\"
 auth_key_file = \"@KEY@\"
 quorum_policy = \"freeze\"
-ping_nodes = [\"192.0.2.1\", \"2001:db8::1\"]
+ping_nodes = [\"192.0.2.1\", \"198.51.100.1\"]
 
 [[cluster.node]]
 name = \"n1\"
@@ -249,7 +249,7 @@ fn full_cluster_config_reads_every_field() {
     let ring = cluster.auth_keys.key_ring().unwrap();
     assert_eq!(ring.ids().collect::<Vec<_>>(), [7, 1]);
     assert_eq!(cluster.quorum_policy, QuorumPolicyConfig::Freeze);
-    assert_eq!(cluster.ping_nodes, [ip("192.0.2.1"), ip("2001:db8::1")]);
+    assert_eq!(cluster.ping_nodes, [ip("192.0.2.1"), ip("198.51.100.1")]);
     assert!(!cluster.two_node);
     let names: Vec<&str> = cluster.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["n1", "n2"]);
@@ -767,6 +767,15 @@ fn ping_nodes_are_checked() {
             ),
         ],
     );
+    let body = BASE.replace(
+        "ping_nodes = [\"192.0.2.1\"]",
+        "ping_nodes = [\"2001:db8::1\"]",
+    );
+    assert_errors(
+        &fixture,
+        &body,
+        &[(7, 15, "IPv6 ping nodes are not supported yet")],
+    );
 }
 
 #[test]
@@ -872,7 +881,7 @@ fn check_summarises_groups_and_gated_instances() {
     assert_eq!(
         lines[2],
         "cluster 200: node n2 (id 2) of n1,n2, 2 links, port 6940, keepalive 200ms warntime 1s \
-         deadtime 2s initdead 2s, quorum policy freeze ping nodes 192.0.2.1,2001:db8::1, key ids 7,1"
+         deadtime 2s initdead 2s, quorum policy freeze ping nodes 192.0.2.1,198.51.100.1, key ids 7,1"
     );
     assert!(
         lines[3].ends_with("multicast, quorum-gated"),

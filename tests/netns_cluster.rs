@@ -19,17 +19,31 @@ use relevo::lab::Topology;
 use relevo::wire::heartbeat::{HeartbeatKey, HeartbeatRepr};
 
 const VIP: &str = "192.0.2.150/24";
+const VIP_WEB: &str = "192.0.2.151/24";
 const KEY: &str = "0123456789abcdef0123";
 const CLUSTER_ID: u8 = 7;
 const PORT: u16 = 694;
 
-/// The cluster and group tables for the lab's nodes; `resource` adds a `[[group.resource]]`,
-/// `extra` more `[cluster]` keys.
-fn cluster_toml(lab: &Lab, key_file: &Path, resource: Option<&Path>, extra: &str) -> String {
+/// What a test changes in the cluster config.
+#[derive(Default, Clone, Copy)]
+struct Opts<'a> {
+    /// A `[[group.resource]]` running this hook (`start` / `stop` as its argument).
+    resource: Option<&'a Path>,
+    /// More `[cluster]` keys.
+    cluster_extra: &'a str,
+    /// `auto_failback = false` on the group.
+    no_failback: bool,
+    /// A second group, "www" (192.0.2.151), preferring the nodes in reverse order.
+    active_active: bool,
+}
+
+/// The cluster and group tables for the lab's nodes.
+fn cluster_toml(lab: &Lab, key_file: &Path, opts: Opts<'_>) -> String {
     let mut out = format!(
         "\n[cluster]\nid = {CLUSTER_ID}\nport = {PORT}\nkeepalive = \"20ms\"\nwarntime = \"60ms\"\n\
-         deadtime = \"100ms\"\ninitdead = \"1s\"\nauth_key_file = \"{}\"\nquorum_policy = \"stop\"\n{extra}",
-        key_file.display()
+         deadtime = \"100ms\"\ninitdead = \"1s\"\nauth_key_file = \"{}\"\nquorum_policy = \"stop\"\n{}",
+        key_file.display(),
+        opts.cluster_extra
     );
     let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
     for i in 1..=lab.nodes() {
@@ -39,18 +53,26 @@ fn cluster_toml(lab: &Lab, key_file: &Path, resource: Option<&Path>, extra: &str
             lab.node_link2_ipv4(i)
         );
     }
-    out += &format!(
-        "\n[[group]]\nname = \"db\"\nnodes = [{}]\nauto_failback = true\n\
-         takeover_delay = \"150ms\"\n\
-         vips = [{{ address = \"192.0.2.150/24\", interface = \"eth0\" }}]\n",
-        names.join(", ")
-    );
-    if let Some(hook) = resource {
+    let group = |name: &str, nodes: &[String], vip: &str| {
+        format!(
+            "\n[[group]]\nname = \"{name}\"\nnodes = [{}]\nauto_failback = {}\n\
+             takeover_delay = \"150ms\"\n\
+             vips = [{{ address = \"{vip}\", interface = \"eth0\" }}]\n",
+            nodes.join(", "),
+            !opts.no_failback
+        )
+    };
+    out += &group("db", &names, VIP);
+    if let Some(hook) = opts.resource {
         let hook = hook.display();
         out += &format!(
             "\n[[group.resource]]\nname = \"app\"\nstart = [\"{hook}\", \"start\"]\n\
              stop = [\"{hook}\", \"stop\"]\ntimeout = \"5s\"\n"
         );
+    }
+    if opts.active_active {
+        let reversed: Vec<String> = names.iter().rev().cloned().collect();
+        out += &group("www", &reversed, VIP_WEB);
     }
     out
 }
@@ -63,19 +85,17 @@ fn key_file(lab: &Lab) -> std::path::PathBuf {
     path
 }
 
-/// Starts relevo on nodes 1..=3 with the cluster config (and a VRRP instance on another VID
-/// the tests do not look at, since a config needs at least one instance or group).
-fn start_cluster(lab: &Lab, resource: Option<&Path>) -> Vec<RelevoNode> {
-    start_cluster_with(lab, resource, "")
-}
-
-fn start_cluster_with(lab: &Lab, resource: Option<&Path>, extra: &str) -> Vec<RelevoNode> {
+/// Starts relevo on every node with the cluster config, each with a quorum-gated VRRP
+/// instance on another VRID (a node cut off from the cluster must not claim it).
+fn start_cluster(lab: &Lab, opts: Opts<'_>) -> Vec<RelevoNode> {
     let keys = key_file(lab);
     (1..=lab.nodes())
         .map(|i| {
-            let instance = VrrpInstance::new(90, 100, Duration::from_secs(1), &["192.0.2.190/24"]);
+            let mut instance =
+                VrrpInstance::new(90, 100, Duration::from_secs(1), &["192.0.2.190/24"]);
+            instance.quorum_gated = true;
             let mut config: NodeConfig = RelevoNode::config_for(lab, i, instance);
-            config.extra_toml = cluster_toml(lab, &keys, resource, extra);
+            config.extra_toml = cluster_toml(lab, &keys, opts);
             RelevoNode::start(lab, i, &relevo_bin(), &config)
                 .unwrap_or_else(|e| panic!("starting relevo on n{i}: {e:#}"))
         })
@@ -93,7 +113,13 @@ fn two_nodes_with_a_ping_node_the_one_still_on_the_network_keeps_the_group() {
     };
     // The client answers pings: it is the tiebreaker.
     let ping = format!("ping_nodes = [\"{}\"]\n", lab.client_ipv4());
-    let nodes = start_cluster_with(&lab, None, &ping);
+    let nodes = start_cluster(
+        &lab,
+        Opts {
+            cluster_extra: &ping,
+            ..Opts::default()
+        },
+    );
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     // n1 is cut off from everything, the ping node included: it loses quorum and releases;
     // n2 still reaches the ping node, keeps quorum alone and takes the group.
@@ -135,7 +161,7 @@ fn one_heartbeat_link_cut_moves_nothing_and_is_reported() {
     let Some(lab) = cluster_lab("cl1") else {
         return;
     };
-    let nodes = start_cluster(&lab, None);
+    let nodes = start_cluster(&lab, Opts::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_port2(1, false).unwrap();
     assert!(
@@ -156,7 +182,7 @@ fn an_isolated_owner_loses_the_group_and_releases_it() {
     let Some(lab) = cluster_lab("cl2") else {
         return;
     };
-    let nodes = start_cluster(&lab, None);
+    let nodes = start_cluster(&lab, Opts::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_blocked(1, true).unwrap();
     // n2 takes over after deadtime + takeover_delay; n1, without quorum, releases (policy
@@ -200,7 +226,7 @@ fn the_owners_client_link_down_moves_the_group_while_heartbeats_go_on() {
     let Some(lab) = cluster_lab("cl3") else {
         return;
     };
-    let nodes = start_cluster(&lab, None);
+    let nodes = start_cluster(&lab, Opts::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_link(1, false).unwrap();
     // n1's eth0 is down: its VIP is gone with the link, n2 holds the group, and n1 is still
@@ -227,7 +253,13 @@ fn a_failing_start_hook_moves_the_group_to_the_next_node() {
         "app",
         "[ \"$1\" = start ] && [ \"$RELEVO_NODE\" = n1 ] && exit 1\nexit 0\n",
     );
-    let nodes = start_cluster(&lab, Some(&hook));
+    let nodes = start_cluster(
+        &lab,
+        Opts {
+            resource: Some(&hook),
+            ..Opts::default()
+        },
+    );
     expect_owner(&lab, 2, Duration::from_secs(5), &nodes);
     let n1 = cluster_status(&nodes[0]);
     assert_eq!(n1.groups[0].state, "failed", "{n1:?}");
@@ -271,7 +303,7 @@ fn forged_replayed_and_foreign_heartbeats_change_nothing_and_are_counted() {
     let Some(lab) = cluster_lab("cl5") else {
         return;
     };
-    let nodes = start_cluster(&lab, None);
+    let nodes = start_cluster(&lab, Opts::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     // Signed with another key; from another cluster; an old incarnation of n1 (a replay); and
     // a leaving flag would have been worse: none of them may touch n2's view of n1.
@@ -291,4 +323,58 @@ fn forged_replayed_and_foreign_heartbeats_change_nothing_and_are_counted() {
         logs(&nodes)
     );
     assert!(cluster_status(&nodes[1]).members.iter().all(|m| m.alive));
+}
+
+#[test]
+fn without_failback_the_group_stays_on_the_node_that_took_it() {
+    let Some(lab) = cluster_lab("cl7") else {
+        return;
+    };
+    let opts = Opts {
+        no_failback: true,
+        ..Opts::default()
+    };
+    let nodes = start_cluster(&lab, opts);
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    lab.set_node_blocked(1, true).unwrap();
+    expect_owner(&lab, 2, Duration::from_secs(3), &nodes);
+    lab.set_node_blocked(1, false).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || cluster_status(&nodes[0]).quorate),
+        "n1 did not rejoin"
+    );
+    assert!(
+        holds_for(ms(600), || lab.holders(ip(VIP)) == [2]),
+        "the group moved back without auto_failback\n{}",
+        logs(&nodes)
+    );
+}
+
+#[test]
+fn active_active_a_survivor_holds_both_groups() {
+    let Some(lab) = lab_with("cl8", 2, Topology::TwoLinks) else {
+        return;
+    };
+    // Two nodes, a ping node (the client), db preferring n1 and www preferring n2.
+    let ping = format!("ping_nodes = [\"{}\"]\n", lab.client_ipv4());
+    let opts = Opts {
+        active_active: true,
+        cluster_extra: &ping,
+        ..Opts::default()
+    };
+    let nodes = start_cluster(&lab, opts);
+    let web = ip(VIP_WEB);
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.holders(web) == [2]),
+        "www (preferring n2) is on {:?}",
+        lab.holders(web)
+    );
+    lab.set_node_blocked(1, true).unwrap();
+    expect_owner(&lab, 2, Duration::from_secs(3), &nodes);
+    assert_eq!(lab.holders(web), [2], "the survivor holds both groups");
+    // n1 back: each group goes home.
+    lab.set_node_blocked(1, false).unwrap();
+    expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
+    assert_eq!(lab.holders(web), [2]);
 }

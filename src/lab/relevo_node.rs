@@ -113,6 +113,8 @@ pub struct VrrpInstance {
     pub source_address: Option<String>,
     /// `virtual_mac = true`.
     pub virtual_mac: bool,
+    /// `quorum_gated = true` (needs a `[cluster]`).
+    pub quorum_gated: bool,
 }
 
 impl VrrpInstance {
@@ -140,6 +142,7 @@ impl VrrpInstance {
             vip_lease: None,
             source_address: None,
             virtual_mac: false,
+            quorum_gated: false,
         }
     }
 
@@ -183,6 +186,9 @@ impl VrrpInstance {
         }
         if self.virtual_mac {
             line(out, "virtual_mac", "true");
+        }
+        if self.quorum_gated {
+            line(out, "quorum_gated", "true");
         }
         if let Some(hooks) = self.hooks_table() {
             line(out, "hooks", &hooks);
