@@ -8,98 +8,25 @@
 mod netns_support;
 
 use std::net::UdpSocket;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
 
 use netns_support::*;
+use relevo::lab::cluster::{
+    ClusterSpec, CLUSTER_ID, CLUSTER_KEY, CLUSTER_PORT, CLUSTER_VIP, CLUSTER_VIP_WWW,
+};
 use relevo::lab::netns::{in_netns, Lab};
-use relevo::lab::relevo_node::{NodeConfig, RelevoNode, VrrpInstance};
+use relevo::lab::relevo_node::RelevoNode;
 use relevo::lab::Topology;
 use relevo::wire::heartbeat::{HeartbeatKey, HeartbeatRepr};
 
-const VIP: &str = "192.0.2.150/24";
-const VIP_WEB: &str = "192.0.2.151/24";
-const KEY: &str = "0123456789abcdef0123";
-const CLUSTER_ID: u8 = 7;
-const PORT: u16 = 694;
+const VIP: &str = CLUSTER_VIP;
+const VIP_WEB: &str = CLUSTER_VIP_WWW;
+const KEY: &str = CLUSTER_KEY;
+const PORT: u16 = CLUSTER_PORT;
 
-/// What a test changes in the cluster config.
-#[derive(Default, Clone, Copy)]
-struct Opts<'a> {
-    /// A `[[group.resource]]` running this hook (`start` / `stop` as its argument).
-    resource: Option<&'a Path>,
-    /// More `[cluster]` keys.
-    cluster_extra: &'a str,
-    /// `auto_failback = false` on the group.
-    no_failback: bool,
-    /// A second group, "www" (192.0.2.151), preferring the nodes in reverse order.
-    active_active: bool,
-}
-
-/// The cluster and group tables for the lab's nodes.
-fn cluster_toml(lab: &Lab, key_file: &Path, opts: Opts<'_>) -> String {
-    let mut out = format!(
-        "\n[cluster]\nid = {CLUSTER_ID}\nport = {PORT}\nkeepalive = \"20ms\"\nwarntime = \"60ms\"\n\
-         deadtime = \"100ms\"\ninitdead = \"1s\"\nauth_key_file = \"{}\"\nquorum_policy = \"stop\"\n{}",
-        key_file.display(),
-        opts.cluster_extra
-    );
-    let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
-    for i in 1..=lab.nodes() {
-        out += &format!(
-            "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"none\"\n",
-            lab.node_ipv4(i),
-            lab.node_link2_ipv4(i)
-        );
-    }
-    let group = |name: &str, nodes: &[String], vip: &str| {
-        format!(
-            "\n[[group]]\nname = \"{name}\"\nnodes = [{}]\nauto_failback = {}\n\
-             takeover_delay = \"150ms\"\n\
-             vips = [{{ address = \"{vip}\", interface = \"eth0\" }}]\n",
-            nodes.join(", "),
-            !opts.no_failback
-        )
-    };
-    out += &group("db", &names, VIP);
-    if let Some(hook) = opts.resource {
-        let hook = hook.display();
-        out += &format!(
-            "\n[[group.resource]]\nname = \"app\"\nstart = [\"{hook}\", \"start\"]\n\
-             stop = [\"{hook}\", \"stop\"]\ntimeout = \"5s\"\n"
-        );
-    }
-    if opts.active_active {
-        let reversed: Vec<String> = names.iter().rev().cloned().collect();
-        out += &group("www", &reversed, VIP_WEB);
-    }
-    out
-}
-
-/// The auth key file (mode 0600) in the lab's work dir.
-fn key_file(lab: &Lab) -> std::path::PathBuf {
-    let path = lab.work_dir().join("authkey");
-    std::fs::write(&path, format!("1 {KEY}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
-/// Starts relevo on every node with the cluster config, each with a quorum-gated VRRP
-/// instance on another VRID (a node cut off from the cluster must not claim it).
-fn start_cluster(lab: &Lab, opts: Opts<'_>) -> Vec<RelevoNode> {
-    let keys = key_file(lab);
-    (1..=lab.nodes())
-        .map(|i| {
-            let mut instance =
-                VrrpInstance::new(90, 100, Duration::from_secs(1), &["192.0.2.190/24"]);
-            instance.quorum_gated = true;
-            let mut config: NodeConfig = RelevoNode::config_for(lab, i, instance);
-            config.extra_toml = cluster_toml(lab, &keys, opts);
-            RelevoNode::start(lab, i, &relevo_bin(), &config)
-                .unwrap_or_else(|e| panic!("starting relevo on n{i}: {e:#}"))
-        })
-        .collect()
+fn start_cluster(lab: &Lab, spec: ClusterSpec) -> Vec<RelevoNode> {
+    spec.start(lab, &relevo_bin())
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn cluster_lab(tag: &str) -> Option<TestLab> {
@@ -115,9 +42,9 @@ fn two_nodes_with_a_ping_node_the_one_still_on_the_network_keeps_the_group() {
     let ping = format!("ping_nodes = [\"{}\"]\n", lab.client_ipv4());
     let nodes = start_cluster(
         &lab,
-        Opts {
-            cluster_extra: &ping,
-            ..Opts::default()
+        ClusterSpec {
+            cluster_extra: ping,
+            ..ClusterSpec::default()
         },
     );
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
@@ -161,7 +88,7 @@ fn one_heartbeat_link_cut_moves_nothing_and_is_reported() {
     let Some(lab) = cluster_lab("cl1") else {
         return;
     };
-    let nodes = start_cluster(&lab, Opts::default());
+    let nodes = start_cluster(&lab, ClusterSpec::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_port2(1, false).unwrap();
     assert!(
@@ -182,7 +109,7 @@ fn an_isolated_owner_loses_the_group_and_releases_it() {
     let Some(lab) = cluster_lab("cl2") else {
         return;
     };
-    let nodes = start_cluster(&lab, Opts::default());
+    let nodes = start_cluster(&lab, ClusterSpec::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_blocked(1, true).unwrap();
     // n2 takes over after deadtime + takeover_delay; n1, without quorum, releases (policy
@@ -226,7 +153,7 @@ fn the_owners_client_link_down_moves_the_group_while_heartbeats_go_on() {
     let Some(lab) = cluster_lab("cl3") else {
         return;
     };
-    let nodes = start_cluster(&lab, Opts::default());
+    let nodes = start_cluster(&lab, ClusterSpec::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     lab.set_node_link(1, false).unwrap();
     // n1's eth0 is down: its VIP is gone with the link, n2 holds the group, and n1 is still
@@ -255,9 +182,9 @@ fn a_failing_start_hook_moves_the_group_to_the_next_node() {
     );
     let nodes = start_cluster(
         &lab,
-        Opts {
-            resource: Some(&hook),
-            ..Opts::default()
+        ClusterSpec {
+            resource: Some(hook),
+            ..ClusterSpec::default()
         },
     );
     expect_owner(&lab, 2, Duration::from_secs(5), &nodes);
@@ -303,7 +230,7 @@ fn forged_replayed_and_foreign_heartbeats_change_nothing_and_are_counted() {
     let Some(lab) = cluster_lab("cl5") else {
         return;
     };
-    let nodes = start_cluster(&lab, Opts::default());
+    let nodes = start_cluster(&lab, ClusterSpec::default());
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
     // Signed with another key; from another cluster; an old incarnation of n1 (a replay); and
     // a leaving flag would have been worse: none of them may touch n2's view of n1.
@@ -330,9 +257,9 @@ fn without_failback_the_group_stays_on_the_node_that_took_it() {
     let Some(lab) = cluster_lab("cl7") else {
         return;
     };
-    let opts = Opts {
+    let opts = ClusterSpec {
         no_failback: true,
-        ..Opts::default()
+        ..ClusterSpec::default()
     };
     let nodes = start_cluster(&lab, opts);
     expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
@@ -357,10 +284,10 @@ fn active_active_a_survivor_holds_both_groups() {
     };
     // Two nodes, a ping node (the client), db preferring n1 and www preferring n2.
     let ping = format!("ping_nodes = [\"{}\"]\n", lab.client_ipv4());
-    let opts = Opts {
+    let opts = ClusterSpec {
         active_active: true,
-        cluster_extra: &ping,
-        ..Opts::default()
+        cluster_extra: ping,
+        ..ClusterSpec::default()
     };
     let nodes = start_cluster(&lab, opts);
     let web = ip(VIP_WEB);
