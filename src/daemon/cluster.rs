@@ -70,6 +70,8 @@ pub struct ClusterRt {
     /// Ping reachability as last told to the membership.
     ping_reachable: bool,
     replay: HashMap<(u8, usize), ReplayWindow>,
+    /// A peer's reported group states changed since the groups last decided.
+    groups_dirty: bool,
     /// Peers that said goodbye and have not come back.
     left: std::collections::BTreeSet<u8>,
     /// What each peer last reported for each group (by wire id).
@@ -165,6 +167,7 @@ impl ClusterRt {
             replay: HashMap::new(),
             peer_groups: BTreeMap::new(),
             left: std::collections::BTreeSet::new(),
+            groups_dirty: false,
             groups: group_rts,
             drops: BTreeMap::new(),
             sent: 0,
@@ -310,7 +313,10 @@ impl ClusterRt {
         };
         self.membership.heard(&heard, now, events);
         let states = repr.groups.iter().map(|g| (g.group_id, g.state)).collect();
-        self.peer_groups.insert(node, states);
+        if self.peer_groups.get(&node) != Some(&states) {
+            self.peer_groups.insert(node, states);
+            self.groups_dirty = true;
+        }
     }
 
     /// The node that holds group `g` (held or acquiring), as far as this node knows.
@@ -510,7 +516,19 @@ impl Daemon {
         let Some(cluster) = self.cluster.as_mut() else {
             return;
         };
+        // Most heartbeats change nothing: no event, no group state of a peer changed.
+        let quiet = events.is_empty() && !std::mem::take(&mut cluster.groups_dirty);
+        if quiet
+            && !cluster
+                .groups
+                .iter()
+                .any(|g| g.engine.next_deadline().is_some())
+        {
+            self.schedule_cluster();
+            return;
+        }
         let mut send = false;
+        let mut quorum_changed = false;
         for event in events {
             match event {
                 Event::SendHeartbeats => send = true,
@@ -541,6 +559,7 @@ impl Daemon {
                     votes,
                     needed,
                 } => {
+                    quorum_changed = true;
                     let state = if quorate { "quorate" } else { "NOT quorate" };
                     info!(
                         "cluster partition {:?}: {state} ({votes} of {needed} votes needed)",
@@ -553,12 +572,14 @@ impl Daemon {
             cluster.send_heartbeats(now, false);
         }
         let quorate = cluster.membership.is_quorate();
-        self.gate_instances(quorate, now);
+        if quorum_changed {
+            self.gate_instances(quorate, now);
+        }
         self.update_groups(now);
     }
 
-    /// `quorum_gated` VRRP instances: FAULT while this node lacks quorum (the input is
-    /// idempotent, so it is fed on every membership turn).
+    /// `quorum_gated` VRRP instances: FAULT while this node lacks quorum (fed when quorum
+    /// changes; they start blocked).
     fn gate_instances(&mut self, quorate: bool, now: Instant) {
         use crate::engine::vrrp::{Blocker, Input};
         for i in 0..self.instances.len() {
