@@ -1,6 +1,7 @@
 //! Error types shared by the wire emitters ([`EmitError`]) and the Ethernet-frame parsers for
 //! ARP and neighbour advertisements ([`FrameError`]). VRRP parsing reports a
-//! [`crate::wire::vrrp::DropReason`] instead, because the daemon counts drops by reason.
+//! [`crate::wire::vrrp::DropReason`] instead, because the daemon counts drops by reason. Also
+//! the sequential [`Writer`] the VRRP and heartbeat emitters share.
 use thiserror::Error;
 
 use super::VrrpVersion;
@@ -73,4 +74,26 @@ pub(crate) fn in_chunk<const N: usize>(frame: &[u8]) -> Result<&[u8; N], FrameEr
         need: N,
         have: frame.len(),
     })
+}
+
+/// Sequential writer into a buffer already sized to the exact message length.
+pub(crate) struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl<'b> Writer<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    /// Copies `bytes` at the current position; bytes that would not fit are dropped (cannot
+    /// happen when the buffer was sized with `buffer_len`).
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
 }

@@ -27,6 +27,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 
+use super::error::Writer;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// First four bytes of every heartbeat.
@@ -739,28 +741,6 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         self.take::<8>().map(|b| u64::from_be_bytes(*b))
-    }
-}
-
-/// Sequential writer into a buffer already sized to the exact length.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl<'b> Writer<'b> {
-    fn new(buf: &'b mut [u8]) -> Self {
-        Writer { buf, pos: 0 }
-    }
-
-    /// Copies `bytes` at the current position; bytes that would not fit are dropped (cannot
-    /// happen when the buffer was sized with `buffer_len`).
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
     }
 }
 

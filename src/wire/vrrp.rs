@@ -16,7 +16,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum::{pseudo_header_ipv4, pseudo_header_ipv6, Checksum};
-use super::error::{in_chunk, EmitError};
+use super::error::{in_chunk, EmitError, Writer};
 use super::ethernet::MacAddr;
 use super::{V3Ipv4Checksum, VrrpVersion};
 
@@ -604,28 +604,6 @@ impl<'a> AdvertRepr<'a> {
                 Ok(u16::from_be_bytes([self.auth.auth_type(), seconds]))
             }
         }
-    }
-}
-
-/// Sequential writer into a buffer already sized to the exact message length.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl<'b> Writer<'b> {
-    fn new(buf: &'b mut [u8]) -> Self {
-        Writer { buf, pos: 0 }
-    }
-
-    /// Copies `bytes` at the current position; bytes that would not fit are dropped (cannot
-    /// happen when the buffer was sized with `buffer_len`).
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
     }
 }
 
