@@ -1051,6 +1051,29 @@ fn group_names_are_unique_among_groups_and_instances() {
 }
 
 #[test]
+fn group_names_with_the_same_wire_id_are_refused() {
+    // "g20" and "g196" hash to the same 16-bit id in heartbeats.
+    assert_eq!(
+        relevo::wire::heartbeat::group_wire_id("g20"),
+        relevo::wire::heartbeat::group_wire_id("g196")
+    );
+    let fixture = Fixture::new("groupids");
+    let body = with(
+        "[[group]]\nname = \"g20\"\nnodes = [\"n1\"]\n\
+         [[group]]\nname = \"g196\"\nnodes = [\"n1\"]\n",
+    );
+    let found = errors(&fixture, &body);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("\"g20\" and \"g196\" have the same 16-bit id in heartbeats"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
 fn group_vips_follow_the_vip_rules() {
     let fixture = Fixture::new("groupvips");
     let body = with_group(

@@ -14,6 +14,7 @@ use super::node::read_name;
 use super::reader::{Diags, Table, Value};
 use super::types::{GroupConfig, GroupVip, ResourceConfig, VrrpConfig};
 use super::vrrp::{parse_vip, read_interface, VipUse};
+use crate::wire::heartbeat::group_wire_id;
 use crate::wire::heartbeat::MAX_GROUPS;
 
 pub(crate) const KEYS: &[&str] = &[
@@ -297,6 +298,18 @@ fn check_names(diags: &mut Diags, groups: &[Group], vrrp: &[VrrpConfig]) {
         if let Some(first) = seen.get(name) {
             let line = diags.line_of(first);
             let message = format!("duplicate group name \"{name}\" (first used on line {line})");
+            diags.error(at, message);
+        } else if let Some(other) = groups.iter().find(|g| {
+            g.config.name != name
+                && group_wire_id(&g.config.name) == group_wire_id(name)
+                && g.name_at.as_ref().is_some_and(|o| o.start < at.start)
+        }) {
+            let message = format!(
+                "group names \"{}\" and \"{name}\" have the same 16-bit id in heartbeats ({}); \
+                 rename one",
+                other.config.name,
+                group_wire_id(name)
+            );
             diags.error(at, message);
         } else if vrrp.iter().any(|instance| instance.name == name) {
             let message = format!(

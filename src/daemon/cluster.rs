@@ -25,8 +25,8 @@ use crate::engine::group::{
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::membership::{Event, Heard, LinkHealth, Membership, Params};
 use crate::wire::heartbeat::{
-    parse_heartbeat, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, KeyRing, ReplayWindow,
-    MAX_FRAME_LEN,
+    group_wire_id, parse_heartbeat, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, KeyRing,
+    ReplayWindow, MAX_FRAME_LEN,
 };
 
 /// Heartbeats read from one link socket per loop turn.
@@ -86,16 +86,6 @@ pub struct ClusterRt {
     said_goodbye: bool,
     tx: Vec<u8>,
     rx: Vec<u8>,
-}
-
-/// FNV-1a folded to 16 bits: a group's id on the wire.
-pub fn group_wire_id(name: &str) -> u16 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in name.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    ((hash >> 16) ^ (hash & 0xffff)) as u16
 }
 
 impl ClusterRt {

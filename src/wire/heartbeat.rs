@@ -63,6 +63,17 @@ pub const DEFAULT_PORT: u16 = 694;
 
 const FLAG_LEAVING: u8 = 0x01;
 
+/// A group's id on the wire: FNV-1a of its name folded to 16 bits, the same on every node
+/// whatever the order of `[[group]]` tables. `relevo check` refuses two names with one id.
+pub fn group_wire_id(name: &str) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in name.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    ((hash >> 16) ^ (hash & 0xffff)) as u16
+}
+
 /// Why a received heartbeat was dropped. The wire layer produces the first seven; the
 /// membership layer the last three. [`HeartbeatDrop::as_str`] names counters and log fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
