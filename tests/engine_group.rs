@@ -100,6 +100,30 @@ fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
 }
 
 #[test]
+fn a_node_that_may_not_hold_the_group_reports_it_failed_once_released() {
+    let t0 = Instant::now();
+    let mut g = Group::new(params(&[1, 2], 0));
+    let mut out = Vec::new();
+    assert_eq!(g.reported_state(), GroupState::Failed, "before any view");
+    let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
+    g.update(&v, t0, &mut out);
+    assert_eq!(g.reported_state(), GroupState::Held);
+    let down = ClusterView {
+        eligible: false,
+        ..v.clone()
+    };
+    g.update(&down, t0, &mut out);
+    assert_eq!(g.state(), GroupState::Released);
+    assert_eq!(g.reported_state(), GroupState::Failed);
+    let lost = ClusterView {
+        quorate: false,
+        ..v.clone()
+    };
+    g.update(&lost, t0, &mut out);
+    assert_eq!(g.reported_state(), GroupState::Failed, "no quorum");
+}
+
+#[test]
 fn the_new_owner_waits_for_the_old_one_to_release_completely() {
     let t0 = Instant::now();
     let mut g = Group::new(params(&[1, 2], 1));

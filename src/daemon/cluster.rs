@@ -47,9 +47,6 @@ pub struct GroupRt {
     pub engine: Group,
     /// The resource hook running: (start?, index).
     running: Option<(bool, usize)>,
-    /// Whether this node may hold it (quorate, its VIP interfaces up, not stopping), as last
-    /// decided.
-    may_hold: bool,
     pub last_reason: Option<Reason>,
 }
 
@@ -219,7 +216,7 @@ impl ClusterRt {
                 .iter()
                 .map(|g| WireGroup {
                     group_id: g.wire_id,
-                    state: g.reported_state(),
+                    state: g.engine.reported_state(),
                 })
                 .collect(),
         };
@@ -403,17 +400,7 @@ impl GroupRt {
             wire_id: group_wire_id(&cfg.name),
             engine: Group::new(params),
             running: None,
-            may_hold: false,
             last_reason: None,
-        }
-    }
-
-    /// The state peers are told: a node that may not hold the group (no quorum, a VIP
-    /// interface down, stopping) says `failed` once released, so the next node takes it.
-    fn reported_state(&self) -> GroupState {
-        match self.engine.state() {
-            GroupState::Released if !self.may_hold => GroupState::Failed,
-            state => state,
         }
     }
 
@@ -599,11 +586,11 @@ impl Daemon {
             };
             let inputs = cluster.view_inputs(g);
             let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
-            let may_hold = eligible && inputs.quorate;
-            changed |= cluster.groups[g].may_hold != may_hold;
-            cluster.groups[g].may_hold = may_hold;
             let view = inputs.view(cluster.me, eligible);
-            cluster.groups[g].engine.update(&view, now, &mut actions);
+            let engine = &mut cluster.groups[g].engine;
+            let reported = engine.reported_state();
+            engine.update(&view, now, &mut actions);
+            changed |= engine.reported_state() != reported;
             changed |= self.perform_group(g, actions, now);
         }
         self.finish_cluster_turn(changed, now);
@@ -765,21 +752,4 @@ fn node_name(cfg: &ClusterConfig, id: u8) -> String {
         .checked_sub(1)
         .and_then(|i| cfg.nodes.get(i))
         .map_or_else(|| format!("#{id}"), |n| n.name.clone())
-}
-
-/// `GroupState` names for logs and status.
-pub trait StateName {
-    fn as_str(&self) -> &'static str;
-}
-
-impl StateName for GroupState {
-    fn as_str(&self) -> &'static str {
-        match self {
-            GroupState::Released => "released",
-            GroupState::Acquiring => "acquiring",
-            GroupState::Held => "held",
-            GroupState::Releasing => "releasing",
-            GroupState::Failed => "failed",
-        }
-    }
 }

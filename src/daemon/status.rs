@@ -66,7 +66,6 @@ impl Daemon {
     }
 
     fn cluster_status(&self) -> Option<control::ClusterStatus> {
-        use super::cluster::StateName;
         let c = self.cluster.as_ref()?;
         let now = std::time::Instant::now();
         let name = |id: u8| {

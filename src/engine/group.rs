@@ -145,6 +145,9 @@ pub struct Group {
     takeover_at: Option<Instant>,
     /// When a wait (settle, takeover delay) ends that the last update was held back by.
     wake_at: Option<Instant>,
+    /// Whether this node may hold the group (eligible, and quorum allows it), as of the last
+    /// update.
+    may_hold: bool,
     /// Why the current release started.
     release_reason: Reason,
 }
@@ -161,12 +164,22 @@ impl Group {
             last_seen: Vec::new(),
             takeover_at: None,
             wake_at: None,
+            may_hold: false,
             release_reason: Reason::Stopped,
         }
     }
 
     pub fn state(&self) -> GroupState {
         self.state
+    }
+
+    /// The state peers are told: a node that may not hold the group (no quorum, not
+    /// eligible) says `failed` once released, so the next node takes it without waiting.
+    pub fn reported_state(&self) -> GroupState {
+        match self.state {
+            GroupState::Released if !self.may_hold => GroupState::Failed,
+            state => state,
+        }
     }
 
     pub fn failures(&self) -> u32 {
@@ -187,6 +200,7 @@ impl Group {
             self.quorate_since = None;
         }
         self.track_departures(view, now);
+        self.may_hold = view.eligible && self.quorum_allows_acquiring(view);
         self.wake_at = None;
         if self.waiting {
             return;

@@ -314,6 +314,17 @@ impl GroupWireState {
         self as u8
     }
 
+    /// Its name in logs and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupWireState::Released => "released",
+            GroupWireState::Acquiring => "acquiring",
+            GroupWireState::Held => "held",
+            GroupWireState::Releasing => "releasing",
+            GroupWireState::Failed => "failed",
+        }
+    }
+
     /// The state of a wire byte; `None` above 4.
     pub fn from_u8(byte: u8) -> Option<GroupWireState> {
         match byte {
