@@ -49,6 +49,24 @@ impl Case {
         k
     }
 
+    /// Asserts that node `i`, master now, holds the VIP where its MAC mode puts it: on
+    /// Relevo's macvlan (`vrrp4.VRID` / `vrrp6.VRID`), keepalived's (`vrrp.VRID`), or eth0.
+    fn assert_vip_placement(&self, lab: &relevo::lab::Lab, i: usize, relevo: bool) {
+        let vip = ip(self.vip);
+        let ifname = match (
+            relevo,
+            relevo && self.relevo_vmac || !relevo && self.keepalived_vmac,
+        ) {
+            (_, false) => "eth0".to_string(),
+            (true, true) => format!("vrrp{}.{}", if vip.is_ipv4() { 4 } else { 6 }, self.vrid),
+            (false, true) => format!("vrrp.{}", self.vrid),
+        };
+        assert!(
+            wait_for(Duration::from_secs(2), || vip_on(lab, i, &ifname, vip)),
+            "{vip} is not on {ifname} of node {i}"
+        );
+    }
+
     /// Generous bound for a takeover: Master_Down_Interval is under 4 intervals.
     fn takeover(&self) -> Duration {
         self.interval * 5 + Duration::from_secs(2)
@@ -74,8 +92,10 @@ fn keepalived_master_relevo_backup(case: &Case) {
         lab.masters(vip),
         log_of(relevo.log_path())
     );
+    case.assert_vip_placement(&lab, 1, false);
     kad.stop_graceful().unwrap();
     expect_master(&lab, vip, 2, case.takeover(), &logs);
+    case.assert_vip_placement(&lab, 2, true);
     kad.restart(&lab).unwrap();
     expect_master(&lab, vip, 1, case.takeover() * 2, &logs);
     // The notify script runs after keepalived added the VIP: poll for it.
@@ -95,6 +115,7 @@ fn relevo_master_keepalived_backup(case: &Case) {
     let kad = KeepalivedNode::start(&lab, 2, &case.keepalived(100)).unwrap();
     let logs = [relevo.log_path().to_path_buf(), kad.log_path()];
     expect_master(&lab, vip, 1, case.takeover(), &logs);
+    case.assert_vip_placement(&lab, 1, true);
     kad.wait_state("BACKUP", case.takeover()).unwrap();
     assert!(
         holds_for(case.interval * 4, || lab.masters(vip) == [1]),
@@ -108,6 +129,7 @@ fn relevo_master_keepalived_backup(case: &Case) {
         "keepalived did not take over: {}",
         log_of(&kad.log_path())
     );
+    case.assert_vip_placement(&lab, 2, false);
     relevo.restart(&lab).unwrap();
     lab.set_node_port(1, true).unwrap();
     expect_master(&lab, vip, 1, case.takeover() * 2, &logs);

@@ -367,6 +367,16 @@ fn split_and_heal_outages(tag: &str, vip_text: &str, rounds: usize, virtual_mac:
     let n2 = start(&lab, 2, node(100));
     let logs = logs(&[&n1, &n2]);
     expect_master(&lab, vip, 1, Duration::from_secs(8), &logs);
+    if virtual_mac {
+        // The mode is really on: the VIP lives on the macvlan, not on eth0.
+        let macvlan = if vip.is_ipv4() {
+            "vrrp4.51"
+        } else {
+            "vrrp6.51"
+        };
+        assert!(vip_on(&lab, 1, macvlan, vip), "{vip} is not on {macvlan}");
+        assert!(!vip_on(&lab, 1, "eth0", vip));
+    }
     let probe = relevo::lab::ProbeHandle::spawn(&lab, &relevo_bin(), vip, ms(1)).expect("probe");
     probe
         .wait_ready(Duration::from_secs(5))

@@ -345,3 +345,9 @@ pub fn send_vrrp(ns: &str, dst: Ipv4Addr, ttl: u8, messages: Vec<Vec<u8>>) -> us
     })
     .unwrap_or_else(|e| panic!("sending crafted adverts from {ns}: {e:#}"))
 }
+
+/// Whether node `i` carries `vip` on interface `ifname` (e.g. a virtual-MAC macvlan).
+pub fn vip_on(lab: &Lab, i: usize, ifname: &str, vip: IpAddr) -> bool {
+    lab.ip(&lab.node_ns(i), &["-o", "addr", "show", "dev", ifname])
+        .is_ok_and(|text| text.contains(&format!(" {vip}/")))
+}
