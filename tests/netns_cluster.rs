@@ -175,10 +175,16 @@ fn a_failing_start_hook_moves_the_group_to_the_next_node() {
         return;
     };
     let dir = lab.hook_dir().unwrap();
+    // Every run is recorded (event, group, resource, node, VIPs), then n1's start fails.
+    let record = lab.work_dir().join("app.record");
     let hook = hook_script(
         &dir,
         "app",
-        "[ \"$1\" = start ] && [ \"$RELEVO_NODE\" = n1 ] && exit 1\nexit 0\n",
+        &format!(
+            "echo \"$RELEVO_EVENT $RELEVO_GROUP $RELEVO_RESOURCE $RELEVO_NODE $RELEVO_VIPS\" >> {}\n\
+             [ \"$1\" = start ] && [ \"$RELEVO_NODE\" = n1 ] && exit 1\nexit 0\n",
+            record.display()
+        ),
     );
     let nodes = start_cluster(
         &lab,
@@ -192,6 +198,17 @@ fn a_failing_start_hook_moves_the_group_to_the_next_node() {
     assert_eq!(n1.groups[0].state, "failed", "{n1:?}");
     assert_eq!(n1.groups[0].failed_starts, 1);
     assert_eq!(cluster_status(&nodes[1]).groups[0].state, "held");
+    // relevo-hooks(7): a failed start is not stopped; the next node's start runs with the
+    // group's environment.
+    let runs = std::fs::read_to_string(&record).unwrap_or_default();
+    let runs: Vec<&str> = runs.lines().collect();
+    assert_eq!(
+        runs,
+        [
+            "acquire db app n1 192.0.2.150/24",
+            "acquire db app n2 192.0.2.150/24"
+        ]
+    );
 }
 
 /// Sends `frame` to n2's heartbeat port on link 0 from n1's address (another source port).

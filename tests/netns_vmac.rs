@@ -250,3 +250,57 @@ fn a_virtual_mac_interface_deleted_by_hand_is_created_again() {
         log_of(&logs[0])
     );
 }
+
+#[test]
+fn an_interface_of_that_name_without_the_virtual_mac_is_left_alone() {
+    let Some(lab) = lab("vmacfrn", 1) else {
+        return;
+    };
+    // Someone else's interface already has the default name.
+    lab.ip(
+        &lab.node_ns(1),
+        &["link", "add", "vrrp4.51", "type", "bridge"],
+    )
+    .unwrap();
+    let foreign_mac = link_json(&lab, 1, "vrrp4.51").unwrap()["address"].clone();
+    let n1 = start(&lab, 1, vmac_instance(150, VIP4));
+    let status = || web_status(&n1);
+    assert!(
+        wait_for(Duration::from_secs(3), || status().state == "FAULT"),
+        "{:?}\n{}",
+        status().state,
+        log_of(n1.log_path())
+    );
+    assert!(holds_for(ms(500), || status().state == "FAULT"));
+    let link = link_json(&lab, 1, "vrrp4.51").expect("left in place");
+    assert_eq!(link["address"], foreign_mac);
+    assert_eq!(link["linkinfo"]["info_kind"].as_str(), Some("bridge"));
+    assert!(log_of(n1.log_path()).contains("is not Relevo's"));
+}
+
+#[test]
+fn a_crashed_runs_virtual_mac_interface_is_replaced() {
+    let Some(lab) = lab("vmaccr", 1) else {
+        return;
+    };
+    let vip = ip(VIP4);
+    let mut n1 = start(&lab, 1, vmac_instance(150, VIP4));
+    let logs = [n1.log_path().to_path_buf()];
+    expect_master(&lab, vip, 1, Duration::from_secs(8), &logs);
+    let before = link_json(&lab, 1, "vrrp4.51").unwrap()["ifindex"].clone();
+    n1.crash().unwrap();
+    assert!(
+        link_json(&lab, 1, "vrrp4.51").is_some(),
+        "a crash leaves it"
+    );
+    n1.restart(&lab).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            link_json(&lab, 1, "vrrp4.51").is_some_and(|l| l["ifindex"] != before)
+                && lab.node_has_address(1, vip)
+        }),
+        "the leftover was not replaced\n{}",
+        log_of(n1.log_path())
+    );
+    assert!(log_of(n1.log_path()).contains("replacing the virtual-MAC interface vrrp4.51"));
+}
