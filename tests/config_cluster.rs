@@ -3,12 +3,15 @@
 //! defaults, every validation rule at its exact line and column, the key file's own checks
 //! (secrets never printed), and what `relevo check` warns about.
 
+mod config_support;
+
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use config_support::{assert_refused, refused};
 use relevo::config::{self, Config, Diagnostic, QuorumPolicyConfig, Vip};
 
 const SECRET_1: &str = "first-secret-0123456789";
@@ -106,38 +109,12 @@ fn argv(words: &[&str]) -> Vec<String> {
 }
 
 fn errors(fixture: &Fixture, body: &str) -> Vec<Diagnostic> {
-    let text = fixture.text(body);
-    match config::parse(&text, Path::new("t.toml")) {
-        Ok(_) => panic!("config should be refused:\n{text}"),
-        Err(error) => error.diagnostics,
-    }
+    refused(&fixture.text(body))
 }
 
-/// Asserts the exact list of (line, column, message fragment), in file order.
 #[track_caller]
 fn assert_errors(fixture: &Fixture, body: &str, expected: &[(usize, usize, &str)]) {
-    let found = errors(fixture, body);
-    let rendered: Vec<String> = found.iter().map(|d| d.to_string()).collect();
-    let rendered = rendered.join("\n");
-    let text = fixture.text(body);
-    assert_eq!(
-        found.len(),
-        expected.len(),
-        "wrong number of errors for\n{text}\ngot:\n{rendered}"
-    );
-    for (diagnostic, (line, column, fragment)) in found.iter().zip(expected) {
-        assert_eq!(
-            (diagnostic.line, diagnostic.column),
-            (*line, *column),
-            "position of {fragment:?} for\n{text}\ngot:\n{rendered}"
-        );
-        assert!(
-            diagnostic.message.contains(fragment),
-            "{fragment:?} not in {:?}",
-            diagnostic.message
-        );
-        assert!(!diagnostic.warning);
-    }
+    assert_refused(&fixture.text(body), expected);
 }
 
 #[track_caller]

@@ -1,8 +1,11 @@
 //! Invalid configs: every validation rule reports the exact line and column of the offending key
 //! or value with a message that says what is wrong, and all problems are reported in one run.
 
+mod config_support;
+
 use std::path::Path;
 
+use config_support::{assert_refused, refused};
 use relevo::config::{self, Diagnostic};
 
 /// `[[vrrp]]` on line 1, `name`, `interface`, `vrid`, `vips` on lines 2 to 5 (an override of one
@@ -33,36 +36,12 @@ fn vrrp(overrides: &[(&str, &str)]) -> String {
 }
 
 fn errors(text: &str) -> Vec<Diagnostic> {
-    match config::parse(text, Path::new("t.toml")) {
-        Ok(_) => panic!("config should be refused:\n{text}"),
-        Err(error) => error.diagnostics,
-    }
+    refused(text)
 }
 
-/// Asserts the exact list of (line, column, message fragment), in file order.
 #[track_caller]
 fn assert_errors(text: &str, expected: &[(usize, usize, &str)]) {
-    let found = errors(text);
-    let rendered: Vec<String> = found.iter().map(|d| d.to_string()).collect();
-    let rendered = rendered.join("\n");
-    assert_eq!(
-        found.len(),
-        expected.len(),
-        "wrong number of errors for\n{text}\ngot:\n{rendered}"
-    );
-    for (diagnostic, (line, column, fragment)) in found.iter().zip(expected) {
-        assert_eq!(
-            (diagnostic.line, diagnostic.column),
-            (*line, *column),
-            "position of {fragment:?} for\n{text}\ngot:\n{rendered}"
-        );
-        assert!(
-            diagnostic.message.contains(fragment),
-            "{fragment:?} not in {:?}",
-            diagnostic.message
-        );
-        assert_eq!(diagnostic.file, Path::new("t.toml"));
-    }
+    assert_refused(text, expected);
 }
 
 #[track_caller]

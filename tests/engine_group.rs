@@ -4,20 +4,18 @@
 //! take time and sometimes fail) through partitions, one-way cuts, loss and restarts, checking
 //! at every millisecond that no two quorate nodes are busy with the group, that resources run
 //! only while the VIPs are up, and that after healing exactly one node holds it.
+mod membership_support;
 mod seeded_rng;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use membership_support::{membership_params, ms};
 use relevo::engine::group::{
     Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
 };
-use relevo::engine::membership::{Heard, Membership, Params};
+use relevo::engine::membership::{Heard, Membership};
 use seeded_rng::Rng;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn params(nodes: &[u8], resources: usize) -> GroupParams {
     GroupParams {
@@ -278,20 +276,6 @@ struct Node {
 const RESOURCES: usize = 2;
 const TAKEOVER_DELAY: Duration = Duration::from_millis(20);
 
-fn membership_params(me: u8, n: u8, links: usize) -> Params {
-    Params {
-        me,
-        nodes: (1..=n).collect(),
-        links,
-        keepalive: ms(2),
-        warntime: ms(6),
-        deadtime: ms(10),
-        initdead: ms(30),
-        two_node: false,
-        ping_nodes: false,
-    }
-}
-
 impl Node {
     fn new(id: u8, n: u8, links: usize, now: Instant, incarnation: u64) -> Node {
         let mut p = params(&(1..=n).collect::<Vec<_>>(), RESOURCES);
@@ -300,7 +284,7 @@ impl Node {
         Node {
             id,
             n,
-            membership: Membership::new(membership_params(id, n, links), now),
+            membership: Membership::new(membership_params(id, n, links, ms(30)), now),
             group: Group::new(p),
             incarnation,
             heard: BTreeMap::new(),

@@ -3,31 +3,19 @@
 //! with ping node or `two_node`, start-up gating), and a seeded simulation of N nodes over K
 //! links with loss, one-way cuts, partitions and restarts, checking at every step that no two
 //! quorate nodes see disjoint partitions and that a fully connected cluster converges.
+mod membership_support;
 mod seeded_rng;
 
 use std::time::{Duration, Instant};
 
+use membership_support::{membership_params, ms};
 use relevo::engine::membership::{
     Event, Heard, LinkHealth, Membership, Params, PeerGone, PeerView,
 };
 use seeded_rng::Rng;
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn params(me: u8, n: u8, links: usize) -> Params {
-    Params {
-        me,
-        nodes: (1..=n).collect(),
-        links,
-        keepalive: ms(2),
-        warntime: ms(6),
-        deadtime: ms(10),
-        initdead: ms(50),
-        two_node: false,
-        ping_nodes: false,
-    }
+    membership_params(me, n, links, ms(50))
 }
 
 /// A view: (peer, links) pairs.
