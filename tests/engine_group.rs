@@ -70,9 +70,11 @@ fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
         ]
     );
     assert_eq!(g.state(), GroupState::Acquiring);
+    assert_eq!(g.hook_in_progress(), Some((true, 0)));
     out.clear();
     g.resource_started(0, true, &v, &mut out);
     assert_eq!(out, [Action::StartResource(1)]);
+    assert_eq!(g.hook_in_progress(), Some((true, 1)));
     out.clear();
     g.resource_started(1, true, &v, &mut out);
     assert_eq!(g.state(), GroupState::Held);
@@ -88,6 +90,7 @@ fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
         [(GroupState::Releasing, Reason::NotEligible)]
     );
     assert!(out.contains(&Action::StopResource(1)));
+    assert_eq!(g.hook_in_progress(), Some((false, 1)));
     out.clear();
     g.resource_stopped(1, &mut out);
     assert_eq!(out, [Action::StopResource(0)]);

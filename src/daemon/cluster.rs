@@ -45,8 +45,6 @@ pub struct GroupRt {
     /// Its id on the wire: a 16-bit hash of its name (the same on every node).
     pub wire_id: u16,
     pub engine: Group,
-    /// The resource hook running: (start?, index).
-    running: Option<(bool, usize)>,
     pub last_reason: Option<Reason>,
 }
 
@@ -88,7 +86,7 @@ pub struct ClusterRt {
 impl ClusterRt {
     /// Opens the link sockets; fails when a link address cannot be bound.
     pub fn new(cfg: &ClusterConfig, groups: &[GroupConfig], now: Instant) -> anyhow::Result<Self> {
-        let me = u8::try_from(cfg.me + 1).context("more than 255 cluster nodes")?;
+        let me = cfg.my_id();
         let keys = cfg
             .auth_keys
             .key_ring()
@@ -399,7 +397,6 @@ impl GroupRt {
             cfg: cfg.clone(),
             wire_id: group_wire_id(&cfg.name),
             engine: Group::new(params),
-            running: None,
             last_reason: None,
         }
     }
@@ -653,7 +650,6 @@ impl Daemon {
         let Some(resource) = group.cfg.resources.get(i) else {
             return;
         };
-        group.running = Some((start, i));
         let event = if start { "acquire" } else { "release" };
         let vips = group
             .cfg
@@ -698,7 +694,7 @@ impl Daemon {
         let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
         let view = inputs.view(cluster.me, eligible);
         let group = &mut cluster.groups[g];
-        match group.running.take() {
+        match group.engine.hook_in_progress() {
             Some((true, i)) => group.engine.resource_started(i, ok, &view, &mut actions),
             Some((false, i)) => group.engine.resource_stopped(i, &mut actions),
             None => {}

@@ -182,6 +182,15 @@ impl Group {
         }
     }
 
+    /// The resource hook the engine waits for: (a start?, resource index).
+    pub fn hook_in_progress(&self) -> Option<(bool, usize)> {
+        match (self.waiting, self.state) {
+            (true, GroupState::Acquiring) => Some((true, self.started.checked_sub(1)?)),
+            (true, GroupState::Releasing) => Some((false, self.started)),
+            _ => None,
+        }
+    }
+
     pub fn failures(&self) -> u32 {
         self.failures
     }
