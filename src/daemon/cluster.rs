@@ -321,6 +321,17 @@ impl ClusterRt {
         })
     }
 
+    /// What group `g` decides from, and whether this node may hold it (not stopping, its VIP
+    /// interfaces up).
+    fn decision_inputs(
+        &self,
+        g: usize,
+        interfaces: &super::interfaces::Interfaces,
+    ) -> (ViewInputs, bool) {
+        let eligible = !self.stopping && self.groups[g].interfaces_up(interfaces);
+        (self.view_inputs(g), eligible)
+    }
+
     /// What group `g` decides from: the partition, the peers heard directly, the group's state
     /// as each of them last reported it, and quorum.
     fn view_inputs(&self, g: usize) -> ViewInputs {
@@ -581,8 +592,7 @@ impl Daemon {
             let Some(cluster) = self.cluster.as_mut() else {
                 return;
             };
-            let inputs = cluster.view_inputs(g);
-            let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
+            let (inputs, eligible) = cluster.decision_inputs(g, &self.interfaces);
             let view = inputs.view(cluster.me, eligible);
             let engine = &mut cluster.groups[g].engine;
             let reported = engine.reported_state();
@@ -690,8 +700,7 @@ impl Daemon {
         let Some(cluster) = self.cluster.as_mut() else {
             return;
         };
-        let inputs = cluster.view_inputs(g);
-        let eligible = !cluster.stopping && cluster.groups[g].interfaces_up(&self.interfaces);
+        let (inputs, eligible) = cluster.decision_inputs(g, &self.interfaces);
         let view = inputs.view(cluster.me, eligible);
         let group = &mut cluster.groups[g];
         match group.engine.hook_in_progress() {
