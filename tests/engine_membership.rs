@@ -18,11 +18,15 @@ fn params(me: u8, n: u8, links: usize) -> Params {
     membership_params(me, n, links, ms(50))
 }
 
-/// A view: (peer, links) pairs.
+/// A view: (peer, links) pairs, every link up.
 fn v(pairs: &[(u8, u8)]) -> Vec<PeerView> {
     pairs
         .iter()
-        .map(|&(node_id, links)| PeerView { node_id, links })
+        .map(|&(node_id, links)| PeerView {
+            node_id,
+            links,
+            up: links,
+        })
         .collect()
 }
 
@@ -357,4 +361,94 @@ fn seeded_clusters_never_have_two_disjoint_quorate_partitions_and_heal() {
             );
         }
     }
+}
+
+#[test]
+fn a_node_that_hears_nobody_loses_its_lease_before_the_others_see_it_dead() {
+    // keepalive 2 ms, warntime 6 ms, deadtime 10 ms: lease = 10 - 2 * 2 = 6 ms.
+    let t0 = Instant::now();
+    let mut m = Membership::new(params(1, 3, 1), t0);
+    let mut out = Vec::new();
+    m.heard(&hb(2, 0, &v(&[(1, 1), (3, 1)])), t0, &mut out);
+    m.heard(&hb(3, 0, &v(&[(1, 1), (2, 1)])), t0, &mut out);
+    assert!(m.is_quorate() && m.lease_valid());
+    assert_eq!(m.params().lease(), ms(6));
+    // Cut off: nothing arrives any more. The deadline wakes the node when the lease ends.
+    assert!(m.next_deadline().is_some_and(|at| at <= t0 + ms(6)));
+    out.clear();
+    m.handle_timeout(t0 + ms(6), &mut out);
+    assert!(out.contains(&Event::Lease { valid: false }), "{out:?}");
+    assert!(!m.lease_valid());
+    assert!(
+        m.is_quorate(),
+        "the peers are not dead yet: quorum itself lasts to deadtime"
+    );
+    m.handle_timeout(t0 + ms(10), &mut out);
+    assert!(!m.is_quorate());
+}
+
+#[test]
+fn a_node_whose_frames_stop_reaching_the_others_loses_its_lease_when_they_call_it_late() {
+    let t0 = Instant::now();
+    let mut m = Membership::new(params(1, 3, 1), t0);
+    let mut out = Vec::new();
+    let up = v(&[(1, 1), (2, 1), (3, 1)]);
+    m.heard(&hb(2, 0, &up), t0, &mut out);
+    m.heard(&hb(3, 0, &up), t0, &mut out);
+    assert!(m.lease_valid());
+    // Node 1 still hears both, but they hear it only late (link 0 not down, not up).
+    let late = |other: u8| {
+        vec![
+            PeerView {
+                node_id: 1,
+                links: 1,
+                up: 0,
+            },
+            PeerView {
+                node_id: other,
+                links: 1,
+                up: 1,
+            },
+        ]
+    };
+    out.clear();
+    m.heard(&hb(2, 0, &late(3)), t0 + ms(2), &mut out);
+    assert!(m.lease_valid(), "node 3 still hears it up: 2 of 3");
+    m.heard(&hb(3, 0, &late(2)), t0 + ms(2), &mut out);
+    assert!(!m.lease_valid(), "nobody hears it up any more");
+    assert!(
+        m.is_quorate(),
+        "yet still quorate: the peers declare it dead at deadtime"
+    );
+    assert!(out.contains(&Event::Lease { valid: false }));
+    // Heard up again: the lease is back.
+    m.heard(&hb(2, 0, &up), t0 + ms(4), &mut out);
+    assert!(m.lease_valid());
+}
+
+#[test]
+fn the_view_says_which_peers_are_up_and_which_only_late() {
+    let t0 = Instant::now();
+    let mut m = Membership::new(params(1, 3, 2), t0);
+    let mut out = Vec::new();
+    m.heard(&hb(2, 0, &v(&[])), t0, &mut out);
+    m.heard(&hb(2, 1, &v(&[])), t0 + ms(5), &mut out);
+    m.heard(&hb(3, 0, &v(&[])), t0 + ms(5), &mut out);
+    m.handle_timeout(t0 + ms(7), &mut out);
+    let view = m.view(t0 + ms(7));
+    assert_eq!(
+        view,
+        vec![
+            PeerView {
+                node_id: 2,
+                links: 0b11,
+                up: 0b10,
+            },
+            PeerView {
+                node_id: 3,
+                links: 0b01,
+                up: 0b01,
+            },
+        ]
+    );
 }

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use relevo::wire::heartbeat::{
     parse_heartbeat, GroupState, GroupWireState, HeartbeatDrop, HeartbeatEmitError, HeartbeatKey,
     HeartbeatRepr, HeartbeatView, KeyRing, PeerView, HEADER_LEN, MAX_FRAME_LEN, MAX_GROUPS,
-    MAX_PEERS, MIN_FRAME_LEN, TAG_LEN,
+    MAX_PEERS, MIN_FRAME_LEN, PEER_ENTRY_LEN, TAG_LEN,
 };
 use sha2::Sha256;
 use wire_common::hex;
@@ -24,11 +24,11 @@ const VECTOR_PREFIX: &str = "
     000000000000002a
     0000000000000007
     00 02 01 00
-    0201 0303
+    020101 030302
     0102 02 00";
 
 /// HMAC-SHA256 of [`VECTOR_PREFIX`] with [`SECRET_1`], computed with Python's hmac module.
-const VECTOR_TAG: &str = "a1579b1e228e92d2a130e2aa2d05d831b55c34bc94a1bda1b79e25d4412c7b65";
+const VECTOR_TAG: &str = "145938e391bcdd2e461c5855cba0e8f9c3012d77ea56bedf8d2c4e78ffe4e1ca";
 
 fn key1() -> HeartbeatKey {
     HeartbeatKey::new(1, SECRET_1).unwrap()
@@ -54,10 +54,12 @@ fn vector_repr() -> HeartbeatRepr {
             PeerView {
                 node_id: 2,
                 links: 0b01,
+                up: 0b01,
             },
             PeerView {
                 node_id: 3,
                 links: 0b11,
+                up: 0b10,
             },
         ],
         groups: vec![GroupState {
@@ -199,7 +201,7 @@ fn specific_drop_reasons() {
         Err(HeartbeatDrop::BadTag)
     );
     let mut bad = frame.clone();
-    bad[HEADER_LEN + 4 + 2] = 9; // group state 9, signed
+    bad[HEADER_LEN + 6 + 2] = 9; // group state 9 (after two 3-byte peer entries), signed
     resign(&mut bad, SECRET_1);
     assert_eq!(
         parse_heartbeat(&bad, &ring1()),
@@ -212,7 +214,7 @@ fn unknown_flag_bits_and_reserved_bytes_are_ignored() {
     let mut frame = vector_frame();
     frame[32] = 0xfe; // every flag but "leaving"
     frame[35] = 0xff; // header reserved byte
-    frame[HEADER_LEN + 4 + 3] = 0xff; // group entry reserved byte
+    frame[HEADER_LEN + 6 + 3] = 0xff; // group entry reserved byte
     resign(&mut frame, SECRET_1);
     assert_eq!(parse_heartbeat(&frame, &ring1()), Ok(vector_repr()));
 }
@@ -262,6 +264,7 @@ fn largest_frame_round_trips() {
         .map(|n| PeerView {
             node_id: n,
             links: n.wrapping_mul(37),
+            up: n.wrapping_mul(37) & 0x0f,
         })
         .collect();
     repr.groups = (0..64)
@@ -329,7 +332,7 @@ fn random_buffer(rng: &mut Rng, kind: usize) -> Vec<u8> {
     let groups = rng.index(MAX_GROUPS + 1);
     let len = match kind {
         0 | 1 => rng.index(MAX_FRAME_LEN + 16),
-        _ => MIN_FRAME_LEN + 2 * peers + 4 * groups,
+        _ => MIN_FRAME_LEN + PEER_ENTRY_LEN * peers + 4 * groups,
     };
     let mut buf: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
     if kind >= 1 {

@@ -21,6 +21,14 @@
 //!   nodes, or alone while a ping node answers (`ping_nodes`), or alone when `two_node` says so
 //!   explicitly. A node that just started is not quorate until it has heard every node once or
 //!   `initdead` has passed.
+//! - **Lease**: quorum counted only with peers this node heard within [`Params::lease`]
+//!   (`deadtime` less two keepalives, at least `warntime`) and that say they hear it up (not
+//!   late, within their `warntime`). A node cut off from the others loses its lease before
+//!   they declare it dead: when it hears nothing, because they last heard it at most about a
+//!   keepalive apart from when it last heard them; when only its own frames are lost, because
+//!   their views call it late at `warntime`, before `deadtime`. So a holder that must release
+//!   has released by the time another node may take over: groups hold and acquire only with a
+//!   valid lease.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -53,6 +61,14 @@ impl Params {
     /// Votes a partition needs: `nodes / 2 + 1`.
     pub fn votes_needed(&self) -> usize {
         self.nodes.len() / 2 + 1
+    }
+
+    /// How recently a peer must have been heard to count for the lease: `deadtime` less two
+    /// keepalives, at least `warntime`.
+    pub fn lease(&self) -> Duration {
+        self.deadtime
+            .saturating_sub(self.keepalive * 2)
+            .max(self.warntime)
     }
 }
 
@@ -131,6 +147,10 @@ pub enum Event {
         votes: usize,
         needed: usize,
     },
+    /// Quorum counted with recently heard peers only ([`Params::lease`]) was lost or regained.
+    Lease {
+        valid: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -141,10 +161,12 @@ struct Peer {
     health: Vec<Option<LinkHealth>>,
     incarnation: Option<u64>,
     alive: bool,
-    /// Its last view: peer -> links bitmask.
-    view: BTreeMap<u8, u8>,
+    /// Its last view: peer -> (links not down, links up) bitmasks.
+    view: BTreeMap<u8, (u8, u8)>,
     /// When it said it leaves: ignored until a new incarnation speaks.
     left: Option<u64>,
+    /// Heard within the lease as of the last refresh.
+    fresh: bool,
 }
 
 /// The membership of one node. See the module documentation.
@@ -159,6 +181,8 @@ pub struct Membership {
     heard_all: bool,
     quorate: bool,
     partition: Vec<u8>,
+    /// Quorate counting recently heard peers only (see the module documentation).
+    lease_valid: bool,
 }
 
 impl Membership {
@@ -186,6 +210,7 @@ impl Membership {
             heard_all: false,
             quorate: false,
             partition: vec![params.me],
+            lease_valid: false,
             params,
         };
         membership.heard_all = membership.peers.is_empty();
@@ -219,7 +244,11 @@ impl Membership {
             peer.last.iter_mut().for_each(|t| *t = None);
         }
         peer.incarnation = Some(heard.incarnation);
-        peer.view = heard.view.iter().map(|p| (p.node_id, p.links)).collect();
+        peer.view = heard
+            .view
+            .iter()
+            .map(|p| (p.node_id, (p.links, p.up)))
+            .collect();
         if heard.leaving {
             peer.left = Some(heard.incarnation);
             peer.last.iter_mut().for_each(|t| *t = None);
@@ -275,19 +304,32 @@ impl Membership {
         if !self.heard_all {
             consider(self.started + self.params.initdead);
         }
+        for peer in self.peers.values().filter(|p| p.fresh) {
+            if let Some(newest) = peer.last.iter().flatten().max() {
+                consider(*newest + self.params.lease());
+            }
+        }
         Some(next)
     }
 
     /// What this node hears, for its own heartbeat: each peer with at least one link not down,
-    /// and on which links.
+    /// on which links, and on which of them it is up (not late).
     pub fn view(&self, now: Instant) -> Vec<PeerView> {
         self.peers
             .iter()
             .filter_map(|(&id, peer)| {
-                let links = (0..peer.last.len())
-                    .filter(|&l| self.health(peer, l, now) != LinkHealth::Down)
-                    .fold(0u8, |bits, l| bits | (1 << l));
-                (links != 0).then_some(PeerView { node_id: id, links })
+                let bits = |wanted: fn(LinkHealth) -> bool| {
+                    (0..peer.last.len())
+                        .filter(|&l| wanted(self.health(peer, l, now)))
+                        .fold(0u8, |bits, l| bits | (1 << l))
+                };
+                let links = bits(|h| h != LinkHealth::Down);
+                let up = bits(|h| h == LinkHealth::Up);
+                (links != 0).then_some(PeerView {
+                    node_id: id,
+                    links,
+                    up,
+                })
             })
             .collect()
     }
@@ -314,6 +356,11 @@ impl Membership {
 
     pub fn is_quorate(&self) -> bool {
         self.quorate
+    }
+
+    /// Quorate counting only peers heard within the lease: what groups hold and acquire with.
+    pub fn lease_valid(&self) -> bool {
+        self.lease_valid
     }
 
     /// Health of one link from its last heartbeat.
@@ -359,6 +406,12 @@ impl Membership {
                     peer.last[link] = None;
                 }
             }
+            let lease = self.params.lease();
+            peer.fresh = peer
+                .last
+                .iter()
+                .flatten()
+                .any(|&last| now.saturating_duration_since(last) < lease);
             if peer.alive && healths.iter().all(|&h| h == LinkHealth::Down) {
                 peer.alive = false;
                 peer.view.clear();
@@ -371,8 +424,13 @@ impl Membership {
         if !self.heard_all && now >= self.started + self.params.initdead {
             self.heard_all = true;
         }
-        let partition = self.compute_partition();
+        let partition = self.compute_partition(false);
         let quorate = self.heard_all && self.has_quorum(partition.len());
+        let lease_valid = quorate && self.has_quorum(self.compute_partition(true).len());
+        if lease_valid != self.lease_valid {
+            self.lease_valid = lease_valid;
+            out.push(Event::Lease { valid: lease_valid });
+        }
         if quorate != self.quorate || partition != self.partition {
             self.quorate = quorate;
             self.partition = partition;
@@ -384,30 +442,37 @@ impl Membership {
         }
     }
 
-    /// Whether `a` says it hears `b` (this node hears every alive peer).
-    fn says_hears(&self, a: u8, b: u8) -> Option<bool> {
+    /// Whether `a` says it hears `b`: this node hears every alive peer, a peer every node its
+    /// last view lists. With `fresh_only` (the lease), this node only the peers it heard
+    /// within the lease, a peer only the nodes it lists as up (not late).
+    fn says_hears(&self, a: u8, b: u8, fresh_only: bool) -> Option<bool> {
         if a == self.params.me {
-            return Some(self.is_alive(b));
+            let fresh = !fresh_only || self.peers.get(&b).is_some_and(|p| p.fresh);
+            return Some(self.is_alive(b) && fresh);
         }
         let peer = self.peers.get(&a).filter(|p| p.alive)?;
-        Some(peer.view.get(&b).is_some_and(|&links| links != 0))
+        let (links, up) = peer.view.get(&b).copied().unwrap_or_default();
+        Some(if fresh_only { up != 0 } else { links != 0 })
     }
 
     /// Joined: each hears the other; a node this one does not hear is taken at its peer's word.
-    fn joined(&self, a: u8, b: u8) -> bool {
-        match (self.says_hears(a, b), self.says_hears(b, a)) {
+    fn joined(&self, a: u8, b: u8, fresh_only: bool) -> bool {
+        match (
+            self.says_hears(a, b, fresh_only),
+            self.says_hears(b, a, fresh_only),
+        ) {
             (Some(ab), Some(ba)) => ab && ba,
             (Some(ab), None) | (None, Some(ab)) => ab,
             (None, None) => false,
         }
     }
 
-    fn compute_partition(&self) -> Vec<u8> {
+    fn compute_partition(&self, fresh_only: bool) -> Vec<u8> {
         let mut members = vec![self.params.me];
         let mut frontier = vec![self.params.me];
         while let Some(a) = frontier.pop() {
             for &b in &self.params.nodes {
-                if !members.contains(&b) && self.joined(a, b) {
+                if !members.contains(&b) && self.joined(a, b, fresh_only) {
                     members.push(b);
                     frontier.push(b);
                 }

@@ -18,7 +18,7 @@
 //!  0: magic "RLVH" | 4: version 1 | 5: cluster id | 6: node id | 7: key id
 //!  8: incarnation u64 | 16: sequence u64 | 24: group epoch u64
 //! 32: flags (bit 0 leaving) | 33: peer count | 34: group count | 35: reserved
-//! 36: peer count x { node id u8, links u8 }  then  group count x { group id u16, state u8, 0 }
+//! 36: peer count x { node id u8, links u8, up links u8 }  then  group count x { group id u16, state u8, 0 }
 //!     then the HMAC-SHA256 tag over every byte before it
 //! ```
 use std::fmt;
@@ -37,8 +37,8 @@ pub const MAGIC: [u8; 4] = *b"RLVH";
 pub const VERSION: u8 = 1;
 /// Length of the fixed header before the peer entries.
 pub const HEADER_LEN: usize = 36;
-/// Length of one peer entry (node id, links bitmask).
-pub const PEER_ENTRY_LEN: usize = 2;
+/// Length of one peer entry (node id, links bitmask, up links bitmask).
+pub const PEER_ENTRY_LEN: usize = 3;
 /// Length of one group entry (group id, state, reserved).
 pub const GROUP_ENTRY_LEN: usize = 4;
 /// Length of the HMAC-SHA256 tag that ends every frame.
@@ -343,8 +343,11 @@ impl GroupWireState {
 pub struct PeerView {
     /// The peer's node id (1..=255).
     pub node_id: u8,
-    /// Bitmask of the links on which the sender hears the peer.
+    /// Bitmask of the links on which the sender hears the peer (not down).
     pub links: u8,
+    /// Bitmask of the links on which the sender heard the peer within `warntime` (up, not
+    /// late): the peer's lease counts this sender only while it is not zero.
+    pub up: u8,
 }
 
 /// One group the sender reports, with its state there.
@@ -544,8 +547,8 @@ impl Iterator for PeerIter<'_> {
     type Item = PeerView;
 
     fn next(&mut self) -> Option<PeerView> {
-        let [node_id, links] = *self.0.next()?.first_chunk::<PEER_ENTRY_LEN>()?;
-        Some(PeerView { node_id, links })
+        let [node_id, links, up] = *self.0.next()?.first_chunk::<PEER_ENTRY_LEN>()?;
+        Some(PeerView { node_id, links, up })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -636,7 +639,7 @@ impl HeartbeatRepr {
         let mut w = Writer::new(signed);
         w.put(&header.encode());
         for peer in &self.peers {
-            w.put(&[peer.node_id, peer.links]);
+            w.put(&[peer.node_id, peer.links, peer.up]);
         }
         for group in &self.groups {
             let [hi, lo] = group.group_id.to_be_bytes();
@@ -787,6 +790,7 @@ mod tests {
             peers: vec![PeerView {
                 node_id: 2,
                 links: 0b11,
+                up: 0b01,
             }],
             groups: vec![GroupState {
                 group_id: 1,
@@ -828,7 +832,7 @@ mod tests {
     #[test]
     fn limits_are_consistent() {
         assert_eq!(MIN_FRAME_LEN, 68);
-        assert_eq!(MAX_FRAME_LEN, 36 + 64 + 256 + 32);
+        assert_eq!(MAX_FRAME_LEN, 36 + 96 + 256 + 32);
         assert_eq!(MAX_LINKS, u8::BITS as usize);
         let mut big = repr();
         big.peers = vec![big.peers[0]; MAX_PEERS];
@@ -883,7 +887,7 @@ mod tests {
         let ring = KeyRing::single(k.clone());
         let frame = emit(&repr(), &k);
         // Each position rewritten and re-signed: cluster id, node id, peer node id, state.
-        for (pos, value) in [(5, 0), (6, 0), (36, 0), (38 + 2, 5), (38 + 2, 255)] {
+        for (pos, value) in [(5, 0), (6, 0), (36, 0), (39 + 2, 5), (39 + 2, 255)] {
             let mut bad = frame.clone();
             bad[pos] = value;
             let end = bad.len() - TAG_LEN;
