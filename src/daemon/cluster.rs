@@ -354,7 +354,7 @@ impl ClusterRt {
             heard,
             left: self.left.iter().copied().collect(),
             states,
-            quorate: self.membership.is_quorate(),
+            quorate: self.membership.lease_valid(),
         }
     }
 }
@@ -390,7 +390,13 @@ impl GroupRt {
             .filter_map(|name| cluster.nodes.iter().position(|n| &n.name == name))
             .map(|i| i as u8 + 1)
             .collect();
-        let stops: Duration = cfg.resources.iter().map(|r| r.timeout).sum();
+        // A holder that was cut off loses its lease before the others see it dead, and then
+        // runs its stop commands: each may take its timeout and the kill grace.
+        let stops: Duration = cfg
+            .resources
+            .iter()
+            .map(|r| r.timeout + super::hooks::TERM_GRACE)
+            .sum();
         let params = GroupParams {
             nodes: node_ids,
             resources: cfg.resources.len(),
@@ -402,7 +408,7 @@ impl GroupRt {
                 QuorumPolicyConfig::Ignore => QuorumPolicy::Ignore,
             },
             settle: cluster.keepalive * 2,
-            takeover_delay: cfg.takeover_delay.unwrap_or(cluster.deadtime + stops),
+            takeover_delay: cfg.takeover_delay.unwrap_or(stops),
         };
         GroupRt {
             cfg: cfg.clone(),
@@ -526,10 +532,12 @@ impl Daemon {
                     }
                 }
                 Event::PeerAlive { peer } => {
+                    send = true; // the peers learn of the new view at once
                     cluster.left.remove(&peer);
                     info!("cluster node {} is alive", node_name(&cluster.cfg, peer))
                 }
                 Event::PeerDead { peer, why } => {
+                    send = true;
                     if why == crate::engine::membership::PeerGone::Leaving {
                         cluster.left.insert(peer);
                     }
@@ -539,12 +547,24 @@ impl Daemon {
                         why.as_str()
                     )
                 }
+                Event::Lease { valid } => {
+                    if valid {
+                        info!("quorum heard within the lease: groups may be held");
+                    } else {
+                        warn!(
+                            "no quorum heard for {:?}: groups are released before the peers \
+                             may take them over",
+                            cluster.membership.params().lease()
+                        );
+                    }
+                }
                 Event::Quorum {
                     quorate,
                     votes,
                     needed,
                 } => {
                     quorum_changed = true;
+                    send = true;
                     let state = if quorate { "quorate" } else { "NOT quorate" };
                     info!(
                         "cluster partition {:?}: {state} ({votes} of {needed} votes needed)",

@@ -51,11 +51,10 @@ pub struct GroupParams {
     /// How long this node must have been quorate before it acquires: views settle within a
     /// heartbeat round trip (two keepalives).
     pub settle: Duration,
-    /// Wait after a holder vanished while busy. Without fencing the lost holder must notice
-    /// that it lost quorum (up to `deadtime`) and stop its resources (its stop timeouts):
-    /// `deadtime` plus the group's stop timeouts is the safe value (the simulation in
-    /// `tests/engine_group.rs` holds its invariants with it and fails with much less).
-    /// Fencing will replace that wait with a confirmed fence.
+    /// Wait after a holder vanished while busy. Without fencing a lost holder loses its lease
+    /// before this node sees it dead, and then stops its resources: the group's stop timeouts
+    /// (with the kill grace) are the safe value, nothing for a group of VIPs only. Fencing
+    /// will replace that wait with a confirmed fence.
     pub takeover_delay: Duration,
 }
 
@@ -63,6 +62,8 @@ pub struct GroupParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterView<'a> {
     pub me: u8,
+    /// Quorate with a valid lease ([`crate::engine::membership::Membership::lease_valid`]):
+    /// recently heard peers alone make a quorum.
     pub quorate: bool,
     /// This node's partition (alive, mutually hearing nodes; this node included).
     pub members: &'a [u8],
