@@ -744,14 +744,49 @@ fn ping_nodes_are_checked() {
             ),
         ],
     );
+}
+
+#[test]
+fn ipv6_ping_nodes_are_accepted_when_global_unicast() {
+    let fixture = Fixture::new("ping6");
     let body = BASE.replace(
         "ping_nodes = [\"192.0.2.1\"]",
-        "ping_nodes = [\"2001:db8::1\"]",
+        "ping_nodes = [\"2001:db8::1\", \"192.0.2.1\"]",
+    );
+    let config = fixture.parse(&body);
+    assert!(warnings(&config).is_empty(), "{:?}", warnings(&config));
+    let cluster = config.cluster.expect("a cluster section");
+    assert_eq!(cluster.ping_nodes, [ip("2001:db8::1"), ip("192.0.2.1")]);
+    // Link-local, loopback, multicast, unspecified and IPv4-mapped addresses are refused,
+    // each at its own column; the global one after them is fine.
+    let body = BASE.replace(
+        "ping_nodes = [\"192.0.2.1\"]",
+        "ping_nodes = [\"fe80::1\", \"::1\", \"ff02::1\", \"::\", \"::ffff:192.0.2.1\", \
+         \"2001:db8::1\"]",
     );
     assert_errors(
         &fixture,
         &body,
-        &[(7, 15, "IPv6 ping nodes are not supported yet")],
+        &[
+            (
+                7,
+                15,
+                "`ping_nodes`: fe80::1 is a link-local address, which names no interface",
+            ),
+            (7, 26, "`ping_nodes`: ::1 is a loopback address"),
+            (
+                7,
+                33,
+                "`ping_nodes`: \"ff02::1\": ff02::1 is not a unicast address",
+            ),
+            (7, 44, "`ping_nodes`: \"::\": :: is not a unicast address"),
+            (
+                7,
+                50,
+                "`ping_nodes`: ::ffff:192.0.2.1 is an IPv4-mapped address; write the IPv4 \
+                 address 192.0.2.1 instead",
+            ),
+        ],
     );
 }
 

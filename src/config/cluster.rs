@@ -590,7 +590,8 @@ fn find_me(
 
 // ---- quorum tiebreakers ----
 
-/// `ping_nodes`: unicast IPv4 addresses outside the cluster (a router both nodes reach).
+/// `ping_nodes`: unicast IPv4 or IPv6 addresses outside the cluster (a router both nodes
+/// reach).
 fn read_ping_nodes(diags: &mut Diags, table: &Table<'_, '_>, nodes: &[ClusterNode]) -> Vec<IpAddr> {
     let Some(value) = table.get("ping_nodes") else {
         return Vec::new();
@@ -610,10 +611,7 @@ fn read_ping_nodes(diags: &mut Diags, table: &Table<'_, '_>, nodes: &[ClusterNod
             None if addr.is_loopback() => Some(format!(
                 "{addr} is a loopback address, which always answers"
             )),
-            None if addr.is_ipv6() => Some(format!(
-                "{addr}: IPv6 ping nodes are not supported yet in this release; use an IPv4 one"
-            )),
-            None => None,
+            None => ping_node_ipv6_problem(&addr),
         };
         match problem {
             Some(problem) => diags.error(&at, format!("`ping_nodes`: {problem}")),
@@ -621,6 +619,23 @@ fn read_ping_nodes(diags: &mut Diags, table: &Table<'_, '_>, nodes: &[ClusterNod
         }
     }
     pings
+}
+
+/// Why IPv6 `addr` cannot be pinged as a ping node (unspecified and multicast addresses are
+/// refused with every address list, loopback for both families): a link-local address names
+/// no interface, an IPv4-mapped one is an IPv4 address to write as such.
+fn ping_node_ipv6_problem(addr: &IpAddr) -> Option<String> {
+    let IpAddr::V6(v6) = addr else {
+        return None;
+    };
+    if v6.is_unicast_link_local() {
+        return Some(format!(
+            "{addr} is a link-local address, which names no interface; use a global address \
+             of the ping node"
+        ));
+    }
+    v6.to_ipv4_mapped()
+        .map(|v4| format!("{addr} is an IPv4-mapped address; write the IPv4 address {v4} instead"))
 }
 
 /// `two_node` needs exactly two nodes; warnings for the quorum setups that can split.

@@ -33,7 +33,8 @@ use crate::wire::heartbeat::{
 const RECV_BUDGET: usize = 64;
 /// Least interval between two rounds of pings to the ping nodes.
 const MIN_PING_INTERVAL: Duration = Duration::from_millis(10);
-/// Token offset (from the heartbeat base) of the ping socket: after every link's.
+/// Token offset (from the heartbeat base) of the first ping socket (the ICMPv6 one, if both
+/// families are pinged, is the next): after every link's.
 pub const PING_TOKEN_OFFSET: usize = 255;
 
 /// Hook owners of groups start here (VRRP instances use their index).
@@ -128,7 +129,7 @@ impl ClusterRt {
         let pinger = if cfg.nodes.len() == 2 && !cfg.ping_nodes.is_empty() {
             Some(
                 Pinger::open(&cfg.ping_nodes, cfg.deadtime)
-                    .context("opening the ICMP socket for ping_nodes")?,
+                    .context("opening the ICMP sockets for ping_nodes")?,
             )
         } else {
             None
@@ -168,8 +169,12 @@ impl ClusterRt {
         self.sockets.iter().map(|s| s.raw_fd()).collect()
     }
 
-    pub fn ping_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.pinger.as_ref().map(|p| p.raw_fd())
+    /// The ping sockets (ICMPv4, ICMPv6: those the ping nodes need), none without a pinger.
+    pub fn ping_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.pinger
+            .as_ref()
+            .map(|p| p.raw_fds())
+            .unwrap_or_default()
     }
 
     /// Pings the ping nodes when due and tells the membership when reachability changed.
@@ -438,8 +443,9 @@ impl Daemon {
         for (link, fd) in fds.into_iter().enumerate() {
             self.register_fd(fd, Token(base + link))?;
         }
-        if let Some(fd) = self.cluster.as_ref().and_then(|c| c.ping_fd()) {
-            self.register_fd(fd, Token(base + PING_TOKEN_OFFSET))?;
+        let ping_fds = self.cluster.as_ref().map(|c| c.ping_fds());
+        for (i, fd) in ping_fds.unwrap_or_default().into_iter().enumerate() {
+            self.register_fd(fd, Token(base + PING_TOKEN_OFFSET + i))?;
         }
         self.schedule_cluster();
         Ok(())
@@ -459,14 +465,14 @@ impl Daemon {
         self.deadlines.schedule(TimerOwner::Cluster, next);
     }
 
-    /// Heartbeat link `link` (or, at [`PING_TOKEN_OFFSET`], the ping socket) is readable.
+    /// Heartbeat link `link` (or, from [`PING_TOKEN_OFFSET`] on, a ping socket) is readable.
     pub(super) fn on_heartbeat_readable(&mut self, link: usize, now: Instant) {
-        if link == PING_TOKEN_OFFSET {
+        if let Some(ping_socket) = link.checked_sub(PING_TOKEN_OFFSET) {
             let more = self
                 .cluster
                 .as_mut()
                 .and_then(|c| c.pinger.as_mut())
-                .is_some_and(|p| p.read(now));
+                .is_some_and(|p| p.read(ping_socket, now));
             if more {
                 self.cluster_backlog.insert(link);
             }
