@@ -325,6 +325,33 @@ fn debug_output_never_shows_a_secret() {
 }
 
 #[test]
+fn cluster_hooks_take_a_path_or_an_argv_per_event() {
+    let fixture = Fixture::new("hooks");
+    let config = fixture.parse(&with_cluster_keys(
+        "hooks = { node-dead = \"/etc/relevo/hooks/page\", quorum-lost = [\"/etc/relevo/hooks/page\", \"quorum\"] }\nhook_timeout = \"5s\"\n",
+    ));
+    let cluster = config.cluster.unwrap();
+    assert_eq!(
+        cluster.hooks.node_dead,
+        Some(argv(&["/etc/relevo/hooks/page"]))
+    );
+    assert_eq!(
+        cluster.hooks.quorum_lost,
+        Some(argv(&["/etc/relevo/hooks/page", "quorum"]))
+    );
+    assert_eq!(cluster.hooks.quorum_regained, None);
+    assert_eq!(cluster.hook_timeout, Duration::from_secs(5));
+    let defaults = fixture.parse(BASE).cluster.unwrap();
+    assert_eq!(defaults.hook_timeout, Duration::from_secs(30));
+    // An unknown event and a relative program are refused at their place.
+    assert_errors(
+        &fixture,
+        &with_cluster_keys("hooks = { node-down = \"/x\", quorum-lost = \"page\" }\n"),
+        &[(8, 11, "node-down"), (8, 43, "absolute")],
+    );
+}
+
+#[test]
 fn equal_deadtime_and_initdead_are_fine() {
     let fixture = Fixture::new("equal");
     let config = fixture.parse(&with_cluster_keys("deadtime = \"30s\"\n"));

@@ -129,15 +129,8 @@ fn an_isolated_owner_loses_the_group_and_releases_it() {
         log.contains("cluster node n1 is gone") && log.contains("released -> acquiring")
     }));
     let log = log_of(nodes[1].log_path());
-    let at = |needle: &str| {
-        log.lines()
-            .find(|l| l.contains(needle))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|t| t.rsplit(':').next())
-            .and_then(|secs| secs.trim_end_matches('Z').parse::<f64>().ok())
-    };
-    let gone = at("cluster node n1 is gone").expect("n1 declared gone");
-    let acquired = at("released -> acquiring").expect("n2 acquired");
+    let gone = logged_at(&log, "cluster node n1 is gone").expect("n1 declared gone");
+    let acquired = logged_at(&log, "released -> acquiring").expect("n2 acquired");
     let waited = (acquired - gone).rem_euclid(60.0); // seconds within the minute
     assert!(
         waited >= 0.14,
@@ -146,6 +139,86 @@ fn an_isolated_owner_loses_the_group_and_releases_it() {
     // Healed: n1 is preferred (auto_failback) and gets it back in a handover.
     lab.set_node_blocked(1, false).unwrap();
     expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
+}
+
+/// The seconds within the minute of the first log line containing `needle`.
+fn logged_at(log: &str, needle: &str) -> Option<f64> {
+    log.lines()
+        .find(|l| l.contains(needle))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|t| t.rsplit(':').next())
+        .and_then(|secs| secs.trim_end_matches('Z').parse::<f64>().ok())
+}
+
+#[test]
+fn with_the_default_takeover_delay_an_isolated_owner_releases_first_and_cluster_hooks_run() {
+    let Some(lab) = cluster_lab("cl9") else {
+        return;
+    };
+    let dir = lab.hook_dir().unwrap();
+    let record = lab.work_dir().join("cluster.record");
+    let hook = hook_script(
+        &dir,
+        "cluster-event",
+        &format!(
+            "echo \"$RELEVO_EVENT $RELEVO_NODE peer=$RELEVO_PEER votes=$RELEVO_VOTES/$RELEVO_VOTES_NEEDED\" >> {}\n",
+            record.display()
+        ),
+    );
+    let hook = hook.display();
+    let spec = ClusterSpec {
+        takeover_delay: None, // a VIP-only group: no wait after deadtime
+        cluster_extra: format!(
+            "hooks = {{ node-dead = \"{hook}\", quorum-lost = \"{hook}\", quorum-regained = \"{hook}\" }}\n"
+        ),
+        ..ClusterSpec::default()
+    };
+    let nodes = start_cluster(&lab, spec);
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    lab.set_node_blocked(1, true).unwrap();
+    expect_owner(&lab, 2, Duration::from_secs(3), &nodes);
+    // n1 lost its lease (deadtime - 2 keepalives = 60 ms) before n2 saw it dead (100 ms): its
+    // release is logged before n2's acquire, so the VIP was never on both.
+    let released_and_acquired = || {
+        let n1 = log_of(nodes[0].log_path());
+        let n2 = log_of(nodes[1].log_path());
+        logged_at(&n1, "releasing -> released").zip(logged_at(&n2, "released -> acquiring"))
+    };
+    assert!(wait_for(Duration::from_secs(2), || released_and_acquired().is_some()));
+    let (released, acquired) = released_and_acquired().unwrap();
+    let gap = (acquired - released).rem_euclid(60.0);
+    assert!(
+        gap > 0.0 && gap < 1.0,
+        "n1 released at {released:.6} s, n2 acquired at {acquired:.6} s\n{}",
+        logs(&nodes)
+    );
+    assert!(log_of(nodes[0].log_path()).contains("no quorum heard for"));
+    // Cluster hooks: the survivors report n1 dead, n1 reports its lost quorum.
+    let expected = [
+        "node-dead n2 peer=n1",
+        "node-dead n3 peer=n1",
+        "node-dead n1 peer=n2",
+        "quorum-lost n1 peer= votes=1/2",
+    ];
+    let record_has = |lines: &[&str]| {
+        let runs = std::fs::read_to_string(&record).unwrap_or_default();
+        lines.iter().all(|l| runs.lines().any(|r| r.starts_with(l)))
+    };
+    assert!(
+        wait_for(Duration::from_secs(3), || record_has(&expected)),
+        "cluster hooks ran: {:?}",
+        std::fs::read_to_string(&record)
+    );
+    // Healed: n1 regains quorum, the hook says with how many votes.
+    lab.set_node_blocked(1, false).unwrap();
+    expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
+    assert!(
+        wait_for(Duration::from_secs(3), || record_has(&[
+            "quorum-regained n1 peer= votes=3/2"
+        ])),
+        "cluster hooks ran: {:?}",
+        std::fs::read_to_string(&record)
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::ops::Range;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::time::Duration;
 
-use super::duration::format_duration;
+use super::duration::{format_duration, HOUR};
+use super::hooks::read_cluster_hooks;
 use super::node::read_name;
 use super::reader::{Diags, Later, Table, Value};
 use super::types::{AuthKeys, ClusterConfig, ClusterNode, QuorumPolicyConfig};
@@ -28,6 +29,8 @@ pub(crate) const KEYS: &[&str] = &[
     "quorum_policy",
     "ping_nodes",
     "two_node",
+    "hooks",
+    "hook_timeout",
     "node",
 ];
 
@@ -119,6 +122,14 @@ pub(crate) fn read_cluster(diags: &mut Diags, value: &Value<'_>, me: &str) -> Op
         two_node,
         nodes,
         me,
+        hooks: table
+            .get("hooks")
+            .map(|value| read_cluster_hooks(diags, value))
+            .unwrap_or_default(),
+        hook_timeout: table
+            .get("hook_timeout")
+            .and_then(|value| diags.duration("hook_timeout", value, Duration::from_secs(1), HOUR))
+            .unwrap_or(Duration::from_secs(30)),
     };
     check_quorum_options(diags, &table, &config);
     Some(ClusterRead {

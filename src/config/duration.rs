@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+/// The upper limit of most duration keys (hook and resource timeouts, delays).
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
 /// Largest duration the parser accepts; every config key has a much smaller limit of its own.
 const MAX_NANOS: u128 = 100 * 365 * 24 * 3600 * 1_000_000_000;
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use super::duration::HOUR;
 use super::hooks::read_argv;
 use super::node::read_name;
 use super::reader::{Diags, Table, Value};
@@ -30,8 +31,6 @@ pub(crate) const KEYS: &[&str] = &[
 pub(crate) const VIP_KEYS: &[&str] = &["address", "interface"];
 
 pub(crate) const RESOURCE_KEYS: &[&str] = &["name", "priority", "start", "stop", "timeout"];
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// What the groups are checked against.
 pub(crate) struct Context<'a> {

@@ -1,29 +1,52 @@
-//! `hooks` of a `[[vrrp]]` instance: per state change, either a program path (a string) or an
-//! argv array. Programs are executed without a shell, so the path must be absolute and a string
-//! cannot carry arguments. The argv rules are shared with the commands of `[[group.resource]]`.
+//! `hooks` tables: per event, either a program path (a string) or an argv array, for the state
+//! changes of a `[[vrrp]]` instance and the cluster events of `[cluster]`. Programs are executed
+//! without a shell, so the path must be absolute and a string cannot carry arguments. The argv
+//! rules are shared with the commands of `[[group.resource]]`.
 
 use super::reader::{Diags, Value};
-use super::types::Hooks;
+use super::types::{ClusterHooks, Hooks};
 
-pub(crate) const KEYS: &[&str] = &["master", "backup", "fault", "stop"];
+pub(crate) const KEYS: &[&str; 4] = &["master", "backup", "fault", "stop"];
 
-/// Reads the `hooks` table (inline `{ ... }` or a `[vrrp.hooks]` section).
+/// The events of `[cluster] hooks` (their `RELEVO_EVENT` names).
+pub(crate) const CLUSTER_KEYS: &[&str; 3] = &["node-dead", "quorum-lost", "quorum-regained"];
+
+/// Reads a `[[vrrp]]` `hooks` table (inline `{ ... }` or a `[vrrp.hooks]` section).
 pub(crate) fn read_hooks(diags: &mut Diags, value: &Value<'_>) -> Hooks {
-    let mut hooks = Hooks::default();
+    let [master, backup, fault, stop] = read_hook_table(diags, value, KEYS);
+    Hooks {
+        master,
+        backup,
+        fault,
+        stop,
+    }
+}
+
+/// Reads the `[cluster]` `hooks` table.
+pub(crate) fn read_cluster_hooks(diags: &mut Diags, value: &Value<'_>) -> ClusterHooks {
+    let [node_dead, quorum_lost, quorum_regained] = read_hook_table(diags, value, CLUSTER_KEYS);
+    ClusterHooks {
+        node_dead,
+        quorum_lost,
+        quorum_regained,
+    }
+}
+
+/// One command per key of `keys` (in that order), `None` where a key is absent or wrong.
+fn read_hook_table<const N: usize>(
+    diags: &mut Diags,
+    value: &Value<'_>,
+    keys: &[&str; N],
+) -> [Option<Vec<String>>; N] {
     let Some(table) = diags.table("hooks", "`hooks`", value) else {
-        return hooks;
+        return std::array::from_fn(|_| None);
     };
-    table.check_keys(diags, KEYS, &[]);
-    let mut read = |key: &str| {
+    table.check_keys(diags, keys, &[]);
+    keys.map(|key| {
         table
             .get(key)
             .and_then(|value| read_command(diags, key, value))
-    };
-    hooks.master = read("master");
-    hooks.backup = read("backup");
-    hooks.fault = read("fault");
-    hooks.stop = read("stop");
-    hooks
+    })
 }
 
 /// One hook command as argv.

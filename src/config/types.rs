@@ -235,6 +235,21 @@ pub struct ClusterConfig {
     pub nodes: Vec<ClusterNode>,
     /// Index of this node (`[node] name`) in `nodes`.
     pub me: usize,
+    /// Commands run on cluster events.
+    pub hooks: ClusterHooks,
+    /// How long a cluster hook may run before it is killed.
+    pub hook_timeout: Duration,
+}
+
+/// `[cluster] hooks`: a command per cluster event (see relevo-hooks(7)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterHooks {
+    /// A peer was declared dead (deadtime, or it restarted), with `RELEVO_PEER`.
+    pub node_dead: Option<Vec<String>>,
+    /// This node lost quorum.
+    pub quorum_lost: Option<Vec<String>>,
+    /// This node has quorum again.
+    pub quorum_regained: Option<Vec<String>>,
 }
 
 impl ClusterConfig {

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Duration;
 
+use super::duration::HOUR;
 use super::hooks::read_hooks;
 use super::node::read_name;
 use super::reader::{Diags, Later, Table, Value};
@@ -60,7 +61,6 @@ const MAX_VIPS_V6: usize = (1280 - 40 - 8) / 16;
 const MAX_V3_INTERVAL: Duration = Duration::from_millis(40_950);
 /// VRRPv2 interval field: 8 bits of seconds.
 const MAX_V2_INTERVAL: Duration = Duration::from_secs(255);
-const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A VIP where it was written and who holds it, for [`check_unique_vips`].

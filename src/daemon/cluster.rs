@@ -39,6 +39,9 @@ pub const PING_TOKEN_OFFSET: usize = 255;
 
 /// Hook owners of groups start here (VRRP instances use their index).
 pub const GROUP_HOOK_OWNER_BASE: usize = 1 << 16;
+/// Hook owner of the cluster's quorum events; `node-dead` of peer `p` uses this + `p` (each
+/// peer's events in order, apart from the others'). Above every group's owner.
+pub const CLUSTER_HOOK_OWNER_BASE: usize = 1 << 17;
 
 /// One group at run time.
 pub struct GroupRt {
@@ -80,6 +83,8 @@ pub struct ClusterRt {
     stopping: bool,
     /// The goodbye heartbeat went out.
     said_goodbye: bool,
+    /// Quorum as last told to the `quorum-lost` / `quorum-regained` hooks.
+    hooks_quorate: bool,
     tx: Vec<u8>,
     rx: Vec<u8>,
 }
@@ -159,6 +164,7 @@ impl ClusterRt {
             sent: 0,
             received: 0,
             stopping: false,
+            hooks_quorate: false,
             said_goodbye: false,
             tx: vec![0; MAX_FRAME_LEN],
             rx: vec![0; MAX_FRAME_LEN + 64],
@@ -307,6 +313,100 @@ impl ClusterRt {
             self.peer_groups.insert(node, states);
             self.groups_dirty = true;
         }
+    }
+
+    /// The `node-dead` hook for `peer` (declared dead for reason `why`), if configured.
+    fn node_dead_hook(&self, peer: u8, why: &str, me: &str) -> Option<HookRequest> {
+        let argv = self.cfg.hooks.node_dead.clone()?;
+        let mut env = self.hook_env("node-dead", me);
+        env.push(("RELEVO_PEER".to_string(), node_name(&self.cfg, peer)));
+        env.push(("RELEVO_REASON".to_string(), why.to_string()));
+        Some(self.hook_request(
+            CLUSTER_HOOK_OWNER_BASE + usize::from(peer),
+            "node-dead",
+            argv,
+            env,
+        ))
+    }
+
+    /// The `quorum-lost` or `quorum-regained` hook for the quorum just reached, if configured
+    /// (a first quorum after start is neither: `hooks_quorate` starts false and a lost quorum
+    /// is reported only after it was had).
+    fn quorum_hook(&self, me: &str) -> Option<HookRequest> {
+        let quorate = self.hooks_quorate;
+        let (event, argv, state, prev) = if quorate {
+            (
+                "quorum-regained",
+                &self.cfg.hooks.quorum_regained,
+                "quorate",
+                "not-quorate",
+            )
+        } else {
+            (
+                "quorum-lost",
+                &self.cfg.hooks.quorum_lost,
+                "not-quorate",
+                "quorate",
+            )
+        };
+        let argv = argv.clone()?;
+        let partition = self.membership.partition();
+        let names: Vec<String> = partition.iter().map(|&n| node_name(&self.cfg, n)).collect();
+        let mut env = self.hook_env(event, me);
+        env.extend([
+            ("RELEVO_STATE".to_string(), state.to_string()),
+            ("RELEVO_PREV_STATE".to_string(), prev.to_string()),
+            ("RELEVO_VOTES".to_string(), partition.len().to_string()),
+            (
+                "RELEVO_VOTES_NEEDED".to_string(),
+                self.membership.params().votes_needed().to_string(),
+            ),
+            ("RELEVO_PARTITION".to_string(), names.join(" ")),
+        ]);
+        Some(self.hook_request(CLUSTER_HOOK_OWNER_BASE, event, argv, env))
+    }
+
+    /// The environment every cluster hook gets.
+    fn hook_env(&self, event: &str, me: &str) -> Vec<(String, String)> {
+        vec![
+            ("RELEVO_EVENT".to_string(), event.to_string()),
+            ("RELEVO_NAME".to_string(), "cluster".to_string()),
+            ("RELEVO_NODE".to_string(), me.to_string()),
+            ("RELEVO_CLUSTER_ID".to_string(), self.cfg.id.to_string()),
+        ]
+    }
+
+    fn hook_request(
+        &self,
+        owner: usize,
+        event: &str,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> HookRequest {
+        HookRequest {
+            owner,
+            event: event.to_string(),
+            argv,
+            env,
+            timeout: self.cfg.hook_timeout,
+            skipped: 0,
+        }
+    }
+
+    /// The longest a graceful stop may need for the groups: the stop commands of the group
+    /// with the most stopping to do, each with its timeout and the kill grace.
+    pub fn release_budget(&self) -> Duration {
+        self.groups
+            .iter()
+            .map(|g| {
+                g.cfg
+                    .resources
+                    .iter()
+                    .map(|r| r.timeout + super::hooks::TERM_GRACE)
+                    .sum::<Duration>()
+            })
+            .max()
+            .unwrap_or_default()
     }
 
     /// The node that holds group `g` (held or acquiring), as far as this node knows.
@@ -526,6 +626,7 @@ impl Daemon {
         }
         let mut send = false;
         let mut quorum_changed = false;
+        let mut hooks = Vec::new();
         for event in events {
             match event {
                 Event::SendHeartbeats => send = true,
@@ -546,6 +647,8 @@ impl Daemon {
                     send = true;
                     if why == crate::engine::membership::PeerGone::Leaving {
                         cluster.left.insert(peer);
+                    } else {
+                        hooks.push(cluster.node_dead_hook(peer, why.as_str(), &self.node_name));
                     }
                     warn!(
                         "cluster node {} is gone ({})",
@@ -583,6 +686,17 @@ impl Daemon {
             cluster.send_heartbeats(now, false);
         }
         let quorate = cluster.membership.is_quorate();
+        if quorate != cluster.hooks_quorate {
+            cluster.hooks_quorate = quorate;
+            hooks.push(cluster.quorum_hook(&self.node_name));
+        }
+        let queued = !hooks.is_empty();
+        for request in hooks.into_iter().flatten() {
+            self.hook_queue.push(request);
+        }
+        if queued {
+            self.pump_hooks(now);
+        }
         if quorum_changed {
             self.gate_instances(quorate, now);
         }

@@ -521,7 +521,13 @@ impl Daemon {
                     .map(|i| i.cfg.advert_interval * 4)
                     .max()
                     .unwrap_or_default();
-                let deadline = now + (longest_hook * 2).max(longest_release) + SHUTDOWN_SLACK;
+                // Groups stop their resources one after the other before the VIPs go.
+                let groups = self.cluster.as_ref().map(|c| c.release_budget());
+                let deadline = now
+                    + (longest_hook * 2)
+                        .max(longest_release)
+                        .max(groups.unwrap_or_default())
+                    + SHUTDOWN_SLACK;
                 self.shutdown_deadline = Some(deadline);
                 self.deadlines.schedule(TimerOwner::Daemon, Some(deadline));
                 for i in 0..self.instances.len() {
@@ -563,7 +569,9 @@ impl Daemon {
 
     fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
         for d in done.drain(..) {
-            if d.owner >= cluster::GROUP_HOOK_OWNER_BASE {
+            if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
+                self.finish_hook(d);
+            } else if d.owner >= cluster::GROUP_HOOK_OWNER_BASE {
                 self.hook_queue.finished(d.owner);
                 self.group_hook_done(&d, now);
             } else {
