@@ -79,18 +79,25 @@ fn run() -> Result<()> {
     println!(
         "cluster bench: 3 nodes x 2 links, keepalive 2 ms, deadtime 10 ms, takeover_delay {}, {trials} trials per fault",
         spec.takeover_delay
-            .map_or("default (deadtime)".to_string(), |d| format!("{d:?}"))
+            .map_or("default (the stop timeouts: 0 here)".to_string(), |d| format!("{d:?}"))
     );
     println!(
         "{:<32} {:>8} {:>8} {:>8} {:>8}",
         "fault", "min", "median", "p95", "max"
     );
+    let only = std::env::var("BENCHONLY").ok();
     for fault in [
         Fault::Crash,
         Fault::Isolated,
         Fault::ClientLinkDown,
         Fault::Graceful,
     ] {
+        if only
+            .as_deref()
+            .is_some_and(|o| !fault.name().starts_with(o))
+        {
+            continue;
+        }
         let mut outages = Vec::new();
         for trial in 0..trials {
             lab.wait_master(vip, 1, Duration::from_secs(5))?;
@@ -101,6 +108,16 @@ fn run() -> Result<()> {
                 .with_context(|| format!("{} trial {trial}: n2 did not take over", fault.name()))?;
             let outage = probe.wait_outage_after(t, ms(200), Duration::from_secs(10))?;
             outages.push(outage.map_or(0.0, |o| o.millis()));
+            if std::env::var("BENCHDEBUG").is_ok() {
+                println!("trial {trial}: fault at {t} ns, outage {:?}", outage);
+                for (i, node) in nodes.iter().enumerate() {
+                    let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    for l in &lines[lines.len().saturating_sub(8)..] {
+                        println!("  n{}: {l}", i + 1);
+                    }
+                }
+            }
             repair(&lab, &mut nodes[0], fault)?;
             let back = monotonic_ns();
             lab.wait_master(vip, 1, Duration::from_secs(5))?;

@@ -28,6 +28,7 @@ fn params(nodes: &[u8], resources: usize) -> GroupParams {
         quorum_policy: QuorumPolicy::Stop,
         settle: Duration::ZERO,
         takeover_delay: Duration::ZERO,
+        linger: Duration::ZERO,
     }
 }
 
@@ -74,11 +75,11 @@ fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
     assert_eq!(g.state(), GroupState::Acquiring);
     assert_eq!(g.hook_in_progress(), Some((true, 0)));
     out.clear();
-    g.resource_started(0, true, &v, &mut out);
+    g.resource_started(0, true, &v, t0, &mut out);
     assert_eq!(out, [Action::StartResource(1)]);
     assert_eq!(g.hook_in_progress(), Some((true, 1)));
     out.clear();
-    g.resource_started(1, true, &v, &mut out);
+    g.resource_started(1, true, &v, t0, &mut out);
     assert_eq!(g.state(), GroupState::Held);
     // A preferred... no: node 1 is preferred. Standby (not eligible): release in reverse.
     out.clear();
@@ -94,12 +95,70 @@ fn acquire_adds_vips_first_and_starts_resources_in_order_release_reverses_it() {
     assert!(out.contains(&Action::StopResource(1)));
     assert_eq!(g.hook_in_progress(), Some((false, 1)));
     out.clear();
-    g.resource_stopped(1, &mut out);
+    g.resource_stopped(1, t0, &mut out);
     assert_eq!(out, [Action::StopResource(0)]);
     out.clear();
-    g.resource_stopped(0, &mut out);
+    g.resource_stopped(0, t0, &mut out);
     assert_eq!(out[0], Action::RemoveVips);
     assert_eq!(g.state(), GroupState::Released);
+}
+
+#[test]
+fn in_a_planned_move_the_vips_linger_until_the_new_owner_has_the_group() {
+    let t0 = Instant::now();
+    let mut p = params(&[2, 1], 1);
+    p.linger = ms(4);
+    let mut g = Group::new(p);
+    let mut out = Vec::new();
+    // Node 1 holds (node 2, preferred, is away), then node 2 is back: a handover.
+    g.update(&view(1, &[1], &[]), t0, &mut out);
+    g.resource_started(0, true, &view(1, &[1], &[]), t0, &mut out);
+    assert_eq!(g.state(), GroupState::Held);
+    out.clear();
+    let back = view(1, &[1, 2], &[(2, GroupState::Released)]);
+    g.update(&back, t0, &mut out);
+    assert_eq!(out.last(), Some(&Action::StopResource(0)));
+    out.clear();
+    g.resource_stopped(0, t0 + ms(1), &mut out);
+    // The resource is stopped and the group released, but the VIPs stay for the successor.
+    assert_eq!(g.state(), GroupState::Released);
+    assert!(!out.contains(&Action::RemoveVips), "{out:?}");
+    assert!(g.is_lingering());
+    assert_eq!(g.next_deadline(), Some(t0 + ms(5)));
+    out.clear();
+    g.update(&back, t0 + ms(2), &mut out);
+    assert!(out.is_empty(), "node 2 has not acquired yet: {out:?}");
+    // Node 2 reports it acquiring: the VIPs go now.
+    let taken = view(1, &[1, 2], &[(2, GroupState::Acquiring)]);
+    g.update(&taken, t0 + ms(2), &mut out);
+    assert_eq!(out, [Action::RemoveVips]);
+    assert!(!g.is_lingering());
+    // Without a successor they go at the end of `linger`; a lost quorum removes them at once.
+    for (input, at) in [
+        (view(1, &[1, 2], &[(2, GroupState::Released)]), t0 + ms(9)),
+        (
+            ClusterView {
+                quorate: false,
+                ..view(1, &[1, 2], &[(2, GroupState::Released)])
+            },
+            t0 + ms(6),
+        ),
+    ] {
+        let mut p = params(&[2, 1], 0);
+        p.linger = ms(4);
+        let mut g = Group::new(p);
+        let mut out = Vec::new();
+        g.update(&view(1, &[1], &[]), t0, &mut out);
+        g.update(
+            &view(1, &[1, 2], &[(2, GroupState::Released)]),
+            t0 + ms(5),
+            &mut out,
+        );
+        assert!(g.is_lingering());
+        out.clear();
+        g.update(&input, at, &mut out);
+        assert_eq!(out, [Action::RemoveVips], "at {:?}", at - t0);
+    }
 }
 
 #[test]
@@ -178,9 +237,9 @@ fn a_failed_start_releases_and_the_group_is_failed_here() {
     let mut out = Vec::new();
     let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
     g.update(&v, t0, &mut out);
-    g.resource_started(0, true, &v, &mut out);
+    g.resource_started(0, true, &v, t0, &mut out);
     out.clear();
-    g.resource_started(1, false, &v, &mut out);
+    g.resource_started(1, false, &v, t0, &mut out);
     assert_eq!(
         transitions(&out),
         [(GroupState::Releasing, Reason::StartFailed)]
@@ -191,7 +250,7 @@ fn a_failed_start_releases_and_the_group_is_failed_here() {
         "only what started is stopped"
     );
     out.clear();
-    g.resource_stopped(0, &mut out);
+    g.resource_stopped(0, t0, &mut out);
     assert_eq!(out[0], Action::RemoveVips);
     assert_eq!(g.state(), GroupState::Failed);
     // Node 2 reports node 1's group failed...: node 2 becomes the owner.
@@ -214,7 +273,7 @@ fn quorum_policies() {
         let mut out = Vec::new();
         let v = view(1, &[1, 2], &[(2, GroupState::Released)]);
         g.update(&v, t0, &mut out);
-        g.resource_started(0, true, &v, &mut out);
+        g.resource_started(0, true, &v, t0, &mut out);
         let lost = ClusterView {
             quorate: false,
             members: &[1],
@@ -289,6 +348,7 @@ impl Node {
         let mut p = params(&(1..=n).collect::<Vec<_>>(), RESOURCES);
         p.takeover_delay = TAKEOVER_DELAY;
         p.settle = ms(4);
+        p.linger = ms(4);
         Node {
             id,
             n,
@@ -341,10 +401,10 @@ impl Node {
         for (_, start, i, ok) in due {
             if start {
                 self.running[i] = ok;
-                self.group.resource_started(i, ok, &view, &mut out);
+                self.group.resource_started(i, ok, &view, now, &mut out);
             } else {
                 self.running[i] = false;
-                self.group.resource_stopped(i, &mut out);
+                self.group.resource_stopped(i, now, &mut out);
             }
         }
         self.group.update(&view, now, &mut out);

@@ -18,14 +18,14 @@ fn params(me: u8, n: u8, links: usize) -> Params {
     membership_params(me, n, links, ms(50))
 }
 
-/// A view: (peer, links) pairs, every link up.
+/// A view: (peer, links) pairs, every link fresh.
 fn v(pairs: &[(u8, u8)]) -> Vec<PeerView> {
     pairs
         .iter()
         .map(|&(node_id, links)| PeerView {
             node_id,
             links,
-            up: links,
+            fresh: links,
         })
         .collect()
 }
@@ -388,7 +388,7 @@ fn a_node_that_hears_nobody_loses_its_lease_before_the_others_see_it_dead() {
 }
 
 #[test]
-fn a_node_whose_frames_stop_reaching_the_others_loses_its_lease_when_they_call_it_late() {
+fn a_node_whose_frames_stop_reaching_the_others_loses_its_lease_when_their_views_say_so() {
     let t0 = Instant::now();
     let mut m = Membership::new(params(1, 3, 1), t0);
     let mut out = Vec::new();
@@ -396,38 +396,38 @@ fn a_node_whose_frames_stop_reaching_the_others_loses_its_lease_when_they_call_i
     m.heard(&hb(2, 0, &up), t0, &mut out);
     m.heard(&hb(3, 0, &up), t0, &mut out);
     assert!(m.lease_valid());
-    // Node 1 still hears both, but they hear it only late (link 0 not down, not up).
+    // Node 1 still hears both, but they last heard it longer ago than the lease (not down).
     let late = |other: u8| {
         vec![
             PeerView {
                 node_id: 1,
                 links: 1,
-                up: 0,
+                fresh: 0,
             },
             PeerView {
                 node_id: other,
                 links: 1,
-                up: 1,
+                fresh: 1,
             },
         ]
     };
     out.clear();
     m.heard(&hb(2, 0, &late(3)), t0 + ms(2), &mut out);
-    assert!(m.lease_valid(), "node 3 still hears it up: 2 of 3");
+    assert!(m.lease_valid(), "node 3 still hears it fresh: 2 of 3");
     m.heard(&hb(3, 0, &late(2)), t0 + ms(2), &mut out);
-    assert!(!m.lease_valid(), "nobody hears it up any more");
+    assert!(!m.lease_valid(), "nobody hears it fresh any more");
     assert!(
         m.is_quorate(),
         "yet still quorate: the peers declare it dead at deadtime"
     );
     assert!(out.contains(&Event::Lease { valid: false }));
-    // Heard up again: the lease is back.
+    // Heard fresh again: the lease is back.
     m.heard(&hb(2, 0, &up), t0 + ms(4), &mut out);
     assert!(m.lease_valid());
 }
 
 #[test]
-fn the_view_says_which_peers_are_up_and_which_only_late() {
+fn the_view_says_which_peers_are_heard_within_the_lease() {
     let t0 = Instant::now();
     let mut m = Membership::new(params(1, 3, 2), t0);
     let mut out = Vec::new();
@@ -442,12 +442,12 @@ fn the_view_says_which_peers_are_up_and_which_only_late() {
             PeerView {
                 node_id: 2,
                 links: 0b11,
-                up: 0b10,
+                fresh: 0b10,
             },
             PeerView {
                 node_id: 3,
                 links: 0b01,
-                up: 0b01,
+                fresh: 0b01,
             },
         ]
     );

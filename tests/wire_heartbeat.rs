@@ -54,12 +54,12 @@ fn vector_repr() -> HeartbeatRepr {
             PeerView {
                 node_id: 2,
                 links: 0b01,
-                up: 0b01,
+                fresh: 0b01,
             },
             PeerView {
                 node_id: 3,
                 links: 0b11,
-                up: 0b10,
+                fresh: 0b10,
             },
         ],
         groups: vec![GroupState {
@@ -264,7 +264,7 @@ fn largest_frame_round_trips() {
         .map(|n| PeerView {
             node_id: n,
             links: n.wrapping_mul(37),
-            up: n.wrapping_mul(37) & 0x0f,
+            fresh: n.wrapping_mul(37) & 0x0f,
         })
         .collect();
     repr.groups = (0..64)

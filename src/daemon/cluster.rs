@@ -513,6 +513,8 @@ impl GroupRt {
                 QuorumPolicyConfig::Ignore => QuorumPolicy::Ignore,
             },
             settle: cluster.keepalive * 2,
+            // The successor acquires within a heartbeat round trip of the release.
+            linger: cluster.keepalive * 2,
             takeover_delay: cfg.takeover_delay.unwrap_or(stops),
         };
         GroupRt {
@@ -844,8 +846,10 @@ impl Daemon {
         let view = inputs.view(cluster.me, eligible);
         let group = &mut cluster.groups[g];
         match group.engine.hook_in_progress() {
-            Some((true, i)) => group.engine.resource_started(i, ok, &view, &mut actions),
-            Some((false, i)) => group.engine.resource_stopped(i, &mut actions),
+            Some((true, i)) => group
+                .engine
+                .resource_started(i, ok, &view, now, &mut actions),
+            Some((false, i)) => group.engine.resource_stopped(i, now, &mut actions),
             None => {}
         }
         let changed = self.perform_group(g, actions, now);
@@ -886,9 +890,21 @@ impl Daemon {
         self.update_groups(now);
     }
 
-    /// Whether the cluster has finished its shutdown (groups released, goodbye sent).
+    /// Whether the cluster has finished its shutdown (groups released, goodbye sent, no VIP
+    /// lingering for a successor).
     pub(super) fn cluster_stopped(&self) -> bool {
-        self.cluster.as_ref().is_none_or(|c| c.said_goodbye)
+        self.cluster
+            .as_ref()
+            .is_none_or(|c| c.said_goodbye && !c.groups.iter().any(|g| g.engine.is_lingering()))
+    }
+
+    /// At exit: no group VIP stays behind (a forced exit may leave a lingering one).
+    pub(super) fn remove_group_vips(&mut self) {
+        let count = self.cluster.as_ref().map_or(0, |c| c.groups.len());
+        for g in 0..count {
+            self.vips
+                .release(VipOwner::Group(g), &self.interfaces, &mut self.netlink);
+        }
     }
 }
 

@@ -352,6 +352,7 @@ impl Daemon {
                 }
             }
         }
+        self.remove_group_vips();
         self.remove_vmacs();
         self.log_counters();
         info!("stopped");

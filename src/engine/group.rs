@@ -21,7 +21,12 @@
 //!   said so) and a goodbye need no wait.
 //! - Acquire = add the VIPs, announce them, then start the resources in order, each after the
 //!   previous one succeeded. Release = stop the started resources in reverse order, then
-//!   remove the VIPs. A failed start stops what was started and releases; after
+//!   remove the VIPs. In a planned move (another owner, or this node may not hold the group:
+//!   graceful stop, standby) the VIP addresses, and only they, **linger** after the release
+//!   until a peer reports the group acquiring or held, or `linger` passed, or quorum is lost:
+//!   the new owner's announcement moves the clients before the old addresses go, as a VRRP
+//!   master keeps its VIPs until its backup took over, so no client request finds no owner.
+//!   The resources never overlap. A failed start stops what was started and releases; after
 //!   `max_start_failures` the group is `Failed` here, so the next node tries.
 //! - On losing quorum `quorum_policy` applies: `stop` releases, `freeze` keeps what is held and
 //!   acquires nothing, `ignore` behaves as if quorate.
@@ -56,6 +61,9 @@ pub struct GroupParams {
     /// (with the kill grace) are the safe value, nothing for a group of VIPs only. Fencing
     /// will replace that wait with a confirmed fence.
     pub takeover_delay: Duration,
+    /// Longest a released group's VIPs linger in a planned move while no peer reports it
+    /// acquired.
+    pub linger: Duration,
 }
 
 /// This node's knowledge of the cluster at one instant.
@@ -151,6 +159,9 @@ pub struct Group {
     may_hold: bool,
     /// Why the current release started.
     release_reason: Reason,
+    /// Released in a planned move with the VIPs still up: removed at this instant at the
+    /// latest (see the module documentation).
+    linger_until: Option<Instant>,
 }
 
 impl Group {
@@ -167,6 +178,7 @@ impl Group {
             wake_at: None,
             may_hold: false,
             release_reason: Reason::Stopped,
+            linger_until: None,
         }
     }
 
@@ -198,7 +210,15 @@ impl Group {
 
     /// When [`Group::update`] must run again without a new input.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.wake_at
+        [self.wake_at, self.linger_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Released with the VIPs still up until a peer took the group over.
+    pub fn is_lingering(&self) -> bool {
+        self.linger_until.is_some()
     }
 
     /// Re-decides from the current view (call on every membership or heartbeat change and at
@@ -212,6 +232,7 @@ impl Group {
         self.track_departures(view, now);
         self.may_hold = view.eligible && self.quorum_allows_acquiring(view);
         self.wake_at = None;
+        self.end_linger(view, now, out);
         if self.waiting {
             return;
         }
@@ -225,7 +246,7 @@ impl Group {
             }
             GroupState::Acquiring | GroupState::Held => {
                 if let Some(reason) = self.must_release(view) {
-                    self.release(reason, out);
+                    self.release(reason, now, out);
                 }
             }
             GroupState::Releasing | GroupState::Failed => {}
@@ -238,6 +259,7 @@ impl Group {
         index: usize,
         ok: bool,
         view: &ClusterView<'_>,
+        now: Instant,
         out: &mut Vec<Action>,
     ) {
         if self.state != GroupState::Acquiring || index + 1 != self.started {
@@ -247,11 +269,11 @@ impl Group {
         if !ok {
             self.failures += 1;
             self.started -= 1; // a failed start counts as not running; its stop is not needed
-            self.release(Reason::StartFailed, out);
+            self.release(Reason::StartFailed, now, out);
             return;
         }
         if let Some(reason) = self.must_release(view) {
-            self.release(reason, out);
+            self.release(reason, now, out);
             return;
         }
         self.start_next(out);
@@ -261,12 +283,29 @@ impl Group {
     }
 
     /// A stop hook finished (whatever its outcome: a hanging one was killed).
-    pub fn resource_stopped(&mut self, index: usize, out: &mut Vec<Action>) {
+    pub fn resource_stopped(&mut self, index: usize, now: Instant, out: &mut Vec<Action>) {
         if self.state != GroupState::Releasing || index != self.started {
             return;
         }
         self.waiting = false;
-        self.stop_next(out);
+        self.stop_next(now, out);
+    }
+
+    /// Removes lingering VIPs once a peer reports the group acquiring or held, at the end of
+    /// `linger`, or when this node may not keep them (quorum lost under policy `stop`).
+    fn end_linger(&mut self, view: &ClusterView<'_>, now: Instant, out: &mut Vec<Action>) {
+        let Some(until) = self.linger_until else {
+            return;
+        };
+        let taken_over = view
+            .peer_states
+            .iter()
+            .any(|(_, s)| matches!(s, GroupState::Acquiring | GroupState::Held));
+        let must_go = !view.quorate && self.params.quorum_policy == QuorumPolicy::Stop;
+        if taken_over || must_go || now >= until {
+            self.linger_until = None;
+            out.push(Action::RemoveVips);
+        }
     }
 
     /// The end of the settle or takeover wait still running at `now`, if any.
@@ -378,6 +417,7 @@ impl Group {
     }
 
     fn acquire(&mut self, out: &mut Vec<Action>) {
+        self.linger_until = None; // lingering VIPs are simply kept
         self.transition(GroupState::Acquiring, Reason::Owner, out);
         out.push(Action::AddVips);
         out.push(Action::Announce);
@@ -395,20 +435,28 @@ impl Group {
         }
     }
 
-    fn release(&mut self, reason: Reason, out: &mut Vec<Action>) {
+    fn release(&mut self, reason: Reason, now: Instant, out: &mut Vec<Action>) {
         self.release_reason = reason;
         self.transition(GroupState::Releasing, reason, out);
-        self.stop_next(out);
+        self.stop_next(now, out);
     }
 
-    fn stop_next(&mut self, out: &mut Vec<Action>) {
+    fn stop_next(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.started > 0 {
             self.started -= 1;
             out.push(Action::StopResource(self.started));
             self.waiting = true;
             return;
         }
-        out.push(Action::RemoveVips);
+        let planned = matches!(
+            self.release_reason,
+            Reason::OtherOwner | Reason::NotEligible
+        );
+        if planned && !self.params.linger.is_zero() {
+            self.linger_until = Some(now + self.params.linger);
+        } else {
+            out.push(Action::RemoveVips);
+        }
         let done = if self.failures >= self.params.max_start_failures.max(1) {
             GroupState::Failed
         } else {

@@ -22,11 +22,11 @@
 //!   explicitly. A node that just started is not quorate until it has heard every node once or
 //!   `initdead` has passed.
 //! - **Lease**: quorum counted only with peers this node heard within [`Params::lease`]
-//!   (`deadtime` less two keepalives, at least `warntime`) and that say they hear it up (not
-//!   late, within their `warntime`). A node cut off from the others loses its lease before
-//!   they declare it dead: when it hears nothing, because they last heard it at most about a
-//!   keepalive apart from when it last heard them; when only its own frames are lost, because
-//!   their views call it late at `warntime`, before `deadtime`. So a holder that must release
+//!   (`deadtime` less two keepalives, at least `warntime`) and that say they heard it within
+//!   the lease too. A node cut off from the others loses its lease before they declare it
+//!   dead: when it hears nothing, because they last heard it at most about a keepalive apart
+//!   from when it last heard them; when only its own frames are lost, because their views
+//!   stop calling it fresh two keepalives before `deadtime`. So a holder that must release
 //!   has released by the time another node may take over: groups hold and acquire only with a
 //!   valid lease.
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ struct Peer {
     health: Vec<Option<LinkHealth>>,
     incarnation: Option<u64>,
     alive: bool,
-    /// Its last view: peer -> (links not down, links up) bitmasks.
+    /// Its last view: peer -> (links not down, links heard within the lease) bitmasks.
     view: BTreeMap<u8, (u8, u8)>,
     /// When it said it leaves: ignored until a new incarnation speaks.
     left: Option<u64>,
@@ -247,7 +247,7 @@ impl Membership {
         peer.view = heard
             .view
             .iter()
-            .map(|p| (p.node_id, (p.links, p.up)))
+            .map(|p| (p.node_id, (p.links, p.fresh)))
             .collect();
         if heard.leaving {
             peer.left = Some(heard.incarnation);
@@ -313,22 +313,25 @@ impl Membership {
     }
 
     /// What this node hears, for its own heartbeat: each peer with at least one link not down,
-    /// on which links, and on which of them it is up (not late).
+    /// on which links, and on which of them within the lease.
     pub fn view(&self, now: Instant) -> Vec<PeerView> {
         self.peers
             .iter()
             .filter_map(|(&id, peer)| {
-                let bits = |wanted: fn(LinkHealth) -> bool| {
+                let lease = self.params.lease();
+                let bits = |wanted: &dyn Fn(usize) -> bool| {
                     (0..peer.last.len())
-                        .filter(|&l| wanted(self.health(peer, l, now)))
+                        .filter(|&l| wanted(l))
                         .fold(0u8, |bits, l| bits | (1 << l))
                 };
-                let links = bits(|h| h != LinkHealth::Down);
-                let up = bits(|h| h == LinkHealth::Up);
+                let links = bits(&|l| self.health(peer, l, now) != LinkHealth::Down);
+                let fresh = bits(&|l| {
+                    peer.last[l].is_some_and(|last| now.saturating_duration_since(last) < lease)
+                });
                 (links != 0).then_some(PeerView {
                     node_id: id,
                     links,
-                    up,
+                    fresh,
                 })
             })
             .collect()
@@ -443,16 +446,16 @@ impl Membership {
     }
 
     /// Whether `a` says it hears `b`: this node hears every alive peer, a peer every node its
-    /// last view lists. With `fresh_only` (the lease), this node only the peers it heard
-    /// within the lease, a peer only the nodes it lists as up (not late).
+    /// last view lists. With `fresh_only` (the lease), each only the nodes it heard within the
+    /// lease.
     fn says_hears(&self, a: u8, b: u8, fresh_only: bool) -> Option<bool> {
         if a == self.params.me {
             let fresh = !fresh_only || self.peers.get(&b).is_some_and(|p| p.fresh);
             return Some(self.is_alive(b) && fresh);
         }
         let peer = self.peers.get(&a).filter(|p| p.alive)?;
-        let (links, up) = peer.view.get(&b).copied().unwrap_or_default();
-        Some(if fresh_only { up != 0 } else { links != 0 })
+        let (links, fresh) = peer.view.get(&b).copied().unwrap_or_default();
+        Some(if fresh_only { fresh != 0 } else { links != 0 })
     }
 
     /// Joined: each hears the other; a node this one does not hear is taken at its peer's word.

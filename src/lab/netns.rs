@@ -376,17 +376,21 @@ impl Lab {
         if self.topology == Topology::TwoLinks {
             ports.push(format!("q{i}"));
         }
-        for port in ports {
-            let out = self.exec(
-                &self.bridge_ns(),
-                &["bridge", "link", "set", "dev", &port, "state", state],
-            )?;
-            if !out.status.success() {
-                bail!(
-                    "setting bridge port {port} state {state}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
+        // Every port in one `bridge -batch` run, so that both links go at the same instant (a
+        // node that dies loses them together), not a process start apart.
+        let batch = self.work_dir.join(format!("block-n{i}.batch"));
+        let lines: String = ports
+            .iter()
+            .map(|port| format!("link set dev {port} state {state}\n"))
+            .collect();
+        std::fs::write(&batch, lines).with_context(|| format!("writing {}", batch.display()))?;
+        let batch_path = batch.to_string_lossy();
+        let out = self.exec(&self.bridge_ns(), &["bridge", "-batch", &batch_path])?;
+        if !out.status.success() {
+            bail!(
+                "setting bridge ports {ports:?} state {state}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         mark(&mut lock(&self.disconnected).0, i, blocked);
         Ok(())

@@ -18,7 +18,7 @@
 //!  0: magic "RLVH" | 4: version 1 | 5: cluster id | 6: node id | 7: key id
 //!  8: incarnation u64 | 16: sequence u64 | 24: group epoch u64
 //! 32: flags (bit 0 leaving) | 33: peer count | 34: group count | 35: reserved
-//! 36: peer count x { node id u8, links u8, up links u8 }  then  group count x { group id u16, state u8, 0 }
+//! 36: peer count x { node id u8, links u8, fresh links u8 }  then  group count x { group id u16, state u8, 0 }
 //!     then the HMAC-SHA256 tag over every byte before it
 //! ```
 use std::fmt;
@@ -37,7 +37,7 @@ pub const MAGIC: [u8; 4] = *b"RLVH";
 pub const VERSION: u8 = 1;
 /// Length of the fixed header before the peer entries.
 pub const HEADER_LEN: usize = 36;
-/// Length of one peer entry (node id, links bitmask, up links bitmask).
+/// Length of one peer entry (node id, links bitmask, fresh links bitmask).
 pub const PEER_ENTRY_LEN: usize = 3;
 /// Length of one group entry (group id, state, reserved).
 pub const GROUP_ENTRY_LEN: usize = 4;
@@ -345,9 +345,10 @@ pub struct PeerView {
     pub node_id: u8,
     /// Bitmask of the links on which the sender hears the peer (not down).
     pub links: u8,
-    /// Bitmask of the links on which the sender heard the peer within `warntime` (up, not
-    /// late): the peer's lease counts this sender only while it is not zero.
-    pub up: u8,
+    /// Bitmask of the links on which the sender heard the peer within its lease (`deadtime`
+    /// less two keepalives, at least `warntime`): the peer's lease counts this sender only
+    /// while it is not zero.
+    pub fresh: u8,
 }
 
 /// One group the sender reports, with its state there.
@@ -547,8 +548,12 @@ impl Iterator for PeerIter<'_> {
     type Item = PeerView;
 
     fn next(&mut self) -> Option<PeerView> {
-        let [node_id, links, up] = *self.0.next()?.first_chunk::<PEER_ENTRY_LEN>()?;
-        Some(PeerView { node_id, links, up })
+        let [node_id, links, fresh] = *self.0.next()?.first_chunk::<PEER_ENTRY_LEN>()?;
+        Some(PeerView {
+            node_id,
+            links,
+            fresh,
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -639,7 +644,7 @@ impl HeartbeatRepr {
         let mut w = Writer::new(signed);
         w.put(&header.encode());
         for peer in &self.peers {
-            w.put(&[peer.node_id, peer.links, peer.up]);
+            w.put(&[peer.node_id, peer.links, peer.fresh]);
         }
         for group in &self.groups {
             let [hi, lo] = group.group_id.to_be_bytes();
@@ -790,7 +795,7 @@ mod tests {
             peers: vec![PeerView {
                 node_id: 2,
                 links: 0b11,
-                up: 0b01,
+                fresh: 0b01,
             }],
             groups: vec![GroupState {
                 group_id: 1,
