@@ -119,6 +119,35 @@ pub fn measure_failover(
     })
 }
 
+/// Undoes `fault` on `peer`'s node ([`Fault::restore`]) and measures the client outage of the
+/// node taking the VIP back (preemption, or a cluster group's failback): waits until that node
+/// alone serves `vip`, then until service is stable (at most `timeout` each).
+pub fn measure_return(
+    lab: &Lab,
+    probe: &ProbeHandle,
+    peer: &mut dyn VrrpPeer,
+    fault: Fault,
+    vips: &[String],
+    timeout: Duration,
+) -> Result<FailoverResult> {
+    let node = peer.node();
+    let vip = vip_address(vips.first().context("no VIP to measure")?)?;
+    let fault_ns = monotonic_ns();
+    fault
+        .restore(lab, peer, vips)
+        .with_context(|| format!("undoing {} on node {node}", fault.name()))?;
+    lab.wait_master(vip, node, timeout)
+        .with_context(|| format!("waiting for node {node} to take {vip} back"))?;
+    let outage = probe
+        .wait_outage_after(fault_ns, SETTLE, timeout)
+        .with_context(|| format!("measuring the outage of node {node}'s return"))?;
+    Ok(FailoverResult {
+        fault_ns,
+        outage,
+        masters: lab.masters(vip),
+    })
+}
+
 /// The address part of "ADDR/LEN".
 pub fn vip_address(cidr: &str) -> Result<IpAddr> {
     let addr = cidr.split('/').next().unwrap_or(cidr);
