@@ -10,8 +10,10 @@
 //! `/tmp` would be refused), its record in the lab's work dir; both go with the lab, on exit
 //! and on Ctrl-C.
 use crate::lab::cluster::{ClusterSpec, CLUSTER_RESOURCE, CLUSTER_RESOURCE_TIMEOUT};
-use crate::lab::demo::{holders, report, say, summary, DemoReport, PROBE_INTERVAL, STEP_TIMEOUT};
-use crate::lab::fault::{measure_failover, measure_return, vip_address, Fault};
+use crate::lab::demo::{
+    holders, report, say, summary, DemoReport, DemoStep, PROBE_INTERVAL, STEP_TIMEOUT,
+};
+use crate::lab::fault::{measure_failover, measure_return, vip_address, FailoverResult, Fault};
 use crate::lab::netns::{Lab, Topology};
 use crate::lab::probe::ProbeHandle;
 use crate::lab::util::{check_interrupted, wait_until, write_script};
@@ -55,10 +57,11 @@ impl HookRun {
         };
         let node = words.next()?.strip_prefix('n')?.parse().ok()?;
         let rest: Vec<&str> = words.collect();
-        let vip_up = match rest.as_slice() {
-            [] if action == Action::Crash => None,
-            ["(VIP", "up)"] => Some(true),
-            ["(VIP", "down)"] => Some(false),
+        let vip_up = match (action, rest.as_slice()) {
+            (Action::Crash, []) => None,
+            (Action::Crash, _) => return None,
+            (_, ["(VIP", "up)"]) => Some(true),
+            (_, ["(VIP", "down)"]) => Some(false),
             _ => return None,
         };
         Some(HookRun {
@@ -159,11 +162,26 @@ impl HookRecord {
         self.runs()
     }
 
-    /// The runs since the last call, as "stop n2 (VIP up) -> start n1 (VIP up)".
-    fn new_runs(&mut self, runs: &[HookRun]) -> String {
+    /// Prints the runs not printed yet: "hooks: stop n2 (VIP up) -> start n1 (VIP up)".
+    fn show_new_runs(&mut self, out: &mut dyn Write, runs: &[HookRun]) -> Result<()> {
         let new: Vec<String> = runs.iter().skip(self.shown).map(HookRun::text).collect();
         self.shown = runs.len();
-        new.join(" -> ")
+        say(out, &format!("        hooks: {}", new.join(" -> ")))
+    }
+
+    /// Ends step `n`: waits until the resource runs where the VIP is, prints the step (with
+    /// where the resource runs) and the hooks it ran.
+    fn step(
+        &mut self,
+        out: &mut dyn Write,
+        n: usize,
+        title: &str,
+        result: FailoverResult,
+    ) -> Result<DemoStep> {
+        let runs = self.wait_running_on(&result.masters)?;
+        let step = report(out, n, title, result, Some(running_on(&runs)))?;
+        self.show_new_runs(out, &runs)?;
+        Ok(step)
     }
 }
 
@@ -210,12 +228,12 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
         &format!(
             "election: n1 (first in the group's nodes) holds {GROUP} {} ms after start, once it \
              had heard every node (it waits at most initdead, {} ms) and been quorate for two \
-             keepalives; hooks: {}",
+             keepalives",
             election.as_millis(),
             spec.initdead.as_millis(),
-            record.new_runs(&runs)
         ),
     )?;
+    record.show_new_runs(out, &runs)?;
     let probe = ProbeHandle::spawn(&lab, relevo_bin, vip, PROBE_INTERVAL)?;
     probe
         .wait_ready(STEP_TIMEOUT)
@@ -234,25 +252,16 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
     check_interrupted()?;
     record.note_crash(1)?;
     let crash = measure_failover(&lab, &probe, n1, Fault::Crash, vip, STEP_TIMEOUT)?;
-    let runs = record.wait_running_on(&crash.masters)?;
-    let on = Some(running_on(&runs));
-    steps.push(report(out, 1, "crash n1 (SIGKILL + cut off)", crash, on)?);
-    say(out, &format!("        hooks: {}", record.new_runs(&runs)))?;
+    steps.push(record.step(out, 1, "crash n1 (SIGKILL + cut off)", crash)?);
 
     check_interrupted()?;
     let back = measure_return(&lab, &probe, n1, Fault::Crash, &vips, STEP_TIMEOUT)
         .context("n1's return")?;
-    let runs = record.wait_running_on(&back.masters)?;
-    let on = Some(running_on(&runs));
-    steps.push(report(out, 2, "n1 reboots, web fails back", back, on)?);
-    say(out, &format!("        hooks: {}", record.new_runs(&runs)))?;
+    steps.push(record.step(out, 2, "n1 reboots, web fails back", back)?);
 
     check_interrupted()?;
     let stop = measure_failover(&lab, &probe, n1, Fault::Graceful, vip, STEP_TIMEOUT)?;
-    let runs = record.wait_running_on(&stop.masters)?;
-    let on = Some(running_on(&runs));
-    steps.push(report(out, 3, "stop n1 gracefully (SIGTERM)", stop, on)?);
-    say(out, &format!("        hooks: {}", record.new_runs(&runs)))?;
+    steps.push(record.step(out, 3, "stop n1 gracefully (SIGTERM)", stop)?);
 
     summary(out, &steps)?;
     let runs = record.runs()?;
@@ -311,8 +320,9 @@ fn introduce(out: &mut dyn Write, spec: &ClusterSpec, vip: IpAddr) -> Result<()>
             ms(2 * spec.keepalive)
         ),
         format!(
-            "  {CLUSTER_RESOURCE}'s start/stop hook records each run and whether the VIP was up \
-             (in {})",
+            "  {CLUSTER_RESOURCE}'s start/stop hook (in {}) records each run and whether the VIP \
+             was up; the demo adds `crash nX` when it kills a node ({CLUSTER_RESOURCE} dies with \
+             it, unstopped)",
             spec.resource
                 .as_deref()
                 .and_then(Path::parent)
