@@ -226,9 +226,9 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
     say(
         out,
         &format!(
-            "election: n1 (first in the group's nodes) holds {GROUP} {} ms after start, once it \
-             had heard every node (it waits at most initdead, {} ms) and been quorate for two \
-             keepalives",
+            "election: n1 (first in the group's nodes) holds {GROUP} {} ms after start: once \
+             it had heard\n  every node (it waits at most initdead, {} ms) and been quorate \
+             for two keepalives",
             election.as_millis(),
             spec.initdead.as_millis(),
         ),
@@ -269,7 +269,7 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
         Ok(()) => say(
             out,
             &format!(
-                "order kept in all {} hook runs: the VIP was up before every start and still up \
+                "order kept in all {} hook runs: the VIP was up before every start and still up\n  \
                  during every stop; {CLUSTER_RESOURCE} never ran on two nodes at once",
                 runs.len()
             ),
@@ -292,18 +292,24 @@ fn introduce(out: &mut dyn Write, spec: &ClusterSpec, vip: IpAddr) -> Result<()>
     // relevo's default takeover_delay: deadtime + the group's resource timeouts.
     let default_takeover = spec.deadtime + CLUSTER_RESOURCE_TIMEOUT;
     let takeover = spec.takeover_delay.unwrap_or(default_takeover);
+    let hook_dir = spec
+        .resource
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| "-".to_string(), |dir| dir.display().to_string());
     let lines = [
         format!(
             "relevo cluster demo: {NODES} nodes x 2 heartbeat links (eth0, shared with 1 client, \
-             and eth1) in network namespaces; group {GROUP} = VIP {vip} + resource \
-             {CLUSTER_RESOURCE}, preferring n1, n2, n3, failing back to n1"
+             and eth1) in\n  network namespaces; group {GROUP} = VIP {vip} + resource \
+             {CLUSTER_RESOURCE}, on n1, else n2, else n3\n  (auto_failback: back to n1 when it \
+             returns)"
         ),
         format!(
-            "  timing: heartbeats every {} ms on each link; a node silent for {} ms (deadtime) on \
-             every link is dead; then the next node waits takeover_delay {} ms (time for a \
-             cut-off owner to notice and stop {CLUSTER_RESOURCE}: no fencing here; relevo's \
-             default, deadtime + the resource's {} ms timeout, would be {} ms) before it \
-             acquires, so a crash costs the client about {} ms",
+            "timing: heartbeats every {} ms on each link; a node silent on every link for {} ms \
+             (deadtime)\n  is dead; the next node then waits takeover_delay {} ms before it \
+             acquires (time for a\n  cut-off owner to notice and stop {CLUSTER_RESOURCE}: no \
+             fencing here; relevo's default, deadtime +\n  {CLUSTER_RESOURCE}'s {} ms timeout, \
+             would be {} ms): a crash costs the client about {} ms",
             ms(spec.keepalive),
             ms(spec.deadtime),
             ms(takeover),
@@ -312,21 +318,16 @@ fn introduce(out: &mut dyn Write, spec: &ClusterSpec, vip: IpAddr) -> Result<()>
             ms(spec.deadtime + takeover)
         ),
         format!(
-            "  a planned handover (failback, SIGTERM) waits for no timeout: the owner stops \
-             {CLUSTER_RESOURCE}, removes the VIP and says so; the next node adds the VIP, then \
-             starts {CLUSTER_RESOURCE}; in a failback the returning node also acquires only \
-             once it has been quorate for two keepalives ({} ms), while the owner already \
-             released",
+            "planned handovers (failback, SIGTERM) wait for no timeout: the owner stops \
+             {CLUSTER_RESOURCE}, removes\n  the VIP and says so; the next node adds the VIP, \
+             then starts {CLUSTER_RESOURCE}. In a failback the owner\n  releases as soon as it \
+             hears n1, which acquires once quorate for two keepalives ({} ms)",
             ms(2 * spec.keepalive)
         ),
         format!(
-            "  {CLUSTER_RESOURCE}'s start/stop hook (in {}) records each run and whether the VIP \
-             was up; the demo adds `crash nX` when it kills a node ({CLUSTER_RESOURCE} dies with \
-             it, unstopped)",
-            spec.resource
-                .as_deref()
-                .and_then(Path::parent)
-                .map_or_else(|| "-".to_string(), |dir| dir.display().to_string())
+            "{CLUSTER_RESOURCE}'s hook (in {hook_dir}) records each start and stop\n  and \
+             whether the VIP was up; the demo adds `crash nX` when it kills a node\n  \
+             ({CLUSTER_RESOURCE} dies with it, unstopped)"
         ),
     ];
     for line in lines {
