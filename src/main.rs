@@ -43,8 +43,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Live failover demo in network namespaces (needs root and iproute2).
-    Demo,
+    /// Live failover demo in network namespaces (needs root and iproute2): VRRP, then a
+    /// cluster with a resource group.
+    Demo {
+        /// Run only this part (default: both, VRRP first).
+        #[arg(value_enum)]
+        part: Option<relevo::lab::demo::DemoPart>,
+    },
     /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
     #[command(hide = true)]
     Probe(relevo::lab::probe::ProbeArgs),
@@ -71,7 +76,7 @@ fn main() -> ExitCode {
             socket,
             json,
         } => report(status::run(&config, socket, json)),
-        Command::Demo => {
+        Command::Demo { part } => {
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            report(relevo::lab::demo::run(&exe))
+            report(relevo::lab::demo::run(&exe, part))
         }
         Command::Probe(args) => report(relevo::lab::probe::run(args)),
     }

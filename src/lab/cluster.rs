@@ -1,6 +1,7 @@
 //! Cluster-mode configs for lab nodes, shared by the namespace tests and the cluster bench:
 //! `[cluster]` over every node's two links ([`crate::lab::Topology::TwoLinks`]), the key file,
-//! and one resource group "db" (plus "www" for active-active) with a VIP on `eth0`.
+//! and one resource group ("db" unless named otherwise, plus "www" for active-active) with a VIP
+//! on `eth0`.
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,10 +12,14 @@ use super::netns::Lab;
 use super::relevo_node::{NodeConfig, RelevoNode, VrrpInstance};
 use crate::config::format_duration;
 
-/// The VIP of group "db".
+/// The default VIP of the main group ("db").
 pub const CLUSTER_VIP: &str = "192.0.2.150/24";
 /// The VIP of group "www" (active-active).
 pub const CLUSTER_VIP_WWW: &str = "192.0.2.151/24";
+/// The name of the group's `[[group.resource]]` ([`ClusterSpec::resource`]).
+pub const CLUSTER_RESOURCE: &str = "app";
+/// The `timeout` of that resource's start and stop.
+pub const CLUSTER_RESOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The heartbeat key (id 1).
 pub const CLUSTER_KEY: &str = "0123456789abcdef0123";
 pub const CLUSTER_ID: u8 = 7;
@@ -23,6 +28,12 @@ pub const CLUSTER_PORT: u16 = 694;
 /// What a test or bench sets in the cluster config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
+    /// The name of the main group (default "db").
+    pub group: String,
+    /// The main group's VIP, "ADDR/LEN" (default [`CLUSTER_VIP`]).
+    pub vip: String,
+    /// Also run the quorum-gated VRRP instance of [`ClusterSpec::start`] (default true).
+    pub vrrp_instance: bool,
     pub keepalive: Duration,
     pub warntime: Duration,
     pub deadtime: Duration,
@@ -44,6 +55,9 @@ impl Default for ClusterSpec {
     /// initdead 1 s, takeover_delay 150 ms.
     fn default() -> Self {
         ClusterSpec {
+            group: "db".to_string(),
+            vip: CLUSTER_VIP.to_string(),
+            vrrp_instance: true,
             keepalive: Duration::from_millis(20),
             warntime: Duration::from_millis(60),
             deadtime: Duration::from_millis(100),
@@ -82,12 +96,13 @@ impl ClusterSpec {
                 lab.node_link2_ipv4(i)
             );
         }
-        out += &self.group("db", &names, CLUSTER_VIP);
+        out += &self.group(&self.group, &names, &self.vip);
         if let Some(hook) = &self.resource {
             let hook = hook.display();
             out += &format!(
-                "\n[[group.resource]]\nname = \"app\"\nstart = [\"{hook}\", \"start\"]\n\
-                 stop = [\"{hook}\", \"stop\"]\ntimeout = \"5s\"\n"
+                "\n[[group.resource]]\nname = \"{CLUSTER_RESOURCE}\"\nstart = [\"{hook}\", \"start\"]\n\
+                 stop = [\"{hook}\", \"stop\"]\ntimeout = {}\n",
+                quoted(CLUSTER_RESOURCE_TIMEOUT)
             );
         }
         if self.active_active {
@@ -110,9 +125,9 @@ impl ClusterSpec {
         )
     }
 
-    /// Writes the key file and starts relevo on every node of `lab`, each also with a
-    /// quorum-gated VRRP instance "web" on VRID 90 (a node cut off from the cluster must not
-    /// claim it).
+    /// Writes the key file and starts relevo on every node of `lab`, each also (with
+    /// `vrrp_instance`) with a quorum-gated VRRP instance "web" on VRID 90 (a node cut off from
+    /// the cluster must not claim it).
     pub fn start(&self, lab: &Lab, relevo_bin: &Path) -> Result<Vec<RelevoNode>> {
         let keys = write_key_file(lab)?;
         (1..=lab.nodes())
@@ -121,6 +136,9 @@ impl ClusterSpec {
                     VrrpInstance::new(90, 100, Duration::from_secs(1), &["192.0.2.190/24"]);
                 instance.quorum_gated = true;
                 let mut config: NodeConfig = RelevoNode::config_for(lab, i, instance);
+                if !self.vrrp_instance {
+                    config.vrrp.clear();
+                }
                 config.extra_toml = self.toml(lab, &keys);
                 RelevoNode::start(lab, i, relevo_bin, &config)
                     .with_context(|| format!("starting relevo on n{i}"))

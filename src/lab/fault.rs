@@ -14,8 +14,12 @@ pub const SETTLE: Duration = Duration::from_millis(300);
 /// A failure of the master node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// SIGKILL of the daemon and, at the same instant, its bridge port cut: a node crash or
-    /// power cut. (With SIGKILL alone the dead node's kernel would keep answering for the VIP.)
+    /// SIGKILL of the daemon and, at the same instant, the node cut off on every link (its
+    /// bridge ports stop forwarding, [`Lab::set_node_blocked`]): a node crash or power cut.
+    /// (With SIGKILL alone the dead node's kernel would keep answering for the VIP.) The ports
+    /// are blocked, not set down: a port set down takes the carrier off the node's eth0, and
+    /// in the instant before the kill a cluster node would see its VIP interface go and
+    /// release its group (run its stop hooks), which a crashing node never does.
     Crash,
     /// The node's own eth0 goes down: the daemon sees it (FAULT) and stops advertising.
     LinkDown,
@@ -30,7 +34,7 @@ impl Fault {
     /// Short name for tables.
     pub fn name(self) -> &'static str {
         match self {
-            Fault::Crash => "crash (SIGKILL + port cut)",
+            Fault::Crash => "crash (SIGKILL + cut off)",
             Fault::LinkDown => "link down",
             Fault::Graceful => "graceful stop (SIGTERM)",
         }
@@ -41,11 +45,11 @@ impl Fault {
         let node = peer.node();
         let t = monotonic_ns();
         match self {
-            // The cable first: from that instant the node is gone for the client and the
+            // The cut first: from that instant the node is gone for the client and the
             // backups alike (a kill first would leave its kernel answering for the VIP while
-            // the `ip` command runs, and shorten the measured outage).
+            // the `bridge` command runs, and shorten the measured outage).
             Fault::Crash => {
-                lab.set_node_port(node, false)?;
+                lab.set_node_blocked(node, true)?;
                 peer.crash()?;
             }
             Fault::LinkDown => lab.set_node_link(node, false)?,
@@ -56,7 +60,7 @@ impl Fault {
 
     /// Brings the node back as it was before [`Fault::inject`] (does not wait for it to become
     /// master again). After a crash the node "reboots": the VIPs its killed daemon left on eth0
-    /// are gone (as after a real reboot), the daemon starts, then the cable is plugged back in.
+    /// are gone (as after a real reboot), the daemon starts, then the node is connected again.
     pub fn restore(self, lab: &Lab, peer: &mut dyn VrrpPeer, vips: &[String]) -> Result<()> {
         let node = peer.node();
         match self {
@@ -65,7 +69,7 @@ impl Fault {
                     lab.remove_node_address(node, vip)?;
                 }
                 peer.restart(lab)?;
-                lab.set_node_port(node, true)?;
+                lab.set_node_blocked(node, false)?;
             }
             Fault::LinkDown => lab.set_node_link(node, true)?,
             Fault::Graceful => peer.restart(lab)?,
@@ -108,6 +112,35 @@ pub fn measure_failover(
     let outage = probe
         .wait_outage_after(fault_ns, SETTLE, timeout)
         .with_context(|| format!("measuring the outage after {}", fault.name()))?;
+    Ok(FailoverResult {
+        fault_ns,
+        outage,
+        masters: lab.masters(vip),
+    })
+}
+
+/// Undoes `fault` on `peer`'s node ([`Fault::restore`]) and measures the client outage of the
+/// node taking the VIP back (preemption, or a cluster group's failback): waits until that node
+/// alone serves `vip`, then until service is stable (at most `timeout` each).
+pub fn measure_return(
+    lab: &Lab,
+    probe: &ProbeHandle,
+    peer: &mut dyn VrrpPeer,
+    fault: Fault,
+    vips: &[String],
+    timeout: Duration,
+) -> Result<FailoverResult> {
+    let node = peer.node();
+    let vip = vip_address(vips.first().context("no VIP to measure")?)?;
+    let fault_ns = monotonic_ns();
+    fault
+        .restore(lab, peer, vips)
+        .with_context(|| format!("undoing {} on node {node}", fault.name()))?;
+    lab.wait_master(vip, node, timeout)
+        .with_context(|| format!("waiting for node {node} to take {vip} back"))?;
+    let outage = probe
+        .wait_outage_after(fault_ns, SETTLE, timeout)
+        .with_context(|| format!("measuring the outage of node {node}'s return"))?;
     Ok(FailoverResult {
         fault_ns,
         outage,

@@ -6,6 +6,7 @@
 //! Everything here needs root and iproute2; [`check_prerequisites`] says so clearly.
 pub mod cluster;
 pub mod demo;
+pub mod demo_cluster;
 pub mod fault;
 pub mod flood;
 pub mod keepalived;

@@ -396,8 +396,10 @@ impl Lab {
         Ok(())
     }
 
-    /// Brings node `i`'s bridge port down or up: a cable pull / power cut the node does not see
-    /// (its eth0 stays up, it just hears nothing and nobody hears it).
+    /// Brings node `i`'s bridge port down or up: a cable pull. The node hears nothing and
+    /// nobody hears it; its eth0 stays administratively up but loses its carrier (a veth whose
+    /// peer is down), which the daemon sees. For a cut the node does not see, see
+    /// [`Lab::set_node_blocked`].
     pub fn set_node_port(&self, i: usize, up: bool) -> Result<()> {
         let state = if up { "up" } else { "down" };
         let port = format!("p{i}");
