@@ -222,6 +222,30 @@ fn with_the_default_takeover_delay_an_isolated_owner_releases_first_and_cluster_
 }
 
 #[test]
+fn a_graceful_stop_hands_the_group_over_and_the_vip_goes_only_once_the_successor_has_it() {
+    let Some(lab) = cluster_lab("cl10") else {
+        return;
+    };
+    let mut nodes = start_cluster(&lab, ClusterSpec::default());
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    nodes[0].stop_graceful().unwrap();
+    expect_owner(&lab, 2, Duration::from_secs(3), &nodes);
+    // n1 released (no resource to stop), kept the VIP address until n2 reported the group
+    // acquiring, then removed it and said goodbye: n1's removal is logged after n2's acquire.
+    let n1 = log_of(nodes[0].log_path());
+    let n2 = log_of(nodes[1].log_path());
+    let removed = logged_at(&n1, "VIPs removed").expect("n1 removed its VIPs");
+    let acquired = logged_at(&n2, "released -> acquiring").expect("n2 acquired");
+    let after = (removed - acquired).rem_euclid(60.0);
+    assert!(
+        after < 1.0,
+        "n1 removed the VIP at {removed:.6} s, before n2 acquired at {acquired:.6} s\n{}",
+        logs(&nodes)
+    );
+    assert!(logged_at(&n1, "releasing -> released").is_some_and(|r| r <= removed));
+}
+
+#[test]
 fn the_owners_client_link_down_moves_the_group_while_heartbeats_go_on() {
     let Some(lab) = cluster_lab("cl3") else {
         return;

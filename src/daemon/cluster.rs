@@ -751,10 +751,12 @@ impl Daemon {
                 cluster.group_epoch += 1;
                 cluster.send_heartbeats(now, false);
             }
-            let released = cluster
-                .groups
-                .iter()
-                .all(|g| matches!(g.engine.state(), GroupState::Released | GroupState::Failed));
+            // The goodbye waits for lingering VIPs: the successor acquires on the released
+            // state, and this node stays a member (and quorate) until it saw that.
+            let released = cluster.groups.iter().all(|g| {
+                matches!(g.engine.state(), GroupState::Released | GroupState::Failed)
+                    && !g.engine.is_lingering()
+            });
             if cluster.stopping && released && !cluster.said_goodbye {
                 cluster.send_heartbeats(now, true);
                 cluster.said_goodbye = true;
@@ -777,6 +779,9 @@ impl Daemon {
                     self.vips
                         .release(VipOwner::Group(g), &self.interfaces, &mut self.netlink);
                     self.schedule_vips();
+                    if let Some(group) = self.cluster.as_ref().map(|c| &c.groups[g]) {
+                        info!(group = %group.cfg.name, "VIPs removed");
+                    }
                 }
                 Action::Announce => self.announce_group(g),
                 Action::StartResource(i) => self.group_hook(g, true, i, now),
@@ -890,12 +895,10 @@ impl Daemon {
         self.update_groups(now);
     }
 
-    /// Whether the cluster has finished its shutdown (groups released, goodbye sent, no VIP
-    /// lingering for a successor).
+    /// Whether the cluster has finished its shutdown: groups released, no VIP lingering for a
+    /// successor, goodbye sent (the goodbye waits for the rest).
     pub(super) fn cluster_stopped(&self) -> bool {
-        self.cluster
-            .as_ref()
-            .is_none_or(|c| c.said_goodbye && !c.groups.iter().any(|g| g.engine.is_lingering()))
+        self.cluster.as_ref().is_none_or(|c| c.said_goodbye)
     }
 
     /// At exit: no group VIP stays behind (a forced exit may leave a lingering one).
