@@ -9,8 +9,10 @@
 //! CPU time of one node over a window in steady state.
 //!
 //! `RELEVO_BENCH_TRIALS` (default 20), `RELEVO_BENCH_TAKEOVER_DELAY` (the group's
-//! `takeover_delay`, default relevo's: deadtime with no resources), `RELEVO_BENCH_CPU_WINDOW`
-//! (default 60s).
+//! `takeover_delay`, default relevo's: nothing for a group without resources),
+//! `RELEVO_BENCH_CPU_WINDOW` (default 60s), `RELEVO_BENCH_ONLY` (run only the faults whose name
+//! starts with it, e.g. `graceful`; `none` for the CPU window alone), `RELEVO_BENCH_DEBUG`
+//! (print the last log lines of every node after each trial).
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -85,7 +87,7 @@ fn run() -> Result<()> {
         "{:<32} {:>8} {:>8} {:>8} {:>8}",
         "fault", "min", "median", "p95", "max"
     );
-    let only = std::env::var("BENCHONLY").ok();
+    let only = std::env::var("RELEVO_BENCH_ONLY").ok();
     for fault in [
         Fault::Crash,
         Fault::Isolated,
@@ -108,7 +110,7 @@ fn run() -> Result<()> {
                 .with_context(|| format!("{} trial {trial}: n2 did not take over", fault.name()))?;
             let outage = probe.wait_outage_after(t, ms(200), Duration::from_secs(10))?;
             outages.push(outage.map_or(0.0, |o| o.millis()));
-            if std::env::var("BENCHDEBUG").is_ok() {
+            if std::env::var("RELEVO_BENCH_DEBUG").is_ok() {
                 println!("trial {trial}: fault at {t} ns, outage {:?}", outage);
                 for (i, node) in nodes.iter().enumerate() {
                     let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
@@ -132,10 +134,14 @@ fn run() -> Result<()> {
     std::thread::sleep(window);
     let after = process_usage(pid)?;
     let cpu = after.cpu.saturating_sub(before.cpu).as_secs_f64();
+    let system = after.system.saturating_sub(before.system).as_secs_f64();
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "steady state, one node (n2) over {elapsed:.0} s: CPU {:.2}% of a core, RSS {} KiB",
+        "steady state, one node (n2) over {elapsed:.0} s: CPU {:.2}% of a core ({:.2}% user, \
+         {:.2}% kernel), RSS {} KiB",
         100.0 * cpu / elapsed,
+        100.0 * (cpu - system) / elapsed,
+        100.0 * system / elapsed,
         after.rss_kib
     );
     drop(probe);

@@ -4,7 +4,7 @@
 //! actions become VIP-table requests, announcements and resource hooks. The protocol decisions
 //! are the engine's (`engine::membership`, `engine::group`); this module only moves bytes and
 //! results between them and the OS.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,8 +25,8 @@ use crate::engine::group::{
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::membership::{Event, Heard, LinkHealth, Membership, Params};
 use crate::wire::heartbeat::{
-    group_wire_id, parse_heartbeat, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, KeyRing,
-    ReplayWindow, MAX_FRAME_LEN,
+    group_wire_id, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, HeartbeatView, KeyRing,
+    PeerView, ReplayWindow, MAX_FRAME_LEN, MAX_PEERS,
 };
 
 /// Heartbeats read from one link socket per loop turn.
@@ -68,7 +68,10 @@ pub struct ClusterRt {
     next_ping: Instant,
     /// Ping reachability as last told to the membership.
     ping_reachable: bool,
-    replay: HashMap<(u8, usize), ReplayWindow>,
+    /// Replay windows per (sender, link), at `(node id - 1) * links + link`.
+    replay: Vec<ReplayWindow>,
+    /// The peer entries of the frame being handled (reused: no allocation per frame).
+    rx_peers: Vec<PeerView>,
     /// A peer's reported group states changed since the groups last decided.
     groups_dirty: bool,
     /// Peers that said goodbye and have not come back.
@@ -139,10 +142,17 @@ impl ClusterRt {
         } else {
             None
         };
-        let incarnation = SystemTime::now()
+        let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(1);
+            .unwrap_or_default();
+        let incarnation = (wall.as_micros() as u64).max(1);
+        let mut membership = Membership::new(params, now);
+        // Rounds on multiples of keepalive of the (NTP-synchronised) wall clock: every node
+        // sends at about the same instant, and each wakes once per round for its own send and
+        // the frames of its peers.
+        let keepalive = cfg.keepalive.as_nanos().max(1);
+        let phase = (wall.as_nanos() % keepalive) as u64;
+        membership.align_sends(now + cfg.keepalive - Duration::from_nanos(phase));
         Ok(ClusterRt {
             cfg: cfg.clone(),
             me,
@@ -150,12 +160,13 @@ impl ClusterRt {
             incarnation,
             sequence: 0,
             group_epoch: 0,
-            membership: Membership::new(params, now),
+            membership,
             sockets,
             pinger,
             next_ping: now,
             ping_reachable: false,
-            replay: HashMap::new(),
+            replay: vec![ReplayWindow::default(); cfg.nodes.len() * own_links.len()],
+            rx_peers: Vec::with_capacity(MAX_PEERS),
             peer_groups: BTreeMap::new(),
             left: std::collections::BTreeSet::new(),
             groups_dirty: false,
@@ -280,14 +291,16 @@ impl ClusterRt {
         now: Instant,
         events: &mut Vec<Event>,
     ) {
-        let repr = match parse_heartbeat(&self.rx[..len.min(self.rx.len())], &self.keys) {
+        // Borrowed from the receive buffer: nothing is allocated per frame.
+        let frame = &self.rx[..len.min(self.rx.len())];
+        let repr = match HeartbeatView::parse(frame, &self.keys) {
             Ok(repr) => repr,
             Err(drop) => return self.count(drop.as_str()),
         };
-        if repr.cluster_id != self.cfg.id {
+        if repr.cluster_id() != self.cfg.id {
             return self.count(HeartbeatDrop::WrongCluster.as_str());
         }
-        let node = repr.node_id;
+        let node = repr.node_id();
         let expected = usize::from(node)
             .checked_sub(1)
             .and_then(|i| self.cfg.nodes.get(i))
@@ -295,22 +308,32 @@ impl ClusterRt {
         if node == self.me || expected != Some(&from) {
             return self.count(HeartbeatDrop::UnknownNode.as_str());
         }
-        let window = self.replay.entry((node, link)).or_default();
-        if window.accept(repr.incarnation, repr.sequence).is_err() {
+        // One window per (sender, link): ids and links were just checked against the config.
+        let slot = (usize::from(node) - 1) * self.sockets.len() + link;
+        let Some(window) = self.replay.get_mut(slot) else {
+            return self.count(HeartbeatDrop::UnknownNode.as_str());
+        };
+        if window.accept(repr.incarnation(), repr.sequence()).is_err() {
             return self.count(HeartbeatDrop::Replay.as_str());
         }
         self.received += 1;
+        self.rx_peers.clear();
+        self.rx_peers.extend(repr.peers());
         let heard = Heard {
             from: node,
             link,
-            incarnation: repr.incarnation,
-            leaving: repr.leaving,
-            view: &repr.peers,
+            incarnation: repr.incarnation(),
+            leaving: repr.leaving(),
+            view: &self.rx_peers,
         };
         self.membership.heard(&heard, now, events);
-        let states = repr.groups.iter().map(|g| (g.group_id, g.state)).collect();
-        if self.peer_groups.get(&node) != Some(&states) {
-            self.peer_groups.insert(node, states);
+        let known = self.peer_groups.entry(node).or_default();
+        let unchanged = known.len() == repr.groups().len()
+            && repr
+                .groups()
+                .all(|g| known.get(&g.group_id) == Some(&g.state));
+        if !unchanged {
+            *known = repr.groups().map(|g| (g.group_id, g.state)).collect();
             self.groups_dirty = true;
         }
     }

@@ -221,6 +221,13 @@ impl Membership {
         &self.params
     }
 
+    /// Moves the heartbeat schedule so that the next round goes out at `at` (then every
+    /// keepalive from there). The daemon aligns every node's rounds on the wall clock, so the
+    /// frames of one round reach a node together and cost it one wakeup, not one per frame.
+    pub fn align_sends(&mut self, at: Instant) {
+        self.next_send = at;
+    }
+
     /// A heartbeat from a configured peer (others are ignored: the daemon counts them).
     pub fn heard(&mut self, heard: &Heard<'_>, now: Instant, out: &mut Vec<Event>) {
         let Some(peer) = self.peers.get_mut(&heard.from) else {
@@ -368,33 +375,18 @@ impl Membership {
 
     /// Health of one link from its last heartbeat.
     fn health(&self, peer: &Peer, link: usize, now: Instant) -> LinkHealth {
-        let Some(last) = peer.last.get(link).copied().flatten() else {
-            return LinkHealth::Down;
-        };
-        let silent = now.saturating_duration_since(last);
-        if silent < self.params.warntime {
-            LinkHealth::Up
-        } else if silent < self.params.deadtime {
-            LinkHealth::Late
-        } else {
-            LinkHealth::Down
-        }
+        health_at(&self.params, peer.last.get(link).copied().flatten(), now)
     }
 
     /// Re-derives link health, liveness, the partition and quorum; reports what changed.
     fn refresh(&mut self, now: Instant, out: &mut Vec<Event>) {
-        let ids: Vec<u8> = self.peers.keys().copied().collect();
-        for id in ids {
-            let Some(peer) = self.peers.get(&id) else {
-                continue;
-            };
-            let healths: Vec<LinkHealth> = (0..peer.last.len())
-                .map(|l| self.health(peer, l, now))
-                .collect();
-            let Some(peer) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            for (link, &health) in healths.iter().enumerate() {
+        let params = &self.params;
+        let lease = params.lease();
+        for (&id, peer) in self.peers.iter_mut() {
+            let mut all_down = true;
+            for link in 0..peer.last.len() {
+                let health = health_at(params, peer.last[link], now);
+                all_down &= health == LinkHealth::Down;
                 let heard_once = peer.last[link].is_some();
                 let known = peer.health[link];
                 if known != Some(health) && (heard_once || known.is_some()) {
@@ -409,13 +401,12 @@ impl Membership {
                     peer.last[link] = None;
                 }
             }
-            let lease = self.params.lease();
             peer.fresh = peer
                 .last
                 .iter()
                 .flatten()
                 .any(|&last| now.saturating_duration_since(last) < lease);
-            if peer.alive && healths.iter().all(|&h| h == LinkHealth::Down) {
+            if peer.alive && all_down {
                 peer.alive = false;
                 peer.view.clear();
                 out.push(Event::PeerDead {
@@ -495,6 +486,21 @@ impl Membership {
             };
         }
         votes >= self.params.votes_needed()
+    }
+}
+
+/// Health of a link last heard at `last` (never: down).
+fn health_at(params: &Params, last: Option<Instant>, now: Instant) -> LinkHealth {
+    let Some(last) = last else {
+        return LinkHealth::Down;
+    };
+    let silent = now.saturating_duration_since(last);
+    if silent < params.warntime {
+        LinkHealth::Up
+    } else if silent < params.deadtime {
+        LinkHealth::Late
+    } else {
+        LinkHealth::Down
     }
 }
 

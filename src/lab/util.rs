@@ -132,6 +132,9 @@ pub(crate) fn wait_until(
 pub struct ProcessUsage {
     /// utime + stime.
     pub cpu: Duration,
+    /// stime alone: time in the kernel on the process's behalf (its syscalls, and in a
+    /// namespace lab the veth and bridge delivery of what it sends).
+    pub system: Duration,
     /// VmRSS in KiB.
     pub rss_kib: u64,
 }
@@ -141,6 +144,7 @@ impl std::ops::Add for ProcessUsage {
     fn add(self, other: ProcessUsage) -> ProcessUsage {
         ProcessUsage {
             cpu: self.cpu + other.cpu,
+            system: self.system + other.system,
             rss_kib: self.rss_kib + other.rss_kib,
         }
     }
@@ -152,21 +156,24 @@ pub fn process_usage(pid: i32) -> Result<ProcessUsage> {
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let ticks = parse_cpu_ticks(&stat).with_context(|| format!("parsing /proc/{pid}/stat"))?;
+    let (user, system) =
+        parse_cpu_ticks(&stat).with_context(|| format!("parsing /proc/{pid}/stat"))?;
     let rss_kib = parse_vm_rss(&status).with_context(|| format!("parsing /proc/{pid}/status"))?;
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .filter(|hz| *hz > 0)
         .unwrap_or(100) as u64;
+    let duration = |ticks: u64| Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz);
     Ok(ProcessUsage {
-        cpu: Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
+        cpu: duration(user + system),
+        system: duration(system),
         rss_kib,
     })
 }
 
-/// utime + stime in clock ticks from the text of `/proc/<pid>/stat`.
-fn parse_cpu_ticks(stat: &str) -> Result<u64> {
+/// (utime, stime) in clock ticks from the text of `/proc/<pid>/stat`.
+fn parse_cpu_ticks(stat: &str) -> Result<(u64, u64)> {
     // The command name (field 2) may contain spaces and ')' : fields restart after the last ')'.
     let rest = stat
         .rfind(')')
@@ -181,7 +188,7 @@ fn parse_cpu_ticks(stat: &str) -> Result<u64> {
             .parse::<u64>()
             .with_context(|| format!("field {n} is not a number"))
     };
-    Ok(field(14)? + field(15)?)
+    Ok((field(14)?, field(15)?))
 }
 
 /// VmRSS in KiB from the text of `/proc/<pid>/status`.
@@ -325,7 +332,7 @@ mod tests {
     #[test]
     fn parses_proc_stat_with_spaces_in_name() {
         let stat = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 1000 200";
-        assert_eq!(parse_cpu_ticks(stat).unwrap(), 12);
+        assert_eq!(parse_cpu_ticks(stat).unwrap(), (7, 5));
         assert!(parse_cpu_ticks("42 (x) S 1").is_err());
         assert!(parse_cpu_ticks("garbage").is_err());
     }
