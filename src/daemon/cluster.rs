@@ -536,8 +536,9 @@ impl GroupRt {
                 QuorumPolicyConfig::Ignore => QuorumPolicy::Ignore,
             },
             settle: cluster.keepalive * 2,
-            // The successor acquires within a heartbeat round trip of the release.
-            linger: cluster.keepalive * 2,
+            // The successor acquires within a heartbeat round trip of the release; the bound
+            // only matters when none does (a busy machine may take longer than the round trip).
+            linger: cluster.deadtime,
             takeover_delay: cfg.takeover_delay.unwrap_or(stops),
         };
         GroupRt {

@@ -289,8 +289,8 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
 /// What the demo runs and what its timings mean.
 fn introduce(out: &mut dyn Write, spec: &ClusterSpec, vip: IpAddr) -> Result<()> {
     let ms = |d: Duration| d.as_millis();
-    // relevo's default takeover_delay: deadtime + the group's resource timeouts.
-    let default_takeover = spec.deadtime + CLUSTER_RESOURCE_TIMEOUT;
+    // relevo's default takeover_delay: the group's stop timeouts, each with the kill grace.
+    let default_takeover = CLUSTER_RESOURCE_TIMEOUT + crate::daemon::hooks::TERM_GRACE;
     let takeover = spec.takeover_delay.unwrap_or(default_takeover);
     let hook_dir = spec
         .resource
@@ -307,21 +307,24 @@ fn introduce(out: &mut dyn Write, spec: &ClusterSpec, vip: IpAddr) -> Result<()>
         format!(
             "timing: heartbeats every {} ms on each link; a node silent on every link for {} ms \
              (deadtime)\n  is dead; the next node then waits takeover_delay {} ms before it \
-             acquires (time for a\n  cut-off owner to notice and stop {CLUSTER_RESOURCE}: no \
-             fencing here; relevo's default, deadtime +\n  {CLUSTER_RESOURCE}'s {} ms timeout, \
-             would be {} ms): a crash costs the client about {} ms",
+             acquires (a cut-off owner\n  releases at its lease, before deadtime, then needs \
+             time to stop {CLUSTER_RESOURCE}: no fencing here;\n  relevo's default, \
+             {CLUSTER_RESOURCE}'s {} ms timeout + {} ms kill grace, would be {} ms):\n  a crash \
+             costs the client about {} ms",
             ms(spec.keepalive),
             ms(spec.deadtime),
             ms(takeover),
             ms(CLUSTER_RESOURCE_TIMEOUT),
+            ms(crate::daemon::hooks::TERM_GRACE),
             ms(default_takeover),
             ms(spec.deadtime + takeover)
         ),
         format!(
             "planned handovers (failback, SIGTERM) wait for no timeout: the owner stops \
-             {CLUSTER_RESOURCE}, removes\n  the VIP and says so; the next node adds the VIP, \
-             then starts {CLUSTER_RESOURCE}. In a failback the owner\n  releases as soon as it \
-             hears n1, which acquires once quorate for two keepalives ({} ms)",
+             {CLUSTER_RESOURCE} and says so,\n  keeping only the VIP address until the next node \
+             has added and announced it; that node\n  then starts {CLUSTER_RESOURCE}. In a \
+             failback the owner releases as soon as it hears n1, which\n  acquires once quorate \
+             for two keepalives ({} ms)",
             ms(2 * spec.keepalive)
         ),
         format!(
