@@ -58,22 +58,9 @@ fn two_nodes_with_a_ping_node_the_one_still_on_the_network_keeps_the_group() {
     expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
 }
 
-fn logs(nodes: &[RelevoNode]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- {}\n{}", n.log_path().display(), log_of(n.log_path())))
-        .collect()
-}
-
-/// Waits until exactly `node` carries the VIP.
+/// Waits until exactly `node` carries the group's VIP.
 fn expect_owner(lab: &Lab, node: usize, timeout: Duration, nodes: &[RelevoNode]) {
-    let vip = ip(VIP);
-    assert!(
-        wait_for(timeout, || lab.holders(vip) == [node]),
-        "expected n{node} alone to hold {vip}, holders {:?}\n{}",
-        lab.holders(vip),
-        logs(nodes)
-    );
+    expect_sole_holder(lab, ip(VIP), node, timeout, nodes);
 }
 
 fn cluster_status(node: &RelevoNode) -> relevo::daemon::control::ClusterStatus {

@@ -17,22 +17,9 @@ use relevo::lab::Topology;
 /// An address on the client's network nobody has: an IPv4 ping node that never answers.
 const DEAD_IPV4_PING_NODE: &str = "192.0.2.99";
 
-fn logs(nodes: &[RelevoNode]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- {}\n{}", n.log_path().display(), log_of(n.log_path())))
-        .collect()
-}
-
 /// Waits until exactly `node` carries the group's VIP.
 fn expect_owner(lab: &Lab, node: usize, timeout: Duration, nodes: &[RelevoNode]) {
-    let vip = ip(CLUSTER_VIP);
-    assert!(
-        wait_for(timeout, || lab.holders(vip) == [node]),
-        "expected n{node} alone to hold {vip}, holders {:?}\n{}",
-        lab.holders(vip),
-        logs(nodes)
-    );
+    expect_sole_holder(lab, ip(CLUSTER_VIP), node, timeout, nodes);
 }
 
 fn quorate(node: &RelevoNode) -> bool {

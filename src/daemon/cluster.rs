@@ -344,11 +344,12 @@ impl ClusterRt {
         let mut env = self.hook_env("node-dead", me);
         env.push(("RELEVO_PEER".to_string(), node_name(&self.cfg, peer)));
         env.push(("RELEVO_REASON".to_string(), why.to_string()));
-        Some(self.hook_request(
+        Some(HookRequest::new(
             CLUSTER_HOOK_OWNER_BASE + usize::from(peer),
             "node-dead",
             argv,
             env,
+            self.cfg.hook_timeout,
         ))
     }
 
@@ -386,7 +387,13 @@ impl ClusterRt {
             ),
             ("RELEVO_PARTITION".to_string(), names.join(" ")),
         ]);
-        Some(self.hook_request(CLUSTER_HOOK_OWNER_BASE, event, argv, env))
+        Some(HookRequest::new(
+            CLUSTER_HOOK_OWNER_BASE,
+            event,
+            argv,
+            env,
+            self.cfg.hook_timeout,
+        ))
     }
 
     /// The environment every cluster hook gets.
@@ -397,23 +404,6 @@ impl ClusterRt {
             ("RELEVO_NODE".to_string(), me.to_string()),
             ("RELEVO_CLUSTER_ID".to_string(), self.cfg.id.to_string()),
         ]
-    }
-
-    fn hook_request(
-        &self,
-        owner: usize,
-        event: &str,
-        argv: Vec<String>,
-        env: Vec<(String, String)>,
-    ) -> HookRequest {
-        HookRequest {
-            owner,
-            event: event.to_string(),
-            argv,
-            env,
-            timeout: self.cfg.hook_timeout,
-            skipped: 0,
-        }
     }
 
     /// The longest a graceful stop may need for the groups: the stop commands of the group
@@ -852,14 +842,14 @@ impl Daemon {
         } else {
             resource.stop.clone()
         };
-        self.hook_queue.push(HookRequest {
-            owner: GROUP_HOOK_OWNER_BASE + g,
-            event: event.to_string(),
+        let timeout = resource.timeout;
+        self.hook_queue.push(HookRequest::new(
+            GROUP_HOOK_OWNER_BASE + g,
+            event,
             argv,
             env,
-            timeout: resource.timeout,
-            skipped: 0,
-        });
+            timeout,
+        ));
         self.pump_hooks(now);
     }
 

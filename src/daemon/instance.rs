@@ -242,14 +242,13 @@ impl InstanceRt {
             ("RELEVO_INTERFACE".to_string(), self.cfg.interface.clone()),
             ("RELEVO_VRID".to_string(), self.cfg.vrid.to_string()),
         ];
-        Some(HookRequest {
+        Some(HookRequest::new(
             owner,
-            event: event.to_string(),
+            event,
             argv,
             env,
-            timeout: self.cfg.hook_timeout,
-            skipped: 0,
-        })
+            self.cfg.hook_timeout,
+        ))
     }
 }
 

@@ -35,6 +35,26 @@ pub struct HookRequest {
     pub skipped: u64,
 }
 
+impl HookRequest {
+    /// A request as pushed: nothing skipped yet.
+    pub fn new(
+        owner: usize,
+        event: &str,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> Self {
+        HookRequest {
+            owner,
+            event: event.to_string(),
+            argv,
+            env,
+            timeout,
+            skipped: 0,
+        }
+    }
+}
+
 /// One owner's pending request (if any) plus whether that owner has a hook running.
 #[derive(Debug, Default)]
 struct OwnerQueue {

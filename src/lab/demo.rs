@@ -116,18 +116,7 @@ pub fn run_with(
             PRIORITIES[2]
         ),
     )?;
-    let probe = ProbeHandle::spawn(&lab, relevo_bin, vip, PROBE_INTERVAL)?;
-    probe
-        .wait_ready(STEP_TIMEOUT)
-        .context("starting the probe")?;
-    say(
-        out,
-        &format!(
-            "client {} pings {vip} every {} ms and times every gap",
-            lab.client_ipv4(),
-            PROBE_INTERVAL.as_millis()
-        ),
-    )?;
+    let probe = start_probe(&lab, relevo_bin, vip, out)?;
     let n1 = peers
         .first_mut()
         .context("the demo started no daemons")?
@@ -166,6 +155,28 @@ fn start_peers(lab: &Lab, implementation: &PeerImpl) -> Result<Vec<Box<dyn VrrpP
                 .with_context(|| format!("starting {} on n{}", implementation.name(), index + 1))
         })
         .collect()
+}
+
+/// Starts the client's probe of `vip` (every [`PROBE_INTERVAL`]) and says so.
+pub(crate) fn start_probe(
+    lab: &Lab,
+    relevo_bin: &Path,
+    vip: std::net::IpAddr,
+    out: &mut dyn Write,
+) -> Result<ProbeHandle> {
+    let probe = ProbeHandle::spawn(lab, relevo_bin, vip, PROBE_INTERVAL)?;
+    probe
+        .wait_ready(STEP_TIMEOUT)
+        .context("starting the probe")?;
+    say(
+        out,
+        &format!(
+            "client {} pings {vip} every {} ms and times every gap",
+            lab.client_ipv4(),
+            PROBE_INTERVAL.as_millis()
+        ),
+    )?;
+    Ok(probe)
 }
 
 /// Prints step `n`'s line (outage, probes lost, who holds the VIP and, in the cluster part,

@@ -11,11 +11,10 @@
 //! and on Ctrl-C.
 use crate::lab::cluster::{ClusterSpec, CLUSTER_RESOURCE, CLUSTER_RESOURCE_TIMEOUT};
 use crate::lab::demo::{
-    holders, report, say, summary, DemoReport, DemoStep, PROBE_INTERVAL, STEP_TIMEOUT,
+    holders, report, say, start_probe, summary, DemoReport, DemoStep, STEP_TIMEOUT,
 };
 use crate::lab::fault::{measure_failover, measure_return, vip_address, FailoverResult, Fault};
 use crate::lab::netns::{Lab, Topology};
-use crate::lab::probe::ProbeHandle;
 use crate::lab::util::{check_interrupted, wait_until, write_script};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -234,18 +233,7 @@ pub fn run_with(relevo_bin: &Path, out: &mut dyn Write) -> Result<DemoReport> {
         ),
     )?;
     record.show_new_runs(out, &runs)?;
-    let probe = ProbeHandle::spawn(&lab, relevo_bin, vip, PROBE_INTERVAL)?;
-    probe
-        .wait_ready(STEP_TIMEOUT)
-        .context("starting the probe")?;
-    say(
-        out,
-        &format!(
-            "client {} pings {vip} every {} ms and times every gap",
-            lab.client_ipv4(),
-            PROBE_INTERVAL.as_millis()
-        ),
-    )?;
+    let probe = start_probe(&lab, relevo_bin, vip, out)?;
     let n1 = nodes.first_mut().context("the demo started no daemons")?;
     let mut steps = Vec::new();
 

@@ -203,6 +203,30 @@ pub fn log_of(path: &Path) -> String {
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
+/// Every node's log, each after a header line with its path (for assertion messages).
+pub fn logs(nodes: &[RelevoNode]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- {}\n{}", n.log_path().display(), log_of(n.log_path())))
+        .collect()
+}
+
+/// Waits until exactly `node` carries `vip`, panicking with every node's log otherwise.
+pub fn expect_sole_holder(
+    lab: &Lab,
+    vip: IpAddr,
+    node: usize,
+    timeout: Duration,
+    nodes: &[RelevoNode],
+) {
+    assert!(
+        wait_for(timeout, || lab.holders(vip) == [node]),
+        "expected n{node} alone to hold {vip}, holders {:?}\n{}",
+        lab.holders(vip),
+        logs(nodes)
+    );
+}
+
 /// Waits until exactly `node` holds `vip`, panicking with every node's log otherwise.
 pub fn expect_master<P: AsRef<Path>>(
     lab: &Lab,
