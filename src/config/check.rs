@@ -6,7 +6,10 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::duration::format_duration;
-use super::types::{ClusterConfig, Config, GroupConfig, QuorumPolicyConfig, VrrpConfig};
+use super::types::{
+    ClusterConfig, Config, FenceDevice, FenceKind, GroupConfig, IpmiPrivilege, QuorumPolicyConfig,
+    VrrpConfig,
+};
 use crate::wire::VrrpVersion;
 
 /// What `relevo check` prints and its exit status.
@@ -69,7 +72,58 @@ pub fn summary(config: &Config) -> String {
     for group in &config.groups {
         let _ = writeln!(out, "{}", group_line(group));
     }
+    for device in &config.fence_devices {
+        let _ = writeln!(out, "{}", fence_line(config, device));
+    }
     out
+}
+
+/// "fence n2-bmc: ipmi 192.0.2.202:623 user admin privilege administrator, action off,
+/// timeout 20s, fences n2".
+fn fence_line(config: &Config, device: &FenceDevice) -> String {
+    let kind = match &device.kind {
+        FenceKind::Ipmi(bmc) => {
+            let privilege = match bmc.privilege {
+                IpmiPrivilege::Operator => "operator",
+                IpmiPrivilege::Administrator => "administrator",
+            };
+            format!(
+                "{} user {} privilege {privilege}",
+                crate::fence::describe(device),
+                bmc.username
+            )
+        }
+        FenceKind::Command(agent) => {
+            let keys: Vec<&str> = agent.options.iter().map(|(key, _)| key.as_str()).collect();
+            format!(
+                "{} options {}",
+                crate::fence::describe(device),
+                if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(",")
+                }
+            )
+        }
+    };
+    let nodes: Vec<&str> = config
+        .cluster
+        .iter()
+        .flat_map(|cluster| &cluster.nodes)
+        .filter(|node| node.fence.as_deref() == Some(device.name.as_str()))
+        .map(|node| node.name.as_str())
+        .collect();
+    format!(
+        "fence {}: {kind}, action {}, timeout {}, fences {}",
+        device.name,
+        device.action.as_str(),
+        format_duration(device.timeout),
+        if nodes.is_empty() {
+            "no node".to_string()
+        } else {
+            nodes.join(",")
+        }
+    )
 }
 
 fn cluster_line(cluster: &ClusterConfig) -> String {

@@ -730,8 +730,10 @@ fn check_quorum_options(diags: &mut Diags, table: &Table<'_, '_>, config: &Clust
             diags.error(at, message);
             return;
         }
-        if config.ping_nodes.is_empty() && !fenced {
-            diags.warn(at, TWO_NODE_SPLIT);
+        if config.ping_nodes.is_empty() {
+            if !fenced {
+                diags.warn(at, TWO_NODE_SPLIT);
+            }
         } else {
             diags.warn(
                 at,

@@ -1,7 +1,8 @@
 //! `[[fence]]`: fencing devices that power a failed node off before its groups are taken over.
 //! `type = "ipmi"` talks IPMI 2.0 over LAN to the node's BMC (the password is read here from
 //! `password_file`, which must be private to root like the heartbeat key file); `type =
-//! "command"` runs a fence agent (argv as for group resources) with `options` on its stdin.
+//! "command"` runs a fence agent (argv as for group resources) with `options` on its stdin
+//! (sorted by key).
 //! Names are unique; `[[cluster.node]] fence` refers to them (checked in `cluster.rs`).
 
 use std::collections::HashMap;

@@ -335,7 +335,7 @@ pub struct IpmiFence {
 pub struct CommandFence {
     /// argv: an absolute program path, then arguments.
     pub command: Vec<String>,
-    /// `options` as (key, value) in key order, written to the agent's stdin as `key=value`
+    /// `options` as (key, value) sorted by key, written to the agent's stdin as `key=value`
     /// lines, followed by `action=...`.
     pub options: Vec<(String, String)>,
 }
