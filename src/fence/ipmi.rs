@@ -58,7 +58,7 @@ pub(super) fn run(
         }
         FenceOp::Off => {
             chassis_control(bmc, &mut ipmi, ChassisControl::OFF)?;
-            wait_off(bmc, &mut ipmi, timeout, deadline).map(Some)
+            wait_off(bmc, &mut ipmi, timeout, recv_timeout, deadline).map(Some)
         }
     }
 }
@@ -68,6 +68,7 @@ fn wait_off(
     bmc: &IpmiFence,
     ipmi: &mut Ipmi<Rmcp>,
     timeout: Duration,
+    recv_timeout: Duration,
     deadline: Instant,
 ) -> Result<PowerState, FenceError> {
     let mut last = None;
@@ -78,8 +79,8 @@ fn wait_off(
             // A lost answer is retried; the timeout error says what was seen last.
             Err(error) => tracing::debug!("fence: Get Chassis Status failed: {error}"),
         }
-        let now = Instant::now();
-        if now + POLL_INTERVAL >= deadline {
+        // The next poll must be able to wait for its answer before the deadline.
+        if Instant::now() + POLL_INTERVAL + recv_timeout > deadline {
             return Err(FenceError::Timeout { timeout, last });
         }
         std::thread::sleep(POLL_INTERVAL);
