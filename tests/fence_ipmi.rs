@@ -109,7 +109,7 @@ fn an_unreachable_bmc_fails_within_the_timeout() {
         run.stderr
     );
     assert!(
-        run.elapsed < Duration::from_millis(2500),
+        run.elapsed < Duration::from_secs(3), // the timeout, plus room for the process start
         "{:?}",
         run.elapsed
     );
@@ -235,7 +235,7 @@ fn a_hanging_agent_is_killed_at_its_timeout() {
         run.stderr
     );
     assert!(
-        run.elapsed < Duration::from_millis(2500),
+        run.elapsed < Duration::from_secs(3), // the timeout, plus room for the process start
         "{:?}",
         run.elapsed
     );
