@@ -333,3 +333,45 @@ fn a_user_without_administrator_cannot_log_in() {
         run.stderr
     );
 }
+
+#[test]
+fn sessions_are_closed_after_each_operation() {
+    // The BMC allows a few sessions at a time (real BMCs often 4): a fence retried with
+    // backoff must not use them up. ipmitool counts the active sessions, its own included.
+    if !needs_fence_agents() {
+        return;
+    }
+    let bmc = Bmc::start("sessions", Chassis::Normal);
+    let dir = TempDir::new("sessions");
+    let config = write_config(&dir, &ipmi_device(&dir, bmc.port, PASSWORD, "5s"));
+    for action in ["status", "off", "status", "on"] {
+        let run = relevo_fence(&config, "n2", &["--action", action]);
+        assert_eq!(run.code, Some(0), "{action}: {}", run.stderr);
+    }
+    let output = std::process::Command::new("ipmitool")
+        .args([
+            "-I",
+            "lanplus",
+            "-C",
+            "3",
+            "-H",
+            "127.0.0.1",
+            "-U",
+            USER,
+            "-P",
+            PASSWORD,
+        ])
+        .args(["-p", &bmc.port.to_string(), "session", "info", "active"])
+        .output()
+        .expect("run ipmitool");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let active: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("active sessions"))
+        .collect();
+    assert!(!active.is_empty(), "{text}");
+    assert!(
+        active.iter().all(|line| line.trim_end().ends_with(": 1")),
+        "{text}"
+    );
+}

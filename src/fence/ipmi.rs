@@ -43,22 +43,63 @@ pub(super) fn run(
 ) -> Result<Option<PowerState>, FenceError> {
     let recv_timeout = (timeout / 4).clamp(MIN_RECV_TIMEOUT, MAX_RECV_TIMEOUT);
     let mut ipmi = open_session(bmc, recv_timeout, deadline)?;
+    let result = run_in_session(bmc, &mut ipmi, op, timeout, recv_timeout, deadline);
+    close_session(&mut ipmi, recv_timeout, deadline);
+    result
+}
+
+/// Closes the session so that retried fences do not use up the BMC's few session slots.
+/// ipmi-rs 0.6 neither closes sessions nor exposes the session id that Close Session needs,
+/// so the id is read from the connection's `Debug` text (never printed: it holds key
+/// material). Best effort, and only when the answer can come before the deadline.
+fn close_session(ipmi: &mut Ipmi<Rmcp>, recv_timeout: Duration, deadline: Instant) {
+    if Instant::now() + recv_timeout > deadline {
+        return;
+    }
+    let Some(session_id) = session_id(ipmi.inner_mut()) else {
+        tracing::debug!("fence: no IPMI session id found; the session is left to time out");
+        return;
+    };
+    if let Err(error) = ipmi.send_recv(CloseSession(session_id)) {
+        tracing::debug!("fence: closing the IPMI session failed: {error:?}");
+    }
+}
+
+/// The managed system's session id of an active RMCP+ session (`State { .., session_id: N`).
+fn session_id(rmcp: &Rmcp) -> Option<u32> {
+    let text = format!("{rmcp:?}");
+    let start = text.find(", session_id: ")? + ", session_id: ".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().filter(|id| *id != 0)
+}
+
+fn run_in_session(
+    bmc: &IpmiFence,
+    ipmi: &mut Ipmi<Rmcp>,
+    op: FenceOp,
+    timeout: Duration,
+    recv_timeout: Duration,
+    deadline: Instant,
+) -> Result<Option<PowerState>, FenceError> {
     ipmi.send_recv(SetSessionPrivilegeLevel(bmc.privilege.level()))
         .map_err(|error| request_error(bmc, "Set Session Privilege Level", error))?;
     match op {
-        FenceOp::Status => get_power(bmc, &mut ipmi).map(Some),
-        FenceOp::On => chassis_control(bmc, &mut ipmi, ChassisControl::ON).map(|()| None),
+        FenceOp::Status => get_power(bmc, ipmi).map(Some),
+        FenceOp::On => chassis_control(bmc, ipmi, ChassisControl::ON).map(|()| None),
         FenceOp::Reboot => {
             // Power cycle is refused by some BMCs when the chassis is off: power it on then.
-            match get_power(bmc, &mut ipmi)? {
-                PowerState::On => chassis_control(bmc, &mut ipmi, ChassisControl::CYCLE)?,
-                PowerState::Off => chassis_control(bmc, &mut ipmi, ChassisControl::ON)?,
+            match get_power(bmc, ipmi)? {
+                PowerState::On => chassis_control(bmc, ipmi, ChassisControl::CYCLE)?,
+                PowerState::Off => chassis_control(bmc, ipmi, ChassisControl::ON)?,
             }
             Ok(None)
         }
         FenceOp::Off => {
-            chassis_control(bmc, &mut ipmi, ChassisControl::OFF)?;
-            wait_off(bmc, &mut ipmi, timeout, recv_timeout, deadline).map(Some)
+            chassis_control(bmc, ipmi, ChassisControl::OFF)?;
+            wait_off(bmc, ipmi, timeout, recv_timeout, deadline).map(Some)
         }
     }
 }
@@ -259,6 +300,24 @@ impl From<SetSessionPrivilegeLevel> for Message {
 }
 
 impl IpmiCommand for SetSessionPrivilegeLevel {
+    type Output = ();
+    type Error = NotEnoughData;
+
+    fn parse_success_response(_: &[u8]) -> Result<(), NotEnoughData> {
+        Ok(())
+    }
+}
+
+/// Close Session (NetFn App, cmd 0x3C) by session id.
+struct CloseSession(u32);
+
+impl From<CloseSession> for Message {
+    fn from(request: CloseSession) -> Self {
+        Message::new_request(NetFn::App, 0x3C, request.0.to_le_bytes().to_vec())
+    }
+}
+
+impl IpmiCommand for CloseSession {
     type Output = ();
     type Error = NotEnoughData;
 
