@@ -2,7 +2,8 @@
 //!
 //! ipmi-rs 0.6 opens the session asking for ADMINISTRATOR but never raises it from the initial
 //! USER level, so Chassis Control would fail with completion code 0xD4 (insufficient
-//! privilege): the session is raised with a raw Set Session Privilege Level request first.
+//! privilege): the session is raised with a raw Set Session Privilege Level request first. It
+//! does not close sessions either: Close Session is sent at the end (see [`close_session`]).
 //! Every receive has a socket read timeout (a fraction of the device's timeout); the session
 //! is retried on no answer until the deadline.
 
