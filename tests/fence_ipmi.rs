@@ -375,3 +375,75 @@ fn sessions_are_closed_after_each_operation() {
         "{text}"
     );
 }
+
+/// The device `n2-dev` of the config written for `device`.
+fn load_device(dir: &TempDir, device: &str) -> relevo::config::FenceDevice {
+    let config = relevo::config::load(&write_config(dir, device)).expect("valid config");
+    config.fence_device("n2-dev").expect("the device").clone()
+}
+
+#[test]
+fn the_library_api_reports_each_failure_as_its_own_variant() {
+    use relevo::fence::{run, FenceError, FenceOp, PowerState};
+    let dir = TempDir::new("api");
+    // Unreachable: no BMC on that port.
+    let port = fence_support::free_udp_port();
+    let device = load_device(&dir, &ipmi_device(&dir, port, PASSWORD, "1s"));
+    let error = run(&device, FenceOp::Off).expect_err("nobody listens");
+    assert!(matches!(error, FenceError::Unreachable { .. }), "{error:?}");
+    // A hung agent, and one that fails.
+    let hang = dir.write("hang.sh", "#!/bin/sh\nexec sleep 60\n", 0o755);
+    let device = load_device(&dir, &agent_device(&hang.display().to_string(), 1, "1s"));
+    let error = run(&device, FenceOp::Off).expect_err("hangs");
+    assert_eq!(
+        error,
+        FenceError::AgentHung {
+            program: hang.display().to_string(),
+            timeout: Duration::from_secs(1)
+        }
+    );
+    let fail = dir.write(
+        "fail.sh",
+        "#!/bin/sh\necho 'no such plug' >&2\nexit 3\n",
+        0o755,
+    );
+    let device = load_device(&dir, &agent_device(&fail.display().to_string(), 1, "5s"));
+    let error = run(&device, FenceOp::Status).expect_err("fails");
+    assert_eq!(
+        error,
+        FenceError::AgentFailed {
+            program: fail.display().to_string(),
+            status: "exit status 3".to_string(),
+            last_stderr: "no such plug".to_string()
+        }
+    );
+    // Status from an agent: exit 0 is on, 2 is off.
+    let off = dir.write("off.sh", "#!/bin/sh\ncat >/dev/null\nexit 2\n", 0o755);
+    let device = load_device(&dir, &agent_device(&off.display().to_string(), 1, "5s"));
+    let outcome = run(&device, FenceOp::Status).expect("status");
+    assert_eq!(outcome.power, Some(PowerState::Off));
+    if !needs_ipmi_sim() {
+        return;
+    }
+    let bmc = Bmc::start("api", Chassis::IgnoresOff);
+    let device = load_device(&dir, &ipmi_device(&dir, bmc.port, "wrong-pass", "2s"));
+    let error = run(&device, FenceOp::Off).expect_err("wrong password");
+    assert!(
+        matches!(error, FenceError::Authentication { .. }),
+        "{error:?}"
+    );
+    let device = load_device(&dir, &ipmi_device(&dir, bmc.port, PASSWORD, "2s"));
+    let error = run(&device, FenceOp::Off).expect_err("never off");
+    assert_eq!(
+        error,
+        FenceError::Timeout {
+            timeout: Duration::from_secs(2),
+            last: Some(PowerState::On)
+        }
+    );
+    let outcome = run(&device, FenceOp::Status).expect("status");
+    assert_eq!(
+        (outcome.op, outcome.power),
+        (FenceOp::Status, Some(PowerState::On))
+    );
+}
