@@ -411,7 +411,7 @@ fn a_node_without_fence_is_a_warning() {
     let config = fixture.parse(&body);
     assert_eq!(config.cluster.as_ref().unwrap().nodes[0].fence, None);
     let found = warnings(&config);
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 3, "{found:?}");
     assert_eq!((found[0].0, found[0].1), (4, 1), "{found:?}");
     assert!(found[0]
         .2
@@ -426,14 +426,27 @@ fn a_node_without_fence_is_a_warning() {
              device"
         )
     );
+    // The device no node names any more.
+    assert_eq!(
+        (found[2].0, found[2].1, found[2].2.as_str()),
+        (
+            18,
+            8,
+            "fencing device \"n1-bmc\" is not used: no [[cluster.node]] has fence = \"n1-bmc\""
+        )
+    );
     // fence = "none" explicitly: no warning about the node.
     let body = BASE.replace("fence = \"n1-bmc\"", "fence = \"none\"");
     let config = fixture.parse(&body);
     let found = warnings(&config);
-    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0]
         .2
         .starts_with("a two-node cluster without ping_nodes"));
+    assert_eq!((found[1].0, found[1].1), (19, 8), "{found:?}");
+    assert!(found[1]
+        .2
+        .starts_with("fencing device \"n1-bmc\" is not used"));
 }
 
 #[test]

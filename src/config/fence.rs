@@ -52,6 +52,8 @@ const MAX_PASSWORD_LEN: u64 = 4096;
 pub(crate) struct FenceRead {
     pub devices: Vec<FenceDevice>,
     pub names: Option<Vec<String>>,
+    /// The span of each valid device name, for the warning about a device no node uses.
+    pub name_spans: Vec<(String, Range<usize>)>,
 }
 
 /// Reads the top-level `fence` value (an array of tables).
@@ -60,6 +62,7 @@ pub(crate) fn read_fence_devices(diags: &mut Diags, value: Option<&Value<'_>>) -
         return FenceRead {
             devices: Vec::new(),
             names: Some(Vec::new()),
+            name_spans: Vec::new(),
         };
     };
     let Some(items) = value.get_ref().as_array() else {
@@ -69,6 +72,7 @@ pub(crate) fn read_fence_devices(diags: &mut Diags, value: Option<&Value<'_>>) -
         return FenceRead {
             devices: Vec::new(),
             names: None,
+            name_spans: Vec::new(),
         };
     };
     let mut devices = Vec::new();
@@ -99,7 +103,26 @@ pub(crate) fn read_fence_devices(diags: &mut Diags, value: Option<&Value<'_>>) -
         devices.push(device);
     }
     let names = complete.then(|| devices.iter().map(|device| device.name.clone()).collect());
-    FenceRead { devices, names }
+    let mut name_spans: Vec<(String, Range<usize>)> = seen.into_iter().collect();
+    name_spans.sort_by_key(|(_, at)| at.start);
+    FenceRead {
+        devices,
+        names,
+        name_spans,
+    }
+}
+
+/// Warns about each device that no `[[cluster.node]]` names (a typo in a node's `fence` is
+/// an error; a device left over is only suspicious).
+pub(crate) fn warn_unused(diags: &mut Diags, fences: &FenceRead, used: &[&str]) {
+    for (name, at) in &fences.name_spans {
+        if !used.contains(&name.as_str()) {
+            let message = format!(
+                "fencing device \"{name}\" is not used: no [[cluster.node]] has fence = \"{name}\""
+            );
+            diags.warn(at, message);
+        }
+    }
 }
 
 /// One device and the span of its valid name.

@@ -89,6 +89,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
     let (cluster, vrrp, groups) =
         read_members(&mut diags, &root, &node.name, fences.names.as_deref());
+    if let Some(cluster) = &cluster {
+        let used: Vec<&str> = cluster
+            .nodes
+            .iter()
+            .filter_map(|node| node.fence.as_deref())
+            .collect();
+        fence::warn_unused(&mut diags, &fences, &used);
+    }
     if !diags.is_empty() {
         return Err(ConfigError::at_offsets(path, text, diags.found));
     }
