@@ -436,6 +436,8 @@ fn read_node(diags: &mut Diags, table: &Table<'_, '_>) -> Node {
         config: ClusterNode {
             name: name.unwrap_or_default(),
             links,
+            fence: None,
+            fence_delay: Duration::ZERO,
         },
         links_at: links_value.map(|value| value.span()),
         links_written,

@@ -250,6 +250,12 @@ pub struct ClusterHooks {
     pub quorum_lost: Option<Vec<String>>,
     /// This node has quorum again.
     pub quorum_regained: Option<Vec<String>>,
+    /// A fence of a lost peer starts.
+    pub fencing: Option<Vec<String>>,
+    /// A fence was confirmed.
+    pub fenced: Option<Vec<String>>,
+    /// A fence failed (it is retried).
+    pub fence_failed: Option<Vec<String>>,
 }
 
 impl ClusterConfig {
@@ -276,6 +282,10 @@ pub struct ClusterNode {
     pub name: String,
     /// One address per heartbeat link, in the same link order on every node.
     pub links: Vec<IpAddr>,
+    /// Its `[[fence]]` device; `None` for `fence = "none"`.
+    pub fence: Option<String>,
+    /// How long this node waits before it fences a peer.
+    pub fence_delay: Duration,
 }
 
 /// `quorum_policy`: what groups do when quorum is lost.
