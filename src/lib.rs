@@ -6,6 +6,7 @@
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod fence;
 pub mod lab;
 pub mod logging;
 pub mod wire;

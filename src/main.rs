@@ -31,6 +31,18 @@ enum Command {
         #[arg(short, long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Fence a cluster node through its [[fence]] device, directly (without the daemon): test
+    /// a device, or power a node off by hand. Exits 0 on success, 1 with the error.
+    Fence {
+        /// The [[cluster.node]] name.
+        node: String,
+        /// What to do; default: the device's `action` (off or reboot).
+        #[arg(long, value_enum)]
+        action: Option<FenceActionArg>,
+        /// Configuration file.
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Show the running daemon's instances: state, master, VIPs, packet counters.
     Status {
         /// Configuration file (to find the control socket).
@@ -55,6 +67,25 @@ enum Command {
     Probe(relevo::lab::probe::ProbeArgs),
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FenceActionArg {
+    Off,
+    Reboot,
+    On,
+    Status,
+}
+
+impl From<FenceActionArg> for relevo::fence::FenceOp {
+    fn from(action: FenceActionArg) -> Self {
+        match action {
+            FenceActionArg::Off => Self::Off,
+            FenceActionArg::Reboot => Self::Reboot,
+            FenceActionArg::On => Self::On,
+            FenceActionArg::Status => Self::Status,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -76,6 +107,11 @@ fn main() -> ExitCode {
             socket,
             json,
         } => report(status::run(&config, socket, json)),
+        Command::Fence {
+            node,
+            action,
+            config,
+        } => report(fence_node(&config, &node, action.map(Into::into))),
         Command::Demo { part } => {
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
@@ -195,8 +231,13 @@ mod status {
         );
         for m in &c.members {
             let alive = if m.alive { "alive" } else { "dead" };
+            let fence = match (&m.fence, &m.fence_error) {
+                (Some(state), Some(error)) => format!("  fence {state} ({error})"),
+                (Some(state), None) => format!("  fence {state}"),
+                _ => String::new(),
+            };
             println!(
-                "  node {:<14} {alive:<6} links {}",
+                "  node {:<14} {alive:<6} links {}{fence}",
                 m.name,
                 m.links.join(",")
             );
@@ -217,6 +258,44 @@ mod status {
                 dropped.join(" ")
             }
         );
+    }
+}
+
+/// `relevo fence NODE`: loads the config, runs NODE's device, prints the outcome.
+fn fence_node(
+    path: &std::path::Path,
+    node: &str,
+    op: Option<relevo::fence::FenceOp>,
+) -> anyhow::Result<()> {
+    let cfg = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cluster = cfg
+        .cluster
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{}: no [cluster], so no node to fence", path.display()))?;
+    let Some(member) = cluster.nodes.iter().find(|n| n.name == node) else {
+        let names: Vec<&str> = cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+        anyhow::bail!(
+            "no [[cluster.node]] named \"{node}\" ({})",
+            names.join(", ")
+        );
+    };
+    let Some(device_name) = &member.fence else {
+        anyhow::bail!("{node} has fence = \"none\": no fencing device to run");
+    };
+    let device = cfg
+        .fence_device(device_name)
+        .ok_or_else(|| anyhow::anyhow!("no [[fence]] device named \"{device_name}\""))?;
+    let op = op.unwrap_or_else(|| device.action.into());
+    let what = format!(
+        "{node} (device {device_name}, {})",
+        relevo::fence::describe(device)
+    );
+    match relevo::fence::run(device, op) {
+        Ok(outcome) => {
+            println!("{what}: {outcome}");
+            Ok(())
+        }
+        Err(error) => anyhow::bail!("fence {op} {what}: {error}"),
     }
 }
 

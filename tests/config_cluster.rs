@@ -122,12 +122,28 @@ fn assert_error(fixture: &Fixture, body: &str, line: usize, column: usize, fragm
     assert_errors(fixture, body, &[(line, column, fragment)]);
 }
 
-/// The warnings of a valid config as (line, column, message).
+/// The warnings of a valid config as (line, column, message), without the warning about a
+/// node without a `fence` key (tests/config_fence.rs checks that one).
 fn warnings(config: &Config) -> Vec<(usize, usize, String)> {
     let warnings = config.warnings.iter();
     warnings
+        .filter(|w| !w.message.starts_with(NO_FENCE_WARNING))
         .map(|w| (w.line, w.column, w.message.clone()))
         .collect()
+}
+
+const NO_FENCE_WARNING: &str = "this node has no `fence` key";
+
+/// `body` with `fence = "none"` after each node's `links` line (no warning about it).
+fn fence_none(body: &str) -> String {
+    let lines = body.lines().map(|line| {
+        if line.starts_with("links = ") {
+            format!("{line}\nfence = \"none\"\n")
+        } else {
+            format!("{line}\n")
+        }
+    });
+    lines.collect()
 }
 
 // ---- valid configs ----
@@ -155,6 +171,8 @@ fence = \"none\"
 [[cluster.node]]
 name = \"n2\"
 links = [\"192.0.2.12\", \"2001:db8:1::12\"]
+fence = \"none\"
+fence_delay = \"1500ms\"
 
 [[vrrp]]
 name = \"web\"
@@ -702,28 +720,34 @@ fn links_are_checked() {
 }
 
 #[test]
-fn fencing_is_refused_as_not_supported_yet() {
+fn a_node_fence_names_a_device_or_none() {
     let fixture = Fixture::new("fence");
     let body = BASE.replace(
         "name = \"n2\"\n",
-        "name = \"n2\"\nfence = \"n2-bmc\"\nfence_delay = \"0s\"\n",
+        "name = \"n2\"\nfence = \"n2-bmc\"\nfence_delay = \"61s\"\n",
     );
     assert_errors(
         &fixture,
         &body,
         &[
-            (15, 9, "fencing devices ([[fence]]) are not supported yet in this release; set fence = \"none\""),
-            (16, 1, "not supported yet in this release: `fence_delay`"),
+            (
+                15,
+                9,
+                "`fence`: no [[fence]] device named \"n2-bmc\" (there is no [[fence]] device); \
+                 name one, or write fence = \"none\"",
+            ),
+            (
+                16,
+                15,
+                "`fence_delay` must be between 0s and 1m, got \"61s\"",
+            ),
         ],
     );
-    fixture.parse(&BASE.replace("name = \"n2\"\n", "name = \"n2\"\nfence = \"none\"\n"));
-    assert_error(
-        &fixture,
-        &with("\n[[fence]]\nname = \"f\"\n"),
-        17,
-        3,
-        "not supported yet in this release: [[fence]]",
-    );
+    let config =
+        fixture.parse(&BASE.replace("name = \"n2\"\n", "name = \"n2\"\nfence = \"none\"\n"));
+    let cluster = config.cluster.expect("a cluster");
+    assert_eq!(cluster.nodes[1].fence, None);
+    assert_eq!(cluster.nodes[1].fence_delay, Duration::ZERO);
 }
 
 // ---- quorum options ----
@@ -855,7 +879,9 @@ fn check_warns_about_a_two_node_cluster_without_a_tiebreaker() {
     let path = fixture.dir.join("relevo.toml");
     fs::write(
         &path,
-        fixture.text(&BASE.replace("ping_nodes = [\"192.0.2.1\"]\n", "")),
+        fixture.text(&fence_none(
+            &BASE.replace("ping_nodes = [\"192.0.2.1\"]\n", ""),
+        )),
     )
     .unwrap();
     let report = config::run_check(&path);
@@ -882,7 +908,7 @@ fn check_warns_about_a_two_node_cluster_without_a_tiebreaker() {
 fn check_warns_that_two_node_risks_split_brain() {
     let fixture = Fixture::new("checksplit");
     let path = fixture.dir.join("relevo.toml");
-    let body = BASE.replace("ping_nodes = [\"192.0.2.1\"]", "two_node = true");
+    let body = fence_none(&BASE.replace("ping_nodes = [\"192.0.2.1\"]", "two_node = true"));
     fs::write(&path, fixture.text(&body)).unwrap();
     let report = config::run_check(&path);
     assert_eq!(report.code, 0, "{}", report.stderr);
@@ -912,7 +938,13 @@ fn check_summarises_groups_and_gated_instances() {
         0o600,
     );
     let path = fixture.dir.join("relevo.toml");
-    fs::write(&path, fixture.text(FULL)).unwrap();
+    fs::write(
+        &path,
+        fixture.text(
+            &fence_none(FULL).replace("fence = \"none\"\nfence = \"none\"\n", "fence = \"none\"\n"),
+        ),
+    )
+    .unwrap();
     let report = config::run_check(&path);
     assert_eq!(report.code, 0, "{}", report.stderr);
     assert_eq!(report.stderr, "");

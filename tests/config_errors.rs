@@ -165,14 +165,18 @@ fn unknown_top_level_key_lists_allowed_keys() {
 }
 
 #[test]
-fn later_release_tables_are_refused_specifically() {
+fn fence_devices_need_a_cluster() {
     let text = format!(
-        "[[fence]]\nname = \"f\"\n\n[[fence]]\nname = \"g\"\n{}",
+        "[[fence]]\nname = \"f\"\ntype = \"command\"\ncommand = [\"/bin/true\"]\n{}",
         vrrp(&[])
     );
     assert_errors(
         &text,
-        &[(1, 3, "not supported yet in this release: [[fence]]")],
+        &[(
+            1,
+            1,
+            "[[fence]] devices power off failed [[cluster.node]]s; they need a [cluster]",
+        )],
     );
 }
 

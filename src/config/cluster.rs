@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::duration::{format_duration, HOUR};
 use super::hooks::read_cluster_hooks;
 use super::node::read_name;
-use super::reader::{Diags, Later, Table, Value};
+use super::reader::{Diags, Table, Value};
 use super::types::{AuthKeys, ClusterConfig, ClusterNode, QuorumPolicyConfig};
 use crate::wire::heartbeat::{DEFAULT_PORT, MAX_KEYS, MAX_LINKS, MAX_PEERS, MIN_SECRET_LEN};
 
@@ -34,18 +34,19 @@ pub(crate) const KEYS: &[&str] = &[
     "node",
 ];
 
-pub(crate) const NODE_KEYS: &[&str] = &["name", "links", "fence"];
+pub(crate) const NODE_KEYS: &[&str] = &["name", "links", "fence", "fence_delay"];
 
-pub(crate) const NODE_LATER: &[Later] = &[Later {
-    key: "fence_delay",
-    message: "`fence_delay` (fencing devices, [[fence]], come later); remove it",
-}];
+const NO_FENCE: &str = "this node has no `fence` key: a node must say fence = \"none\" \
+     explicitly (its groups are then taken over after deadtime without fencing), or name its \
+     [[fence]] device";
 
-const FENCE_LATER: &str =
-    "fencing devices ([[fence]]) are not supported yet in this release; set fence = \"none\"";
+const FENCE_DELAY_MAX: Duration = Duration::from_secs(60);
 
 const TWO_NODE_BLIND: &str = "a two-node cluster without ping_nodes (or fencing) cannot tell a \
      dead peer from a cut link; set ping_nodes, or two_node = true to keep quorum alone";
+
+const FENCE_RACE: &str = "both nodes have the same `fence_delay`: in a partition each may \
+     power the other off; give the preferred node a shorter fence_delay than the other";
 
 const TWO_NODE_SPLIT: &str = "`two_node = true` lets each of the two nodes keep quorum alone: a \
      cut link between them makes both run every group (split brain); prefer ping_nodes";
@@ -83,7 +84,14 @@ struct Node {
 
 /// Reads the top-level `cluster` value; `me` is this node's name (`[node] name`, empty when
 /// invalid). `None` when the value is not a table.
-pub(crate) fn read_cluster(diags: &mut Diags, value: &Value<'_>, me: &str) -> Option<ClusterRead> {
+/// `fence_devices` are the `[[fence]]` names when all of them are known (a node's `fence` is
+/// checked against them).
+pub(crate) fn read_cluster(
+    diags: &mut Diags,
+    value: &Value<'_>,
+    me: &str,
+    fence_devices: Option<&[String]>,
+) -> Option<ClusterRead> {
     let table = diags.table("cluster", "[cluster]", value)?;
     table.check_keys(diags, KEYS, &[]);
     let id = table
@@ -101,7 +109,7 @@ pub(crate) fn read_cluster(diags: &mut Diags, value: &Value<'_>, me: &str) -> Op
         .required(diags, "auth_key_file")
         .and_then(|value| read_auth_keys(diags, value))
         .unwrap_or_else(|| AuthKeys::new(Vec::new()));
-    let (nodes, names_complete) = read_nodes(diags, &table);
+    let (nodes, names_complete) = read_nodes(diags, &table, fence_devices);
     let me = find_me(diags, &table, &nodes, me, names_complete);
     let ping_nodes = read_ping_nodes(diags, &table, &nodes);
     let two_node = table
@@ -261,10 +269,37 @@ fn read_auth_keys(diags: &mut Diags, value: &Value<'_>) -> Option<AuthKeys> {
 
 /// The key file's bytes, or why it cannot be used (after "`auth_key_file` PATH").
 fn read_key_file(path: &str) -> Result<Vec<u8>, String> {
+    read_private_file(
+        path,
+        "auth_key_file",
+        "the heartbeat keys",
+        MAX_KEY_FILE_LEN,
+    )
+    .map_err(|why| match why.strip_prefix("is larger than ") {
+        Some(_) => format!(
+            "is larger than {} KiB; it holds one or two keys",
+            MAX_KEY_FILE_LEN / 1024
+        ),
+        None => why,
+    })
+}
+
+/// The bytes of a file holding secrets (the heartbeat keys, a BMC password), or why it
+/// cannot be used, as text to put after "`KEY` PATH": it must be a regular file, not a
+/// symbolic link, that neither group nor others may read or write, of at most `max_len`
+/// bytes. `key` names the config key, `what` the secret in messages.
+pub(crate) fn read_private_file(
+    path: &str,
+    key: &str,
+    what: &str,
+    max_len: u64,
+) -> Result<Vec<u8>, String> {
     let link =
         std::fs::symlink_metadata(path).map_err(|error| format!("cannot be read: {error}"))?;
     if link.file_type().is_symlink() {
-        return Err("is a symbolic link; point `auth_key_file` at the key file itself".to_string());
+        return Err(format!(
+            "is a symbolic link; point `{key}` at the file itself"
+        ));
     }
     // O_NOFOLLOW: a symlink swapped in after the check above is refused too; O_NONBLOCK: a FIFO
     // does not hang the open (it is refused below as not a regular file).
@@ -282,18 +317,15 @@ fn read_key_file(path: &str) -> Result<Vec<u8>, String> {
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(format!(
-            "has mode {mode:04o}: group or others may read or write the heartbeat keys; chmod 600 it"
+            "has mode {mode:04o}: group or others may read or write {what}; chmod 600 it"
         ));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_LEN + 1)
+    file.take(max_len + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot be read: {error}"))?;
-    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(format!(
-            "is larger than {} KiB; it holds one or two keys",
-            MAX_KEY_FILE_LEN / 1024
-        ));
+    if bytes.len() as u64 > max_len {
+        return Err(format!("is larger than {max_len} bytes"));
     }
     Ok(bytes)
 }
@@ -376,7 +408,11 @@ fn parse_key_line(line: &[u8]) -> Result<(u8, Vec<u8>), String> {
 // ---- [[cluster.node]] ----
 
 /// The `node` array of `[cluster]`, checked across nodes; and whether every name was valid.
-fn read_nodes(diags: &mut Diags, table: &Table<'_, '_>) -> (Vec<ClusterNode>, bool) {
+fn read_nodes(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    fence_devices: Option<&[String]>,
+) -> (Vec<ClusterNode>, bool) {
     let Some(value) = table.get("node") else {
         let message =
             "[cluster] has no [[cluster.node]]; list every node of the cluster, this one included";
@@ -399,7 +435,7 @@ fn read_nodes(diags: &mut Diags, table: &Table<'_, '_>) -> (Vec<ClusterNode>, bo
             let message = format!("a cluster has at most {MAX_PEERS} nodes (a heartbeat reports at most {MAX_PEERS} peers)");
             diags.error(&node_table.span, message);
         }
-        let node = read_node(diags, &node_table);
+        let node = read_node(diags, &node_table, fence_devices);
         names_complete &= node.name_at.is_some();
         nodes.push(node);
     }
@@ -414,8 +450,8 @@ fn read_nodes(diags: &mut Diags, table: &Table<'_, '_>) -> (Vec<ClusterNode>, bo
     (nodes, names_complete)
 }
 
-fn read_node(diags: &mut Diags, table: &Table<'_, '_>) -> Node {
-    table.check_keys(diags, NODE_KEYS, NODE_LATER);
+fn read_node(diags: &mut Diags, table: &Table<'_, '_>, fence_devices: Option<&[String]>) -> Node {
+    table.check_keys(diags, NODE_KEYS, &[]);
     let name_value = table.required(diags, "name");
     let name = name_value.and_then(|value| read_name(diags, "cluster node `name`", value));
     let links_value = table.required(diags, "links");
@@ -423,26 +459,53 @@ fn read_node(diags: &mut Diags, table: &Table<'_, '_>) -> Node {
         Some(value) => read_links(diags, value),
         None => (Vec::new(), Vec::new(), 0),
     };
-    if let Some(value) = table.get("fence") {
-        if diags
-            .string("fence", value)
-            .is_some_and(|fence| fence != "none")
-        {
-            diags.error(&value.span(), FENCE_LATER);
+    let fence = match table.get("fence") {
+        Some(value) => read_fence(diags, value, fence_devices),
+        None => {
+            diags.warn(&table.span, NO_FENCE);
+            None
         }
-    }
+    };
+    let fence_delay = table
+        .get("fence_delay")
+        .and_then(|value| diags.duration("fence_delay", value, Duration::ZERO, FENCE_DELAY_MAX))
+        .unwrap_or(Duration::ZERO);
     Node {
         name_at: name.as_ref().and(name_value.map(|value| value.span())),
         config: ClusterNode {
             name: name.unwrap_or_default(),
             links,
-            fence: None,
-            fence_delay: Duration::ZERO,
+            fence,
+            fence_delay,
         },
         links_at: links_value.map(|value| value.span()),
         links_written,
         link_at,
     }
+}
+
+/// `fence`: "none" or the name of a `[[fence]]` device (checked when `devices` is known).
+fn read_fence(diags: &mut Diags, value: &Value<'_>, devices: Option<&[String]>) -> Option<String> {
+    let name = diags.string("fence", value)?;
+    if name == "none" {
+        return None;
+    }
+    if let Some(devices) = devices {
+        if !devices.iter().any(|device| device == name) {
+            let known = if devices.is_empty() {
+                "there is no [[fence]] device".to_string()
+            } else {
+                format!("[[fence]] devices: {}", devices.join(", "))
+            };
+            let message = format!(
+                "`fence`: no [[fence]] device named \"{}\" ({known}); name one, or write \
+                 fence = \"none\"",
+                name.escape_debug()
+            );
+            diags.error(&value.span(), message);
+        }
+    }
+    Some(name.to_string())
 }
 
 /// `links`: 1..=8 addresses, one per heartbeat link; the accepted ones with their spans, and
@@ -655,6 +718,10 @@ fn ping_node_ipv6_problem(addr: &IpAddr) -> Option<String> {
 fn check_quorum_options(diags: &mut Diags, table: &Table<'_, '_>, config: &ClusterConfig) {
     let count = config.nodes.len();
     let two_node_at = table.get("two_node").map(|value| value.span());
+    let fenced = count == 2 && config.nodes.iter().all(|node| node.fence.is_some());
+    if fenced && config.nodes[0].fence_delay == config.nodes[1].fence_delay {
+        diags.warn(&table.span, FENCE_RACE);
+    }
     if let (true, Some(at)) = (config.two_node, &two_node_at) {
         if count != 2 {
             let message = format!(
@@ -663,7 +730,7 @@ fn check_quorum_options(diags: &mut Diags, table: &Table<'_, '_>, config: &Clust
             diags.error(at, message);
             return;
         }
-        if config.ping_nodes.is_empty() {
+        if config.ping_nodes.is_empty() && !fenced {
             diags.warn(at, TWO_NODE_SPLIT);
         } else {
             diags.warn(
@@ -677,7 +744,7 @@ fn check_quorum_options(diags: &mut Diags, table: &Table<'_, '_>, config: &Clust
         let message = "a one-node cluster has no node to fail over to; list the other nodes in [[cluster.node]]";
         diags.warn(&table.span, message);
     }
-    if count == 2 && config.ping_nodes.is_empty() {
+    if count == 2 && config.ping_nodes.is_empty() && !fenced {
         diags.warn(&table.span, TWO_NODE_BLIND);
     }
     if let (true, Some(value)) = (

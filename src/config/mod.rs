@@ -3,14 +3,14 @@
 //! Parsing walks toml's spanned document tree by hand instead of deriving `Deserialize`, so
 //! that it can report every problem in one run, each at the line and column of the offending
 //! key or value. This release knows `[node]`, `[[vrrp]]`, `[cluster]` with `[[cluster.node]]`,
-//! and `[[group]]` with `[[group.resource]]`; keys of the design that come later (`[[fence]]`,
-//! a node's `fence` other than "none", `fence_delay`, `accept_mode`) are refused with a "not
-//! supported yet" message. Every key is documented in `man/relevo.toml.5`.
+//! `[[group]]` with `[[group.resource]]`, and `[[fence]]` devices; keys of the design that come
+//! later (`accept_mode`) are refused with a "not supported yet" message. Every key is documented in `man/relevo.toml.5`.
 
 mod check;
 mod cluster;
 mod duration;
 mod error;
+mod fence;
 mod group;
 mod hooks;
 mod node;
@@ -27,21 +27,17 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Diagnostic};
 pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
 pub use types::{
-    AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, Config, Family, GroupConfig, GroupVip,
-    HookSecurity, Hooks, NodeConfig, QuorumPolicyConfig, ResourceConfig, Vip, VrrpConfig,
+    AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, CommandFence, Config, Family,
+    FenceAction, FenceDevice, FenceKind, GroupConfig, GroupVip, HookSecurity, Hooks, IpmiFence,
+    IpmiPrivilege, NodeConfig, QuorumPolicyConfig, ResourceConfig, Secret, Vip, VrrpConfig,
 };
 
-use reader::{Diags, Later, Table};
+use reader::{Diags, Table};
 
 /// Where `relevo run` and `relevo check` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "/etc/relevo/relevo.toml";
 
-const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group"];
-
-const TOP_LATER: &[Later] = &[Later {
-    key: "fence",
-    message: "[[fence]] fencing devices; remove them",
-}];
+const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group", "fence"];
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -81,12 +77,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         span: 0..0,
         name: "the top level",
     };
-    root.check_keys(&mut diags, TOP_KEYS, TOP_LATER);
+    root.check_keys(&mut diags, TOP_KEYS, &[]);
     let node_table = root
         .get("node")
         .and_then(|value| diags.table("node", "[node]", value));
     let node = node::read_node(&mut diags, node_table.as_ref());
-    let (cluster, vrrp, groups) = read_members(&mut diags, &root, &node.name);
+    let fences = fence::read_fence_devices(&mut diags, root.get("fence"));
+    if let (Some(value), None) = (root.get("fence"), root.get("cluster")) {
+        let message = "[[fence]] devices power off failed [[cluster.node]]s; they need a [cluster]";
+        diags.error(&value.span(), message);
+    }
+    let (cluster, vrrp, groups) =
+        read_members(&mut diags, &root, &node.name, fences.names.as_deref());
     if !diags.is_empty() {
         return Err(ConfigError::at_offsets(path, text, diags.found));
     }
@@ -100,6 +102,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         vrrp,
         cluster,
         groups,
+        fence_devices: fences.devices,
         warnings,
     })
 }
@@ -110,10 +113,11 @@ fn read_members(
     diags: &mut Diags,
     root: &Table<'_, '_>,
     me: &str,
+    fence_devices: Option<&[String]>,
 ) -> (Option<ClusterConfig>, Vec<VrrpConfig>, Vec<GroupConfig>) {
     let cluster = root
         .get("cluster")
-        .and_then(|value| cluster::read_cluster(diags, value, me));
+        .and_then(|value| cluster::read_cluster(diags, value, me, fence_devices));
     let has_cluster = root.get("cluster").is_some();
     let (vrrp, mut vip_uses) = vrrp::read_instances(diags, root.get("vrrp"), has_cluster);
     let complete = cluster.as_ref().filter(|cluster| cluster.names_complete);
@@ -143,6 +147,7 @@ mod tests {
         [
             cluster::KEYS,
             cluster::NODE_KEYS,
+            fence::KEYS,
             group::KEYS,
             group::RESOURCE_KEYS,
         ]
@@ -162,11 +167,7 @@ mod tests {
             &entry_keys,
         ]
         .concat();
-        let later = vrrp::LATER
-            .iter()
-            .chain(TOP_LATER)
-            .chain(cluster::NODE_LATER);
-        let later = later.map(|later| later.key);
+        let later = vrrp::LATER.iter().map(|later| later.key);
         for key in keys.iter().copied().chain(later) {
             let documented = MAN_PAGE.lines().any(|line| {
                 let line = line

@@ -23,6 +23,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// `[[group]]` resource groups, in file order (only with a `[cluster]`).
     pub groups: Vec<GroupConfig>,
+    /// `[[fence]]` fencing devices, in file order (only with a `[cluster]`).
+    pub fence_devices: Vec<FenceDevice>,
     /// What `relevo check` warns about (the config is valid), in file order.
     pub warnings: Vec<super::Diagnostic>,
 }
@@ -282,10 +284,128 @@ pub struct ClusterNode {
     pub name: String,
     /// One address per heartbeat link, in the same link order on every node.
     pub links: Vec<IpAddr>,
-    /// Its `[[fence]]` device; `None` for `fence = "none"`.
+    /// The `[[fence]]` device that powers this node off; `None` for `fence = "none"` (or no
+    /// `fence` key, which `relevo check` warns about).
     pub fence: Option<String>,
-    /// How long this node waits before it fences a peer.
+    /// How long this node waits before it fences a peer (the two-node fence race: the
+    /// preferred node waits less); 0..=60 s, default 0.
     pub fence_delay: Duration,
+}
+
+impl Config {
+    /// The `[[fence]]` device named `name`.
+    pub fn fence_device(&self, name: &str) -> Option<&FenceDevice> {
+        self.fence_devices.iter().find(|device| device.name == name)
+    }
+}
+
+/// One `[[fence]]` device: how to power a node off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceDevice {
+    /// Unique among `[[fence]]` devices; `[[cluster.node]] fence` refers to it.
+    pub name: String,
+    /// IPMI over LAN, or a fence agent command.
+    pub kind: FenceKind,
+    /// What fencing does: power off (default) or power cycle.
+    pub action: FenceAction,
+    /// Bound of one fencing operation (session, command, confirmation), 1 s..=10 min.
+    pub timeout: Duration,
+}
+
+/// `type` of a `[[fence]]` device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceKind {
+    /// `type = "ipmi"`: IPMI 2.0 over LAN (RMCP+, "lanplus").
+    Ipmi(IpmiFence),
+    /// `type = "command"`: a fence agent such as `fence_ipmilan`.
+    Command(CommandFence),
+}
+
+/// The BMC of an `ipmi` device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpmiFence {
+    /// IP address or host name of the BMC.
+    pub host: String,
+    /// UDP port; default 623.
+    pub port: u16,
+    /// BMC user name.
+    pub username: String,
+    /// The password read from `password_file` (one trailing newline stripped).
+    pub password: Secret,
+    /// Session privilege level the session is raised to.
+    pub privilege: IpmiPrivilege,
+}
+
+/// A `command` device: argv of a fence agent and the options it reads on stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandFence {
+    /// argv: an absolute program path, then arguments.
+    pub command: Vec<String>,
+    /// `options` as (key, value) in key order, written to the agent's stdin as `key=value`
+    /// lines, followed by `action=...`.
+    pub options: Vec<(String, String)>,
+}
+
+/// `action` of a `[[fence]]` device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FenceAction {
+    /// Power off and confirm it (the default).
+    #[default]
+    Off,
+    /// Power cycle.
+    Reboot,
+}
+
+impl FenceAction {
+    /// "off" or "reboot", as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FenceAction::Off => "off",
+            FenceAction::Reboot => "reboot",
+        }
+    }
+}
+
+/// IPMI session privilege level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpmiPrivilege {
+    /// OPERATOR (3): may control chassis power.
+    Operator,
+    /// ADMINISTRATOR (4), the default.
+    #[default]
+    Administrator,
+}
+
+impl IpmiPrivilege {
+    /// The level as sent in Set Session Privilege Level.
+    pub fn level(self) -> u8 {
+        match self {
+            IpmiPrivilege::Operator => 3,
+            IpmiPrivilege::Administrator => 4,
+        }
+    }
+}
+
+/// A secret (a BMC password): `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps the secret bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// `quorum_policy`: what groups do when quorum is lost.

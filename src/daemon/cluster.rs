@@ -18,13 +18,14 @@ use super::ping::Pinger;
 use super::timer::TimerOwner;
 use super::vip::VipOwner;
 use super::Daemon;
-use crate::config::{ClusterConfig, GroupConfig, QuorumPolicyConfig};
+use crate::config::{ClusterConfig, FenceDevice, GroupConfig, QuorumPolicyConfig};
 use crate::engine::fencing::{FenceAction, FenceParams, FenceState, Fencer};
 use crate::engine::group::{
     Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
 };
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::membership::{Event, Heard, LinkHealth, Membership, Params};
+use crate::fence::FenceOp;
 use crate::wire::heartbeat::{
     group_wire_id, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, HeartbeatView, KeyRing,
     PeerView, ReplayWindow, MAX_FRAME_LEN, MAX_PEERS,
@@ -97,13 +98,20 @@ pub struct ClusterRt {
     pub fencer: Fencer,
     /// The last failure of each peer's fence, for `fence-failed` and the status.
     pub fence_errors: BTreeMap<u8, String>,
+    /// The `[[fence]]` devices.
+    devices: Vec<FenceDevice>,
     tx: Vec<u8>,
     rx: Vec<u8>,
 }
 
 impl ClusterRt {
     /// Opens the link sockets; fails when a link address cannot be bound.
-    pub fn new(cfg: &ClusterConfig, groups: &[GroupConfig], now: Instant) -> anyhow::Result<Self> {
+    pub fn new(
+        cfg: &ClusterConfig,
+        groups: &[GroupConfig],
+        devices: &[FenceDevice],
+        now: Instant,
+    ) -> anyhow::Result<Self> {
         let me = cfg.my_id();
         let keys = cfg
             .auth_keys
@@ -186,6 +194,7 @@ impl ClusterRt {
             stopping: false,
             hooks_quorate: false,
             fence_errors: BTreeMap::new(),
+            devices: devices.to_vec(),
             fencer: Fencer::new(FenceParams {
                 delay: cfg.nodes[cfg.me].fence_delay,
                 retry_min: FENCE_RETRY_MIN,
@@ -580,8 +589,16 @@ impl ClusterRt {
     }
 
     /// The action node `peer`'s device takes (`RELEVO_FENCE_ACTION`).
-    fn fence_action_of(&self, _peer: u8) -> String {
-        "off".to_string() // INTEGRATE: the device's action
+    fn fence_action_of(&self, peer: u8) -> String {
+        self.device_of(peer)
+            .map(|d| FenceOp::from(d.action).as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Node `peer`'s `[[fence]]` device.
+    fn device_of(&self, peer: u8) -> Option<&FenceDevice> {
+        let name = self.fence_device_of(peer)?;
+        self.devices.iter().find(|d| d.name == name)
     }
 
     /// The fence device of node `peer`, if it has one.
@@ -964,9 +981,18 @@ impl Daemon {
         }
     }
 
-    /// The job that fences `peer` with its device (run on the fence worker).
-    fn fence_job(&self, _peer: u8) -> Option<super::fence_worker::FenceJob> {
-        None // INTEGRATE: crate::fence::run
+    /// The job that fences `peer` with its device (run on the fence worker, bounded by the
+    /// device's timeout).
+    fn fence_job(&self, peer: u8) -> Option<super::fence_worker::FenceJob> {
+        let device = self.cluster.as_ref()?.device_of(peer)?.clone();
+        Some(super::fence_worker::FenceJob {
+            peer,
+            run: Box::new(move || {
+                crate::fence::run(&device, FenceOp::from(device.action))
+                    .map(|outcome| format!("{} ({})", outcome, crate::fence::describe(&device)))
+                    .map_err(|e| e.to_string())
+            }),
+        })
     }
 
     /// A device finished (on the worker): the fencer decides what follows.

@@ -157,7 +157,7 @@ impl Daemon {
         }
         let cluster = match &config.cluster {
             Some(c) => Some(
-                cluster::ClusterRt::new(c, &config.groups, Instant::now())
+                cluster::ClusterRt::new(c, &config.groups, &config.fence_devices, Instant::now())
                     .context("starting cluster mode")?,
             ),
             None => None,

@@ -48,6 +48,9 @@ pub struct ClusterSpec {
     pub no_failback: bool,
     /// A second group, "www", preferring the nodes in reverse order.
     pub active_active: bool,
+    /// n1 is fenced by a `command` device "n1-power" running this agent (timeout 5 s); the
+    /// other nodes have `fence = "none"`.
+    pub fence_agent_n1: Option<PathBuf>,
 }
 
 impl Default for ClusterSpec {
@@ -67,6 +70,7 @@ impl Default for ClusterSpec {
             cluster_extra: String::new(),
             no_failback: false,
             active_active: false,
+            fence_agent_n1: None,
         }
     }
 }
@@ -90,10 +94,21 @@ impl ClusterSpec {
         );
         let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
         for i in 1..=lab.nodes() {
+            let fence = match (&self.fence_agent_n1, i) {
+                (Some(_), 1) => "n1-power",
+                _ => "none",
+            };
             out += &format!(
-                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"none\"\n",
+                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"{fence}\"\n",
                 lab.node_ipv4(i),
                 lab.node_link2_ipv4(i)
+            );
+        }
+        if let Some(agent) = &self.fence_agent_n1 {
+            out += &format!(
+                "\n[[fence]]\nname = \"n1-power\"\ntype = \"command\"\ncommand = [\"{}\"]\n\
+                 timeout = \"5s\"\n",
+                agent.display()
             );
         }
         out += &self.group(&self.group, &names, &self.vip);

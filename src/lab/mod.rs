@@ -22,4 +22,5 @@ pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
     bench_main, install_interrupt_handler, interrupted, monotonic_ns, process_usage,
     root_test_guard, sleep_checked, test_guard, write_script, ProcessUsage, Requirement,
+    FENCE_IPMILAN, IPMI_SIM,
 };

@@ -210,6 +210,13 @@ const SKIP_ROOT_ENV: &str = "RELEVO_SKIP_ROOT_TESTS";
 /// Set to `1` to let the keepalived interop tests pass as "SKIPPED" where keepalived is missing.
 const SKIP_KEEPALIVED_ENV: &str = "RELEVO_SKIP_KEEPALIVED_TESTS";
 const SKIP_FRR_ENV: &str = "RELEVO_SKIP_FRR_TESTS";
+/// Set to `1` to let the fencing tests pass as "SKIPPED" where OpenIPMI's `ipmi_sim` or the
+/// fence agents are missing.
+const SKIP_FENCE_ENV: &str = "RELEVO_SKIP_FENCE_TESTS";
+/// Where Debian's openipmi package installs the BMC simulator.
+pub const IPMI_SIM: &str = "/usr/bin/ipmi_sim";
+/// Where Debian's fence-agents package installs the IPMI fence agent.
+pub const FENCE_IPMILAN: &str = "/usr/sbin/fence_ipmilan";
 /// Where Debian's frr package installs the VRRP daemon.
 pub const FRR_VRRPD: &str = "/usr/lib/frr/vrrpd";
 
@@ -222,6 +229,10 @@ pub enum Requirement {
     Keepalived,
     /// FRR's `vrrpd` and `zebra` (the FRR interop tests).
     Frr,
+    /// OpenIPMI's `ipmi_sim`, the fake BMC of the fencing tests.
+    IpmiSim,
+    /// `fence_ipmilan` from fence-agents (the `command` fencing tests).
+    FenceAgents,
 }
 
 impl Requirement {
@@ -230,6 +241,7 @@ impl Requirement {
             Requirement::Root => SKIP_ROOT_ENV,
             Requirement::Keepalived => SKIP_KEEPALIVED_ENV,
             Requirement::Frr => SKIP_FRR_ENV,
+            Requirement::IpmiSim | Requirement::FenceAgents => SKIP_FENCE_ENV,
         }
     }
 
@@ -238,6 +250,8 @@ impl Requirement {
             Requirement::Root => "not root",
             Requirement::Keepalived => "keepalived not installed",
             Requirement::Frr => "FRR (vrrpd) not installed",
+            Requirement::IpmiSim => "ipmi_sim (OpenIPMI) not installed",
+            Requirement::FenceAgents => "fence_ipmilan (fence-agents) not installed",
         }
     }
 
@@ -251,6 +265,10 @@ impl Requirement {
             }
             Requirement::Keepalived => "install it: apt-get install keepalived",
             Requirement::Frr => "install it: apt-get install frr",
+            Requirement::IpmiSim => "install it: apt-get install --no-install-recommends openipmi",
+            Requirement::FenceAgents => {
+                "install it: apt-get install --no-install-recommends fence-agents ipmitool"
+            }
         }
     }
 }
@@ -298,7 +316,8 @@ fn guard_decision(
 
 /// Whether a test that needs `requirement` runs here: `Ok(true)` when it is met; `Ok(false)`
 /// after printing "<test>: SKIPPED (...)" on stderr when it is not and its skip variable
-/// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`, `RELEVO_SKIP_FRR_TESTS`) is `1`
+/// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`, `RELEVO_SKIP_FRR_TESTS`,
+/// `RELEVO_SKIP_FENCE_TESTS`) is `1`
 /// outside CI; an error saying how to run
 /// it otherwise. The SKIPPED line bypasses the test harness's output capture, so it shows.
 pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
@@ -306,6 +325,8 @@ pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
         Requirement::Root => nix::unistd::geteuid().is_root(),
         Requirement::Keepalived => crate::lab::keepalived::is_installed(),
         Requirement::Frr => std::path::Path::new(FRR_VRRPD).exists(),
+        Requirement::IpmiSim => std::path::Path::new(IPMI_SIM).exists(),
+        Requirement::FenceAgents => std::path::Path::new(FENCE_IPMILAN).exists(),
     };
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
