@@ -73,7 +73,7 @@ fn fenced_lab(tag: &str, failing: bool) -> Option<FencedLab> {
     let hook = hook.display();
     let spec = ClusterSpec {
         takeover_delay: None,
-        fence_agent_n1: Some(agent),
+        fence_agents: vec![(1, agent)],
         cluster_extra: format!(
             "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
         ),
@@ -180,4 +180,60 @@ fn a_failing_fence_keeps_the_group_down_is_retried_and_then_the_takeover_follows
         runs.lines().last().is_some_and(|l| l.starts_with("off ")),
         "{runs}"
     );
+}
+
+#[test]
+fn two_nodes_cut_apart_the_one_with_the_shorter_fence_delay_survives() {
+    let Some(lab) = lab_with("fc3", 2, Topology::TwoLinks) else {
+        return;
+    };
+    let dir = lab.hook_dir().unwrap();
+    let record = lab.work_dir().join("agents.record");
+    // Each node's device is an agent that powers that node off (SIGKILL to its daemon).
+    let agent = |i: usize| {
+        let pid_file = lab.work_dir().join(format!("n{i}.pid"));
+        let path = hook_script(
+            &dir,
+            &format!("power-n{i}"),
+            &format!(
+                "cat > /dev/null\necho \"off n{i}\" >> {rec}\nkill -9 \"$(cat {pid})\"\nexit 0\n",
+                rec = record.display(),
+                pid = pid_file.display()
+            ),
+        );
+        (i, path)
+    };
+    let spec = ClusterSpec {
+        takeover_delay: None,
+        fence_agents: vec![agent(1), agent(2)],
+        // n1, preferred, fences at once; n2 waits 3 s.
+        fence_delays: vec![(2, Duration::from_secs(3))],
+        ..ClusterSpec::default()
+    };
+    let mut nodes = spec
+        .start(&lab, &relevo_bin())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    for (i, node) in nodes.iter().enumerate() {
+        let pid_file = lab.work_dir().join(format!("n{}.pid", i + 1));
+        std::fs::write(pid_file, node.pid().unwrap().to_string()).unwrap();
+    }
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    // Cut apart, both alive: each keeps quorum alone (both can fence) and fences the other.
+    lab.set_node_blocked(1, true).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(3), || !nodes[1].is_running()),
+        "n1 did not fence n2\n{}",
+        logs(&nodes)
+    );
+    // Past n2's fence delay: n2 never powered n1 off, and n1 still holds the group.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        nodes[0].is_running(),
+        "n1 was powered off too\n{}",
+        logs(&nodes)
+    );
+    let runs = std::fs::read_to_string(&record).unwrap_or_default();
+    assert_eq!(runs.lines().collect::<Vec<_>>(), ["off n2"], "{runs}");
+    assert!(lab.node_has_address(1, ip(CLUSTER_VIP)));
+    assert!(log_of(nodes[0].log_path()).contains("fencing n2 with n2-power"));
 }

@@ -136,7 +136,10 @@ impl ClusterRt {
             warntime: cfg.warntime,
             deadtime: cfg.deadtime,
             initdead: cfg.initdead,
-            two_node: cfg.two_node,
+            // Two nodes that can fence each other keep quorum alone: the fence race (each
+            // node's fence_delay) decides which one survives a cut.
+            two_node: cfg.two_node
+                || (cfg.nodes.len() == 2 && cfg.nodes.iter().all(|n| n.fence.is_some())),
             ping_nodes: !cfg.ping_nodes.is_empty(),
         };
         let mut ids = BTreeMap::new();
@@ -568,9 +571,26 @@ impl ClusterRt {
     /// groups are taken over (a peer that restarted is alive, its old life gone already); a
     /// fenced peer back in the partition through a third node is a life the fence may not have
     /// covered.
-    fn refresh_fencing(&mut self) {
+    fn refresh_fencing(&mut self, now: Instant) -> Vec<FenceAction> {
+        let mut actions = Vec::new();
         for &peer in self.membership.partition() {
             self.fencer.seen_in_partition(peer);
+        }
+        // Two nodes: the survivor of a cut fences the other whatever it held, after its own
+        // fence_delay, so that of two nodes cut apart the one with the shorter delay wins.
+        if self.cfg.nodes.len() == 2 {
+            let peer = if self.me == 1 { 2 } else { 1 };
+            let lost = !self.membership.is_alive(peer) && !self.left.contains(&peer);
+            if lost && self.fencer.state(peer).is_none() && self.fence_device_of(peer).is_some() {
+                if let Some(incarnation) = self.membership.incarnation(peer) {
+                    warn!(
+                        "cluster node {} is lost: fencing it (two-node cluster)",
+                        node_name(&self.cfg, peer)
+                    );
+                    self.fencer.peer_lost(peer, incarnation);
+                    self.fencer.take_on(peer, now, &mut actions);
+                }
+            }
         }
         for g in 0..self.groups.len() {
             for peer in self.lost_holders(g) {
@@ -586,6 +606,7 @@ impl ClusterRt {
                 }
             }
         }
+        actions
     }
 
     /// The action node `peer`'s device takes (`RELEVO_FENCE_ACTION`).
@@ -886,8 +907,13 @@ impl Daemon {
         let Some(count) = self.cluster.as_ref().map(|c| c.groups.len()) else {
             return;
         };
-        if let Some(cluster) = self.cluster.as_mut() {
-            cluster.refresh_fencing();
+        let fence_actions = self
+            .cluster
+            .as_mut()
+            .map(|c| c.refresh_fencing(now))
+            .unwrap_or_default();
+        if !fence_actions.is_empty() {
+            self.perform_fence(fence_actions, now);
         }
         let mut changed = false;
         for g in 0..count {

@@ -48,9 +48,11 @@ pub struct ClusterSpec {
     pub no_failback: bool,
     /// A second group, "www", preferring the nodes in reverse order.
     pub active_active: bool,
-    /// n1 is fenced by a `command` device "n1-power" running this agent (timeout 5 s); the
-    /// other nodes have `fence = "none"`.
-    pub fence_agent_n1: Option<PathBuf>,
+    /// Node i (1-based) is fenced by a `command` device "ni-power" running this agent
+    /// (timeout 5 s); the other nodes have `fence = "none"`.
+    pub fence_agents: Vec<(usize, PathBuf)>,
+    /// Node i's `fence_delay`.
+    pub fence_delays: Vec<(usize, Duration)>,
 }
 
 impl Default for ClusterSpec {
@@ -70,7 +72,8 @@ impl Default for ClusterSpec {
             cluster_extra: String::new(),
             no_failback: false,
             active_active: false,
-            fence_agent_n1: None,
+            fence_agents: Vec::new(),
+            fence_delays: Vec::new(),
         }
     }
 }
@@ -94,19 +97,26 @@ impl ClusterSpec {
         );
         let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
         for i in 1..=lab.nodes() {
-            let fence = match (&self.fence_agent_n1, i) {
-                (Some(_), 1) => "n1-power",
-                _ => "none",
+            let fence = if self.fence_agents.iter().any(|(n, _)| *n == i) {
+                format!("n{i}-power")
+            } else {
+                "none".to_string()
             };
+            let delay = self
+                .fence_delays
+                .iter()
+                .find(|(n, _)| *n == i)
+                .map(|(_, d)| format!("fence_delay = {}\n", quoted(*d)))
+                .unwrap_or_default();
             out += &format!(
-                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"{fence}\"\n",
+                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"{fence}\"\n{delay}",
                 lab.node_ipv4(i),
                 lab.node_link2_ipv4(i)
             );
         }
-        if let Some(agent) = &self.fence_agent_n1 {
+        for (i, agent) in &self.fence_agents {
             out += &format!(
-                "\n[[fence]]\nname = \"n1-power\"\ntype = \"command\"\ncommand = [\"{}\"]\n\
+                "\n[[fence]]\nname = \"n{i}-power\"\ntype = \"command\"\ncommand = [\"{}\"]\n\
                  timeout = \"5s\"\n",
                 agent.display()
             );
