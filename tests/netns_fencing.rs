@@ -237,3 +237,48 @@ fn two_nodes_cut_apart_the_one_with_the_shorter_fence_delay_survives() {
     assert!(lab.node_has_address(1, ip(CLUSTER_VIP)));
     assert!(log_of(nodes[0].log_path()).contains("fencing n2 with n2-power"));
 }
+
+#[test]
+fn a_fence_that_hangs_is_cut_at_its_timeout_while_heartbeats_and_timers_stay_on_time() {
+    let Some(lab) = lab_with("fc4", 3, Topology::TwoLinks) else {
+        return;
+    };
+    let dir = lab.hook_dir().unwrap();
+    // An agent that never answers: the device's 5 s timeout must end it.
+    let agent = hook_script(&dir, "hangs", "cat > /dev/null\nsleep 60\n");
+    let spec = ClusterSpec {
+        takeover_delay: None,
+        fence_agents: vec![(1, agent)],
+        ..ClusterSpec::default()
+    };
+    let nodes = spec
+        .start(&lab, &relevo_bin())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    lab.set_node_blocked(1, true).unwrap();
+    assert!(wait_for(Duration::from_secs(3), || log_of(
+        nodes[1].log_path()
+    )
+    .contains("fencing n1 with n1-power")));
+    // While the agent hangs, n2's loop goes on: n3 keeps hearing it on both links, and n2's
+    // timers fire on time.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
+        let n3 = nodes[2].status().unwrap().cluster.unwrap();
+        let n2 = n3.members.iter().find(|m| m.name == "n2").unwrap();
+        assert!(n2.alive && n2.links == ["up", "up"], "{n2:?}");
+    }
+    let stats = nodes[1].status().unwrap().loop_stats;
+    assert!(
+        stats.timer_lateness_p99_us < 20_000,
+        "n2's timers were late while the fence hung: {stats:?}"
+    );
+    // Cut at its timeout: a fence-failed, nothing acquired, the next attempt queued.
+    assert!(
+        wait_for(Duration::from_secs(6), || log_of(nodes[1].log_path())
+            .contains("failed (attempt 1)")),
+        "{}",
+        logs(&nodes)
+    );
+    assert!(!lab.node_has_address(2, ip(CLUSTER_VIP)) && !lab.node_has_address(3, ip(CLUSTER_VIP)));
+}
