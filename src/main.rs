@@ -231,8 +231,13 @@ mod status {
         );
         for m in &c.members {
             let alive = if m.alive { "alive" } else { "dead" };
+            let fence = match (&m.fence, &m.fence_error) {
+                (Some(state), Some(error)) => format!("  fence {state} ({error})"),
+                (Some(state), None) => format!("  fence {state}"),
+                _ => String::new(),
+            };
             println!(
-                "  node {:<14} {alive:<6} links {}",
+                "  node {:<14} {alive:<6} links {}{fence}",
                 m.name,
                 m.links.join(",")
             );

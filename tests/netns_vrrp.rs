@@ -631,11 +631,14 @@ fn transitions_behind_a_slow_hook_coalesce_to_the_newest_state() {
         "{text}"
     );
     assert_eq!(lines[3], "skipped 1", "{text}");
-    let log = log_of(n1.log_path());
+    // The log is written by its own thread: wait for the line.
     assert!(
-        log.contains("hook web/fault: skipped 1 transition"),
-        "{log}"
+        wait_for(Duration::from_secs(2), || log_of(n1.log_path())
+            .contains("hook web/fault: skipped 1 transition")),
+        "{}",
+        log_of(n1.log_path())
     );
+    let log = log_of(n1.log_path());
     assert!(!log.contains("hook web/master finished"), "{log}");
 }
 

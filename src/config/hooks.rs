@@ -9,7 +9,14 @@ use super::types::{ClusterHooks, Hooks};
 pub(crate) const KEYS: &[&str; 4] = &["master", "backup", "fault", "stop"];
 
 /// The events of `[cluster] hooks` (their `RELEVO_EVENT` names).
-pub(crate) const CLUSTER_KEYS: &[&str; 3] = &["node-dead", "quorum-lost", "quorum-regained"];
+pub(crate) const CLUSTER_KEYS: &[&str; 6] = &[
+    "node-dead",
+    "quorum-lost",
+    "quorum-regained",
+    "fencing",
+    "fenced",
+    "fence-failed",
+];
 
 /// Reads a `[[vrrp]]` `hooks` table (inline `{ ... }` or a `[vrrp.hooks]` section).
 pub(crate) fn read_hooks(diags: &mut Diags, value: &Value<'_>) -> Hooks {
@@ -24,11 +31,15 @@ pub(crate) fn read_hooks(diags: &mut Diags, value: &Value<'_>) -> Hooks {
 
 /// Reads the `[cluster]` `hooks` table.
 pub(crate) fn read_cluster_hooks(diags: &mut Diags, value: &Value<'_>) -> ClusterHooks {
-    let [node_dead, quorum_lost, quorum_regained] = read_hook_table(diags, value, CLUSTER_KEYS);
+    let [node_dead, quorum_lost, quorum_regained, fencing, fenced, fence_failed] =
+        read_hook_table(diags, value, CLUSTER_KEYS);
     ClusterHooks {
         node_dead,
         quorum_lost,
         quorum_regained,
+        fencing,
+        fenced,
+        fence_failed,
     }
 }
 

@@ -252,6 +252,12 @@ pub struct ClusterHooks {
     pub quorum_lost: Option<Vec<String>>,
     /// This node has quorum again.
     pub quorum_regained: Option<Vec<String>>,
+    /// A fence of a lost peer starts.
+    pub fencing: Option<Vec<String>>,
+    /// A fence was confirmed.
+    pub fenced: Option<Vec<String>>,
+    /// A fence failed (it is retried).
+    pub fence_failed: Option<Vec<String>>,
 }
 
 impl ClusterConfig {

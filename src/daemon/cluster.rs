@@ -18,12 +18,14 @@ use super::ping::Pinger;
 use super::timer::TimerOwner;
 use super::vip::VipOwner;
 use super::Daemon;
-use crate::config::{ClusterConfig, GroupConfig, QuorumPolicyConfig};
+use crate::config::{ClusterConfig, FenceDevice, GroupConfig, QuorumPolicyConfig};
+use crate::engine::fencing::{FenceAction, FenceParams, FenceState, Fencer};
 use crate::engine::group::{
     Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
 };
 use crate::engine::hook_queue::HookRequest;
 use crate::engine::membership::{Event, Heard, LinkHealth, Membership, Params};
+use crate::fence::FenceOp;
 use crate::wire::heartbeat::{
     group_wire_id, GroupState as WireGroup, HeartbeatDrop, HeartbeatRepr, HeartbeatView, KeyRing,
     PeerView, ReplayWindow, MAX_FRAME_LEN, MAX_PEERS,
@@ -36,6 +38,10 @@ const MIN_PING_INTERVAL: Duration = Duration::from_millis(10);
 /// Token offset (from the heartbeat base) of the first ping socket (the ICMPv6 one, if both
 /// families are pinged, is the next): after every link's.
 pub const PING_TOKEN_OFFSET: usize = 255;
+
+/// First wait before a failed fence is tried again (doubling up to [`FENCE_RETRY_MAX`]).
+const FENCE_RETRY_MIN: Duration = Duration::from_secs(1);
+const FENCE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Hook owners of groups start here (VRRP instances use their index).
 pub const GROUP_HOOK_OWNER_BASE: usize = 1 << 16;
@@ -88,13 +94,24 @@ pub struct ClusterRt {
     said_goodbye: bool,
     /// Quorum as last told to the `quorum-lost` / `quorum-regained` hooks.
     hooks_quorate: bool,
+    /// Which lost peers must be fenced before their groups are taken over.
+    pub fencer: Fencer,
+    /// The last failure of each peer's fence, for `fence-failed` and the status.
+    pub fence_errors: BTreeMap<u8, String>,
+    /// The `[[fence]]` devices.
+    devices: Vec<FenceDevice>,
     tx: Vec<u8>,
     rx: Vec<u8>,
 }
 
 impl ClusterRt {
     /// Opens the link sockets; fails when a link address cannot be bound.
-    pub fn new(cfg: &ClusterConfig, groups: &[GroupConfig], now: Instant) -> anyhow::Result<Self> {
+    pub fn new(
+        cfg: &ClusterConfig,
+        groups: &[GroupConfig],
+        devices: &[FenceDevice],
+        now: Instant,
+    ) -> anyhow::Result<Self> {
         let me = cfg.my_id();
         let keys = cfg
             .auth_keys
@@ -119,7 +136,10 @@ impl ClusterRt {
             warntime: cfg.warntime,
             deadtime: cfg.deadtime,
             initdead: cfg.initdead,
-            two_node: cfg.two_node,
+            // Two nodes that can fence each other keep quorum alone: the fence race (each
+            // node's fence_delay) decides which one survives a cut.
+            two_node: cfg.two_node
+                || (cfg.nodes.len() == 2 && cfg.nodes.iter().all(|n| n.fence.is_some())),
             ping_nodes: !cfg.ping_nodes.is_empty(),
         };
         let mut ids = BTreeMap::new();
@@ -176,6 +196,13 @@ impl ClusterRt {
             received: 0,
             stopping: false,
             hooks_quorate: false,
+            fence_errors: BTreeMap::new(),
+            devices: devices.to_vec(),
+            fencer: Fencer::new(FenceParams {
+                delay: cfg.nodes[cfg.me].fence_delay,
+                retry_min: FENCE_RETRY_MIN,
+                retry_max: FENCE_RETRY_MAX,
+            }),
             said_goodbye: false,
             tx: vec![0; MAX_FRAME_LEN],
             rx: vec![0; MAX_FRAME_LEN + 64],
@@ -316,6 +343,10 @@ impl ClusterRt {
         if window.accept(repr.incarnation(), repr.sequence()).is_err() {
             return self.count(HeartbeatDrop::Replay.as_str());
         }
+        if !self.fencer.accepts(node, repr.incarnation()) {
+            // The life that was lost and fenced (or is being fenced) never speaks again.
+            return self.count("fenced_incarnation");
+        }
         self.received += 1;
         self.rx_peers.clear();
         self.rx_peers.extend(repr.peers());
@@ -396,6 +427,42 @@ impl ClusterRt {
         ))
     }
 
+    /// The hook of a fence event (`fencing`, `fenced`, `fence-failed`) for `peer`.
+    fn fence_hook(
+        &self,
+        event: &str,
+        peer: u8,
+        device: &str,
+        reason: &str,
+        me: &str,
+    ) -> Option<HookRequest> {
+        let argv = match event {
+            "fencing" => &self.cfg.hooks.fencing,
+            "fenced" => &self.cfg.hooks.fenced,
+            _ => &self.cfg.hooks.fence_failed,
+        }
+        .clone()?;
+        let mut env = self.hook_env(event, me);
+        env.extend([
+            ("RELEVO_PEER".to_string(), node_name(&self.cfg, peer)),
+            ("RELEVO_FENCE_DEVICE".to_string(), device.to_string()),
+            (
+                "RELEVO_FENCE_ACTION".to_string(),
+                self.fence_action_of(peer),
+            ),
+            ("RELEVO_REASON".to_string(), reason.to_string()),
+        ]);
+        // The node-dead hooks of that peer use the same owner: in order with them.
+        let owner = CLUSTER_HOOK_OWNER_BASE + usize::from(peer);
+        Some(HookRequest::new(
+            owner,
+            event,
+            argv,
+            env,
+            self.cfg.hook_timeout,
+        ))
+    }
+
     /// The environment every cluster hook gets.
     fn hook_env(&self, event: &str, me: &str) -> Vec<(String, String)> {
         vec![
@@ -467,13 +534,98 @@ impl ClusterRt {
                     .map(|s| (*n, *s))
             })
             .collect();
+        let lost = self.lost_holders(g);
         ViewInputs {
             members,
             heard,
             left: self.left.iter().copied().collect(),
             states,
             quorate: self.membership.lease_valid(),
+            fence_pending: lost.iter().any(|&p| self.fencer.blocks_takeover(p)),
+            fenced: (1..=self.cfg.nodes.len() as u8)
+                .filter(|&p| self.fencer.state(p) == Some(FenceState::Fenced))
+                .collect(),
         }
+    }
+
+    /// Peers that are dead (not gone with a goodbye) and last reported group `g` busy: they may
+    /// still hold it.
+    fn lost_holders(&self, g: usize) -> Vec<u8> {
+        let wire_id = self.groups[g].wire_id;
+        self.peer_groups
+            .iter()
+            .filter(|(&node, _)| !self.membership.is_alive(node) && !self.left.contains(&node))
+            .filter(|(_, states)| {
+                states.get(&wire_id).is_some_and(|&s| {
+                    matches!(
+                        s,
+                        GroupState::Acquiring | GroupState::Held | GroupState::Releasing
+                    )
+                })
+            })
+            .map(|(&node, _)| node)
+            .collect()
+    }
+
+    /// Before the groups decide: a lost holder with a fence device must be fenced before its
+    /// groups are taken over (a peer that restarted is alive, its old life gone already); a
+    /// fenced peer back in the partition through a third node is a life the fence may not have
+    /// covered.
+    fn refresh_fencing(&mut self, now: Instant) -> Vec<FenceAction> {
+        let mut actions = Vec::new();
+        for &peer in self.membership.partition() {
+            self.fencer.seen_in_partition(peer);
+        }
+        // Two nodes: the survivor of a cut fences the other whatever it held, after its own
+        // fence_delay, so that of two nodes cut apart the one with the shorter delay wins.
+        if self.cfg.nodes.len() == 2 {
+            let peer = if self.me == 1 { 2 } else { 1 };
+            let lost = !self.membership.is_alive(peer) && !self.left.contains(&peer);
+            if lost && self.fencer.state(peer).is_none() && self.fence_device_of(peer).is_some() {
+                if let Some(incarnation) = self.membership.incarnation(peer) {
+                    warn!(
+                        "cluster node {} is lost: fencing it (two-node cluster)",
+                        node_name(&self.cfg, peer)
+                    );
+                    self.fencer.peer_lost(peer, incarnation);
+                    self.fencer.take_on(peer, now, &mut actions);
+                }
+            }
+        }
+        for g in 0..self.groups.len() {
+            for peer in self.lost_holders(g) {
+                if self.fencer.state(peer).is_some() || self.fence_device_of(peer).is_none() {
+                    continue;
+                }
+                if let Some(incarnation) = self.membership.incarnation(peer) {
+                    warn!(
+                        "cluster node {} must be fenced before its groups are taken over",
+                        node_name(&self.cfg, peer)
+                    );
+                    self.fencer.peer_lost(peer, incarnation);
+                }
+            }
+        }
+        actions
+    }
+
+    /// The action node `peer`'s device takes (`RELEVO_FENCE_ACTION`).
+    fn fence_action_of(&self, peer: u8) -> String {
+        self.device_of(peer)
+            .map(|d| FenceOp::from(d.action).as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Node `peer`'s `[[fence]]` device.
+    fn device_of(&self, peer: u8) -> Option<&FenceDevice> {
+        let name = self.fence_device_of(peer)?;
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    /// The fence device of node `peer`, if it has one.
+    pub fn fence_device_of(&self, peer: u8) -> Option<&str> {
+        let node = self.cfg.nodes.get(usize::from(peer).checked_sub(1)?)?;
+        node.fence.as_deref()
     }
 }
 
@@ -484,6 +636,8 @@ struct ViewInputs {
     left: Vec<u8>,
     states: Vec<(u8, GroupState)>,
     quorate: bool,
+    fence_pending: bool,
+    fenced: Vec<u8>,
 }
 
 impl ViewInputs {
@@ -496,6 +650,8 @@ impl ViewInputs {
             left: &self.left,
             peer_states: &self.states,
             eligible,
+            fence_pending: self.fence_pending,
+            fenced: &self.fenced,
         }
     }
 }
@@ -571,11 +727,13 @@ impl Daemon {
         let next = self.cluster.as_ref().and_then(|c| {
             let groups = c.groups.iter().filter_map(|g| g.engine.next_deadline());
             let ping = c.pinger.as_ref().map(|_| c.next_ping);
+            let fence = c.fencer.next_deadline();
             c.membership
                 .next_deadline()
                 .into_iter()
                 .chain(groups)
                 .chain(ping)
+                .chain(fence)
                 .min()
         });
         self.deadlines.schedule(TimerOwner::Cluster, next);
@@ -621,6 +779,13 @@ impl Daemon {
                 c.ping_turn(now, &mut events);
             }
             None => return,
+        }
+        let mut fence_actions = Vec::new();
+        if let Some(c) = self.cluster.as_mut() {
+            c.fencer.handle_timeout(now, &mut fence_actions);
+        }
+        if !fence_actions.is_empty() {
+            self.perform_fence(fence_actions, now);
         }
         self.on_membership_events(events, now);
     }
@@ -742,6 +907,14 @@ impl Daemon {
         let Some(count) = self.cluster.as_ref().map(|c| c.groups.len()) else {
             return;
         };
+        let fence_actions = self
+            .cluster
+            .as_mut()
+            .map(|c| c.refresh_fencing(now))
+            .unwrap_or_default();
+        if !fence_actions.is_empty() {
+            self.perform_fence(fence_actions, now);
+        }
         let mut changed = false;
         for g in 0..count {
             let mut actions = Vec::new();
@@ -754,9 +927,137 @@ impl Daemon {
             let reported = engine.reported_state();
             engine.update(&view, now, &mut actions);
             changed |= engine.reported_state() != reported;
+            // This node is the group's next owner but for a fence: it fences.
+            if engine.awaits_fence() {
+                let mut fence_actions = Vec::new();
+                for peer in cluster.lost_holders(g) {
+                    cluster.fencer.take_on(peer, now, &mut fence_actions);
+                }
+                self.perform_fence(fence_actions, now);
+            }
             changed |= self.perform_group(g, actions, now);
         }
         self.finish_cluster_turn(changed, now);
+    }
+
+    /// Carries out the fencer's actions: runs devices off the loop, reports, and lets the
+    /// groups go on after a confirmed fence.
+    pub(super) fn perform_fence(&mut self, actions: Vec<FenceAction>, now: Instant) {
+        let mut confirmed = false;
+        for action in actions {
+            let Some(cluster) = self.cluster.as_ref() else {
+                return;
+            };
+            match action {
+                FenceAction::Start { peer, attempt } => {
+                    let name = node_name(&cluster.cfg, peer);
+                    let device = cluster
+                        .fence_device_of(peer)
+                        .unwrap_or_default()
+                        .to_string();
+                    warn!("fencing {name} with {device} (attempt {attempt})");
+                    let hook = cluster.fence_hook("fencing", peer, &device, "", &self.node_name);
+                    let job = self.fence_job(peer);
+                    let submitted = match (&self.fence_worker, job) {
+                        (Some(worker), Some(job)) => worker.submit(job),
+                        (None, _) => Err("no fence worker".to_string()),
+                        (_, None) => Err(format!("node {name} has no fence device")),
+                    };
+                    self.queue_hook(hook, now);
+                    if let Err(e) = submitted {
+                        self.fence_result(peer, Err(e), now);
+                    }
+                }
+                FenceAction::Fenced { peer } => {
+                    let name = node_name(&cluster.cfg, peer);
+                    let device = cluster
+                        .fence_device_of(peer)
+                        .unwrap_or_default()
+                        .to_string();
+                    info!("{name} is fenced ({device}): its groups may be taken over");
+                    let hook = cluster.fence_hook("fenced", peer, &device, "", &self.node_name);
+                    self.queue_hook(hook, now);
+                    confirmed = true;
+                }
+                FenceAction::Failed {
+                    peer,
+                    attempt,
+                    retry_in,
+                } => {
+                    let name = node_name(&cluster.cfg, peer);
+                    let device = cluster
+                        .fence_device_of(peer)
+                        .unwrap_or_default()
+                        .to_string();
+                    let reason = cluster.fence_errors.get(&peer).cloned().unwrap_or_default();
+                    warn!(
+                        "fencing {name} with {device} failed (attempt {attempt}): {reason}; \
+                         its groups stay down, next attempt in {retry_in:?}"
+                    );
+                    let hook =
+                        cluster.fence_hook("fence-failed", peer, &device, &reason, &self.node_name);
+                    self.queue_hook(hook, now);
+                }
+            }
+        }
+        if confirmed {
+            self.update_groups(now);
+        } else {
+            self.schedule_cluster();
+        }
+    }
+
+    /// The job that fences `peer` with its device (run on the fence worker, bounded by the
+    /// device's timeout).
+    fn fence_job(&self, peer: u8) -> Option<super::fence_worker::FenceJob> {
+        let device = self.cluster.as_ref()?.device_of(peer)?.clone();
+        Some(super::fence_worker::FenceJob {
+            peer,
+            run: Box::new(move || {
+                crate::fence::run(&device, FenceOp::from(device.action))
+                    .map(|outcome| format!("{} ({})", outcome, crate::fence::describe(&device)))
+                    .map_err(|e| e.to_string())
+            }),
+        })
+    }
+
+    /// A device finished (on the worker): the fencer decides what follows.
+    pub(super) fn fence_result(&mut self, peer: u8, result: Result<String, String>, now: Instant) {
+        let mut actions = Vec::new();
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        match &result {
+            Ok(outcome) => {
+                info!("fence of {}: {outcome}", node_name(&cluster.cfg, peer));
+                cluster.fence_errors.remove(&peer);
+            }
+            Err(reason) => {
+                cluster.fence_errors.insert(peer, reason.clone());
+            }
+        }
+        cluster
+            .fencer
+            .fence_result(peer, result.is_ok(), now, &mut actions);
+        self.perform_fence(actions, now);
+    }
+
+    /// The fence worker woke the loop: its results.
+    pub(super) fn on_fence_wake(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        if let Some(worker) = self.fence_worker.as_ref() {
+            worker.drain(&mut done);
+        }
+        for d in done {
+            self.fence_result(d.peer, d.result, now);
+        }
+    }
+
+    fn queue_hook(&mut self, hook: Option<HookRequest>, now: Instant) {
+        if let Some(hook) = hook {
+            self.hook_queue.push(hook);
+            self.pump_hooks(now);
+        }
     }
 
     fn finish_cluster_turn(&mut self, changed: bool, now: Instant) {

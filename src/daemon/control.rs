@@ -122,6 +122,13 @@ pub struct MemberStatus {
     pub links: Vec<String>,
     /// Per link: milliseconds since the last heartbeat, if any.
     pub last_heard_ms: Vec<Option<u64>>,
+    /// Its fencing after it was lost: "needed", "delayed", "fencing", "failed", "fenced";
+    /// absent when none is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<String>,
+    /// Why its last fence failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_error: Option<String>,
 }
 
 /// One resource group.

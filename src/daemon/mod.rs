@@ -5,6 +5,7 @@ mod adverts;
 pub mod announce;
 pub mod cluster;
 pub mod control;
+pub mod fence_worker;
 pub mod heartbeat_socket;
 pub mod hook_security;
 pub mod hooks;
@@ -53,6 +54,8 @@ const TOKEN_NETLINK_EVENTS: Token = Token(2);
 const TOKEN_NETLINK_REQUESTS: Token = Token(3);
 const TOKEN_NETLINK_DUMP: Token = Token(5);
 const TOKEN_CONTROL: Token = Token(4);
+/// The fence worker's waker: a fence result is ready.
+const TOKEN_FENCE: Token = Token(6);
 /// Token ranges: VRRP sockets from 16, heartbeat links from 2^18, control connections from
 /// 2^19, hooks from 2^20.
 const SOCKET_TOKEN_BASE: usize = 16;
@@ -118,6 +121,8 @@ pub struct Daemon {
     cluster: Option<cluster::ClusterRt>,
     /// Heartbeat links whose last read stopped at the budget.
     cluster_backlog: std::collections::BTreeSet<usize>,
+    /// Runs fence devices off the loop (cluster mode with a fence device).
+    fence_worker: Option<fence_worker::FenceWorker>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -152,7 +157,7 @@ impl Daemon {
         }
         let cluster = match &config.cluster {
             Some(c) => Some(
-                cluster::ClusterRt::new(c, &config.groups, Instant::now())
+                cluster::ClusterRt::new(c, &config.groups, &config.fence_devices, Instant::now())
                     .context("starting cluster mode")?,
             ),
             None => None,
@@ -213,6 +218,7 @@ impl Daemon {
             saved_sysctls: Vec::new(),
             cluster,
             cluster_backlog: std::collections::BTreeSet::new(),
+            fence_worker: None,
         })
     }
 
@@ -243,6 +249,15 @@ impl Daemon {
         }
         self.register_cluster(HEARTBEAT_TOKEN_BASE)
             .context("registering the heartbeat sockets")?;
+        let fences = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.cfg.nodes.iter().any(|n| n.fence.is_some()));
+        if fences {
+            let worker = fence_worker::FenceWorker::start(self.poll.registry(), TOKEN_FENCE)
+                .context("starting the fence worker thread")?;
+            self.fence_worker = Some(worker);
+        }
         let now = Instant::now();
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
@@ -328,6 +343,7 @@ impl Daemon {
                     TOKEN_NETLINK_EVENTS | TOKEN_NETLINK_REQUESTS | TOKEN_NETLINK_DUMP => {
                         self.service_netlink(now)
                     }
+                    TOKEN_FENCE => self.on_fence_wake(now),
                     TOKEN_CONTROL => {
                         if let Some(control) = self.control.as_mut() {
                             control.accept(self.poll.registry(), now);

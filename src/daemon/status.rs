@@ -95,6 +95,8 @@ impl Daemon {
                             .map(|t| now.saturating_duration_since(t).as_millis() as u64)
                     })
                     .collect(),
+                fence: c.fencer.state(id).map(|s| s.as_str().to_string()),
+                fence_error: c.fence_errors.get(&id).cloned(),
             })
             .collect();
         let groups = c

@@ -87,6 +87,12 @@ pub struct ClusterView<'a> {
     pub peer_states: &'a [(u8, GroupState)],
     /// This node may hold the group (not in standby, its VIP interfaces up).
     pub eligible: bool,
+    /// A lost peer that may have held the group is not confirmed fenced
+    /// ([`crate::engine::fencing`]): nothing is acquired.
+    pub fence_pending: bool,
+    /// Peers confirmed fenced: when every peer that vanished was, no takeover delay is needed
+    /// (the fence replaces it).
+    pub fenced: &'a [u8],
 }
 
 /// What the daemon does for the group.
@@ -152,6 +158,8 @@ pub struct Group {
     last_seen: Vec<u8>,
     /// After a holder vanished while busy: no acquiring before this instant.
     takeover_at: Option<Instant>,
+    /// The peers that vanished since the takeover wait began.
+    vanished: Vec<u8>,
     /// When a wait (settle, takeover delay) ends that the last update was held back by.
     wake_at: Option<Instant>,
     /// Whether this node may hold the group (eligible, and quorum allows it), as of the last
@@ -162,6 +170,8 @@ pub struct Group {
     /// Released in a planned move with the VIPs still up: removed at this instant at the
     /// latest (see the module documentation).
     linger_until: Option<Instant>,
+    /// See [`Group::awaits_fence`].
+    awaits_fence: bool,
 }
 
 impl Group {
@@ -175,10 +185,12 @@ impl Group {
             quorate_since: None,
             last_seen: Vec::new(),
             takeover_at: None,
+            vanished: Vec::new(),
             wake_at: None,
             may_hold: false,
             release_reason: Reason::Stopped,
             linger_until: None,
+            awaits_fence: false,
         }
     }
 
@@ -221,6 +233,12 @@ impl Group {
         self.linger_until.is_some()
     }
 
+    /// At the last update this node would have acquired the group but for a fence still
+    /// pending: it is the one to fence.
+    pub fn awaits_fence(&self) -> bool {
+        self.awaits_fence
+    }
+
     /// Re-decides from the current view (call on every membership or heartbeat change and at
     /// [`Group::next_deadline`]).
     pub fn update(&mut self, view: &ClusterView<'_>, now: Instant, out: &mut Vec<Action>) {
@@ -232,13 +250,16 @@ impl Group {
         self.track_departures(view, now);
         self.may_hold = view.eligible && self.quorum_allows_acquiring(view);
         self.wake_at = None;
+        self.awaits_fence = false;
         self.end_linger(view, now, out);
         if self.waiting {
             return;
         }
         match self.state {
             GroupState::Released => {
-                if self.may_acquire(view, now) {
+                if self.may_acquire(view, now) && view.fence_pending {
+                    self.awaits_fence = true;
+                } else if self.may_acquire(view, now) {
                     self.acquire(out);
                 } else {
                     self.wake_at = self.pending_wait(now);
@@ -322,12 +343,19 @@ impl Group {
     /// heard without saying goodbye: whatever it last reported, it may have acquired since.
     fn track_departures(&mut self, view: &ClusterView<'_>, now: Instant) {
         let present = |n: u8| view.members.contains(&n) || view.heard.contains(&n);
-        let vanished = self
+        let vanished: Vec<u8> = self
             .last_seen
             .iter()
-            .any(|&n| !present(n) && !view.left.contains(&n));
-        if vanished {
+            .copied()
+            .filter(|&n| !present(n) && !view.left.contains(&n))
+            .collect();
+        if !vanished.is_empty() {
             self.takeover_at = Some(now + self.params.takeover_delay);
+            for n in vanished {
+                if !self.vanished.contains(&n) {
+                    self.vanished.push(n);
+                }
+            }
         }
         self.last_seen = view
             .members
@@ -338,7 +366,15 @@ impl Group {
             .collect();
         if self.takeover_at.is_some_and(|at| now >= at) {
             self.takeover_at = None;
+            self.vanished.clear();
         }
+    }
+
+    /// Whether the takeover wait is over: its time passed, or every peer that vanished during
+    /// it was confirmed fenced (the fence replaces the wait).
+    fn takeover_wait_over(&self, view: &ClusterView<'_>, now: Instant) -> bool {
+        self.takeover_at.is_none_or(|at| now >= at)
+            || (!self.vanished.is_empty() && self.vanished.iter().all(|n| view.fenced.contains(n)))
     }
 
     /// The node that should hold the group, as this node sees it. `cautious` (deciding to
@@ -399,7 +435,7 @@ impl Group {
             && self
                 .quorate_since
                 .is_some_and(|since| now >= since + self.params.settle)
-            && self.takeover_at.is_none_or(|at| now >= at)
+            && self.takeover_wait_over(view, now)
     }
 
     fn must_release(&self, view: &ClusterView<'_>) -> Option<Reason> {

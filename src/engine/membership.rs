@@ -344,6 +344,11 @@ impl Membership {
             .collect()
     }
 
+    /// The life of `peer` last heard.
+    pub fn incarnation(&self, peer: u8) -> Option<u64> {
+        self.peers.get(&peer)?.incarnation
+    }
+
     /// Whether `peer` is alive (some link not down).
     pub fn is_alive(&self, peer: u8) -> bool {
         peer == self.params.me || self.peers.get(&peer).is_some_and(|p| p.alive)

@@ -48,6 +48,11 @@ pub struct ClusterSpec {
     pub no_failback: bool,
     /// A second group, "www", preferring the nodes in reverse order.
     pub active_active: bool,
+    /// Node i (1-based) is fenced by a `command` device "ni-power" running this agent
+    /// (timeout 5 s); the other nodes have `fence = "none"`.
+    pub fence_agents: Vec<(usize, PathBuf)>,
+    /// Node i's `fence_delay`.
+    pub fence_delays: Vec<(usize, Duration)>,
 }
 
 impl Default for ClusterSpec {
@@ -67,6 +72,8 @@ impl Default for ClusterSpec {
             cluster_extra: String::new(),
             no_failback: false,
             active_active: false,
+            fence_agents: Vec::new(),
+            fence_delays: Vec::new(),
         }
     }
 }
@@ -90,10 +97,28 @@ impl ClusterSpec {
         );
         let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
         for i in 1..=lab.nodes() {
+            let fence = if self.fence_agents.iter().any(|(n, _)| *n == i) {
+                format!("n{i}-power")
+            } else {
+                "none".to_string()
+            };
+            let delay = self
+                .fence_delays
+                .iter()
+                .find(|(n, _)| *n == i)
+                .map(|(_, d)| format!("fence_delay = {}\n", quoted(*d)))
+                .unwrap_or_default();
             out += &format!(
-                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"none\"\n",
+                "\n[[cluster.node]]\nname = \"n{i}\"\nlinks = [\"{}\", \"{}\"]\nfence = \"{fence}\"\n{delay}",
                 lab.node_ipv4(i),
                 lab.node_link2_ipv4(i)
+            );
+        }
+        for (i, agent) in &self.fence_agents {
+            out += &format!(
+                "\n[[fence]]\nname = \"n{i}-power\"\ntype = \"command\"\ncommand = [\"{}\"]\n\
+                 timeout = \"5s\"\n",
+                agent.display()
             );
         }
         out += &self.group(&self.group, &names, &self.vip);
