@@ -782,8 +782,12 @@ fn run_seed(seed: u64, fencing: bool) {
 
 #[test]
 fn seeded_clusters_keep_one_owner_and_order_every_acquire_and_release() {
-    // RELEVO_SIM_SEEDS runs more seeds; SIMSEED one seed (with SIMDEBUG, SIMFROM and SIMTO in
-    // ms: every node's view each millisecond of that window, on stderr).
+    run_seeds(false);
+}
+
+/// Runs the seeds: 300, `RELEVO_SIM_SEEDS` for more; `SIMSEED` one seed (with SIMDEBUG,
+/// SIMFROM and SIMTO in ms: every node's view each millisecond of that window, on stderr).
+fn run_seeds(fencing: bool) {
     let seeds: u64 = std::env::var("RELEVO_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -793,7 +797,7 @@ fn seeded_clusters_keep_one_owner_and_order_every_acquire_and_release() {
         if only.is_some_and(|o| o != seed) {
             continue;
         }
-        run_seed(seed, false);
+        run_seed(seed, fencing);
     }
 }
 
@@ -802,15 +806,5 @@ fn seeded_clusters_with_fencing_take_over_only_from_powered_off_nodes() {
     // The same simulation with every node fenceable: a lost holder's group is acquired only
     // after a confirmed fence powered it off (fences take 5 to 15 ms and fail one time in
     // five, then are retried), and then without the takeover delay.
-    let seeds: u64 = std::env::var("RELEVO_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
-    let only: Option<u64> = std::env::var("SIMSEED").ok().and_then(|s| s.parse().ok());
-    for seed in 1..=seeds {
-        if only.is_some_and(|o| o != seed) {
-            continue;
-        }
-        run_seed(seed, true);
-    }
+    run_seeds(true);
 }

@@ -128,15 +128,6 @@ fn an_isolated_owner_loses_the_group_and_releases_it() {
     expect_owner(&lab, 1, Duration::from_secs(3), &nodes);
 }
 
-/// The seconds within the minute of the first log line containing `needle`.
-fn logged_at(log: &str, needle: &str) -> Option<f64> {
-    log.lines()
-        .find(|l| l.contains(needle))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|t| t.rsplit(':').next())
-        .and_then(|secs| secs.trim_end_matches('Z').parse::<f64>().ok())
-}
-
 #[test]
 fn with_the_default_takeover_delay_an_isolated_owner_releases_first_and_cluster_hooks_run() {
     let Some(lab) = cluster_lab("cl9") else {

@@ -18,15 +18,6 @@ fn expect_owner(lab: &Lab, node: usize, timeout: Duration, nodes: &[RelevoNode])
     expect_sole_holder(lab, ip(CLUSTER_VIP), node, timeout, nodes);
 }
 
-/// The first line of `log` containing `needle`, as seconds within the minute.
-fn logged_at(log: &str, needle: &str) -> Option<f64> {
-    log.lines()
-        .find(|l| l.contains(needle))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|t| t.rsplit(':').next())
-        .and_then(|secs| secs.trim_end_matches('Z').parse::<f64>().ok())
-}
-
 /// A lab whose n1 is fenced by an agent that records its stdin, fails while `fail_flag`
 /// exists, and otherwise SIGKILLs the pid in `pid_file` (the power goes off).
 struct FencedLab {

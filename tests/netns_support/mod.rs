@@ -203,6 +203,16 @@ pub fn log_of(path: &Path) -> String {
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
+/// The first line of `log` containing `needle`, as seconds within the minute (the log's
+/// timestamps; compare two with `rem_euclid(60.0)` of their difference).
+pub fn logged_at(log: &str, needle: &str) -> Option<f64> {
+    log.lines()
+        .find(|l| l.contains(needle))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|t| t.rsplit(':').next())
+        .and_then(|secs| secs.trim_end_matches('Z').parse::<f64>().ok())
+}
+
 /// Every node's log, each after a header line with its path (for assertion messages).
 pub fn logs(nodes: &[RelevoNode]) -> String {
     nodes
