@@ -209,7 +209,9 @@ fn socket_is_root_only_from_the_start_and_other_users_are_refused() {
     );
     assert!(!stderr.contains("in group"), "{}", text(&out));
     assert_eq!(status(&node).control_refused, 1);
-    assert!(log_of(&node.log).contains("control connection refused"));
+    // The log is written by its own thread: wait for the line.
+    assert!(wait_for(Duration::from_secs(2), || log_of(&node.log)
+        .contains("control connection refused")));
 
     // With --json the daemon's error reply is printed as is, and status fails all the same.
     let out = status_as_with(

@@ -88,7 +88,10 @@ fn one_heartbeat_link_cut_moves_nothing_and_is_reported() {
     assert!(n1.alive, "{status:?}");
     assert_eq!(n1.links, ["up", "down"], "{status:?}");
     assert!(status.quorate);
-    assert!(log_of(nodes[1].log_path()).contains("heartbeat link 1 to n1 is down"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(
+        nodes[1].log_path()
+    )
+    .contains("heartbeat link 1 to n1 is down")));
 }
 
 #[test]
@@ -170,7 +173,10 @@ fn with_the_default_takeover_delay_an_isolated_owner_releases_first_and_cluster_
         "n1 released at {released:.6} s, n2 acquired at {acquired:.6} s\n{}",
         logs(&nodes)
     );
-    assert!(log_of(nodes[0].log_path()).contains("no quorum heard for"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(
+        nodes[0].log_path()
+    )
+    .contains("no quorum heard for")));
     // Cluster hooks: the survivors report n1 dead, n1 reports its lost quorum.
     let expected = [
         "node-dead n2 peer=n1",

@@ -226,7 +226,10 @@ fn two_nodes_cut_apart_the_one_with_the_shorter_fence_delay_survives() {
     let runs = std::fs::read_to_string(&record).unwrap_or_default();
     assert_eq!(runs.lines().collect::<Vec<_>>(), ["off n2"], "{runs}");
     assert!(lab.node_has_address(1, ip(CLUSTER_VIP)));
-    assert!(log_of(nodes[0].log_path()).contains("fencing n2 with n2-power"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(
+        nodes[0].log_path()
+    )
+    .contains("fencing n2 with n2-power")));
 }
 
 #[test]

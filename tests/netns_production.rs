@@ -90,7 +90,8 @@ fn a_vip_deleted_by_hand_on_the_master_is_restored() {
     }
     assert_eq!(state(&n1).0, "MASTER");
     assert!(!lab.node_has_address(2, vip));
-    assert!(log_of(&logs[0]).contains("vanished from eth0 while held"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(&logs[0])
+        .contains("vanished from eth0 while held")));
 }
 
 /// The VIP's remaining valid lifetime on node `i`, from `ip -j addr` (None = forever).
@@ -352,7 +353,8 @@ fn a_second_sigterm_during_the_hand_over_exits_at_once_with_the_vips_removed() {
         log_of(&logs[0])
     );
     assert!(!lab.node_has_address(1, vip), "VIPs removed on the way out");
-    assert!(log_of(&logs[0]).contains("again: exiting at once"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(&logs[0])
+        .contains("again: exiting at once")));
 }
 
 /// Splits the two nodes from each other (the client still reaches both) until both are MASTER,

@@ -275,7 +275,8 @@ fn an_interface_of_that_name_without_the_virtual_mac_is_left_alone() {
     let link = link_json(&lab, 1, "vrrp4.51").expect("left in place");
     assert_eq!(link["address"], foreign_mac);
     assert_eq!(link["linkinfo"]["info_kind"].as_str(), Some("bridge"));
-    assert!(log_of(n1.log_path()).contains("is not Relevo's"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(n1.log_path())
+        .contains("is not Relevo's")));
 }
 
 #[test]
@@ -302,5 +303,6 @@ fn a_crashed_runs_virtual_mac_interface_is_replaced() {
         "the leftover was not replaced\n{}",
         log_of(n1.log_path())
     );
-    assert!(log_of(n1.log_path()).contains("replacing the virtual-MAC interface vrrp4.51"));
+    assert!(wait_for(Duration::from_secs(2), || log_of(n1.log_path())
+        .contains("replacing the virtual-MAC interface vrrp4.51")));
 }
