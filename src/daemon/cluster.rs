@@ -166,13 +166,7 @@ impl ClusterRt {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let incarnation = (wall.as_micros() as u64).max(1);
-        let mut membership = Membership::new(params, now);
-        // Rounds on multiples of keepalive of the (NTP-synchronised) wall clock: every node
-        // sends at about the same instant, and each wakes once per round for its own send and
-        // the frames of its peers.
-        let keepalive = cfg.keepalive.as_nanos().max(1);
-        let phase = (wall.as_nanos() % keepalive) as u64;
-        membership.align_sends(now + cfg.keepalive - Duration::from_nanos(phase));
+        let membership = Membership::new(params, now);
         Ok(ClusterRt {
             cfg: cfg.clone(),
             me,

@@ -221,12 +221,6 @@ impl Membership {
         &self.params
     }
 
-    /// Moves the heartbeat schedule so that the next round goes out at `at` (then every
-    /// keepalive from there). The daemon aligns every node's rounds on the wall clock, so the
-    /// frames of one round reach a node together and cost it one wakeup, not one per frame.
-    pub fn align_sends(&mut self, at: Instant) {
-        self.next_send = at;
-    }
 
     /// A heartbeat from a configured peer (others are ignored: the daemon counts them).
     pub fn heard(&mut self, heard: &Heard<'_>, now: Instant, out: &mut Vec<Event>) {
