@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use membership_support::{membership_params, ms};
-use relevo::engine::fencing::{FenceAction, FenceParams, FenceState, Fencer};
+use relevo::engine::fencing::{FenceAction, FenceParams, Fencer};
 use relevo::engine::group::{
     Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
 };
@@ -444,9 +444,7 @@ impl Node {
         self.fencer.handle_timeout(now, &mut fence_out);
         self.fence_actions(fence_out, now, rng);
         let states = self.peer_states();
-        let fenced: Vec<u8> = (1..=self.n)
-            .filter(|&p| self.fencer.state(p) == Some(FenceState::Fenced))
-            .collect();
+        let fenced = self.fencer.fenced();
         let members = self.membership.partition().to_vec();
         let heard: Vec<u8> = (1..=self.n)
             .filter(|&p| p != self.id && self.membership.is_alive(p))
@@ -459,7 +457,7 @@ impl Node {
             left: &[],
             peer_states: &states,
             eligible: true,
-            fence_pending: lost.iter().any(|&p| self.fencer.blocks_takeover(p)),
+            fence_pending: self.fencer.pending_for(&lost),
             fenced: &fenced,
         };
         let mut out = Vec::new();

@@ -19,7 +19,7 @@ use super::timer::TimerOwner;
 use super::vip::VipOwner;
 use super::Daemon;
 use crate::config::{ClusterConfig, FenceDevice, GroupConfig, QuorumPolicyConfig};
-use crate::engine::fencing::{FenceAction, FenceParams, FenceState, Fencer};
+use crate::engine::fencing::{FenceAction, FenceParams, Fencer};
 use crate::engine::group::{
     Action, ClusterView, Group, GroupParams, GroupState, QuorumPolicy, Reason,
 };
@@ -535,10 +535,8 @@ impl ClusterRt {
             left: self.left.iter().copied().collect(),
             states,
             quorate: self.membership.lease_valid(),
-            fence_pending: lost.iter().any(|&p| self.fencer.blocks_takeover(p)),
-            fenced: (1..=self.cfg.nodes.len() as u8)
-                .filter(|&p| self.fencer.state(p) == Some(FenceState::Fenced))
-                .collect(),
+            fence_pending: self.fencer.pending_for(&lost),
+            fenced: self.fencer.fenced(),
         }
     }
 

@@ -214,6 +214,21 @@ impl Fencer {
             .is_some_and(|e| e.state != FenceState::Fenced)
     }
 
+    /// Whether a fence still blocks the takeover of a group whose lost holders are `lost`
+    /// ([`crate::engine::group::ClusterView::fence_pending`]).
+    pub fn pending_for(&self, lost: &[u8]) -> bool {
+        lost.iter().any(|&p| self.blocks_takeover(p))
+    }
+
+    /// The peers confirmed fenced ([`crate::engine::group::ClusterView::fenced`]).
+    pub fn fenced(&self) -> Vec<u8> {
+        self.peers
+            .iter()
+            .filter(|(_, e)| e.state == FenceState::Fenced)
+            .map(|(&p, _)| p)
+            .collect()
+    }
+
     /// Where the fencing of `peer` stands, if it was lost.
     pub fn state(&self, peer: u8) -> Option<FenceState> {
         self.peers.get(&peer).map(|e| e.state)

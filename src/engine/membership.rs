@@ -221,7 +221,6 @@ impl Membership {
         &self.params
     }
 
-
     /// A heartbeat from a configured peer (others are ignored: the daemon counts them).
     pub fn heard(&mut self, heard: &Heard<'_>, now: Instant, out: &mut Vec<Event>) {
         let Some(peer) = self.peers.get_mut(&heard.from) else {
