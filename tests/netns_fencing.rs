@@ -267,10 +267,16 @@ fn a_fence_that_hangs_is_cut_at_its_timeout_while_heartbeats_and_timers_stay_on_
         stats.timer_lateness_p99_us < 20_000,
         "n2's timers were late while the fence hung: {stats:?}"
     );
-    // Cut at its timeout: a fence-failed, nothing acquired, the next attempt queued.
+    // Cut at its timeout: a fence-failed that says so, nothing acquired, the next attempt
+    // queued.
     assert!(
         wait_for(Duration::from_secs(6), || log_of(nodes[1].log_path())
             .contains("failed (attempt 1)")),
+        "{}",
+        logs(&nodes)
+    );
+    assert!(
+        log_of(nodes[1].log_path()).contains("hung: killed after 5s"),
         "{}",
         logs(&nodes)
     );
