@@ -4,12 +4,14 @@
 //! off, n2 (the next owner) fences it and acquires only after the fence is confirmed; a fence
 //! that fails keeps the group down, is retried and reported, and the takeover follows the first
 //! fence that succeeds. (IPMI devices are exercised against ipmi_sim in `fence_ipmi`.)
+mod fence_support;
 mod netns_support;
 
 use std::time::Duration;
 
 use netns_support::*;
-use relevo::lab::cluster::{ClusterSpec, CLUSTER_VIP};
+use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD, BMC_USER};
+use relevo::lab::cluster::{ClusterSpec, LabFence, CLUSTER_VIP};
 use relevo::lab::netns::Lab;
 use relevo::lab::relevo_node::RelevoNode;
 use relevo::lab::Topology;
@@ -64,7 +66,7 @@ fn fenced_lab(tag: &str, failing: bool) -> Option<FencedLab> {
     let hook = hook.display();
     let spec = ClusterSpec {
         takeover_delay: None,
-        fence_agents: vec![(1, agent)],
+        fences: vec![(1, LabFence::Agent(agent))],
         cluster_extra: format!(
             "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
         ),
@@ -192,11 +194,11 @@ fn two_nodes_cut_apart_the_one_with_the_shorter_fence_delay_survives() {
                 pid = pid_file.display()
             ),
         );
-        (i, path)
+        (i, LabFence::Agent(path))
     };
     let spec = ClusterSpec {
         takeover_delay: None,
-        fence_agents: vec![agent(1), agent(2)],
+        fences: vec![agent(1), agent(2)],
         // n1, preferred, fences at once; n2 waits 3 s.
         fence_delays: vec![(2, Duration::from_secs(3))],
         ..ClusterSpec::default()
@@ -242,7 +244,7 @@ fn a_fence_that_hangs_is_cut_at_its_timeout_while_heartbeats_and_timers_stay_on_
     let agent = hook_script(&dir, "hangs", "cat > /dev/null\nsleep 60\n");
     let spec = ClusterSpec {
         takeover_delay: None,
-        fence_agents: vec![(1, agent)],
+        fences: vec![(1, LabFence::Agent(agent))],
         ..ClusterSpec::default()
     };
     let nodes = spec
@@ -281,4 +283,183 @@ fn a_fence_that_hangs_is_cut_at_its_timeout_while_heartbeats_and_timers_stay_on_
         logs(&nodes)
     );
     assert!(!lab.node_has_address(2, ip(CLUSTER_VIP)) && !lab.node_has_address(3, ip(CLUSTER_VIP)));
+}
+
+/// A three-node lab whose n1 is fenced over IPMI by a BMC (ipmi_sim, answering as `chassis`)
+/// in the client namespace on 192.0.2.200:623, reachable from every node on the first link;
+/// powering it off SIGKILLs n1's daemon and downs both of its links. The password file holds
+/// `password`; fence hooks append to `hooks.record`.
+struct IpmiLab {
+    lab: TestLab,
+    nodes: Vec<RelevoNode>,
+    bmc: LabBmc,
+    hooks_record: std::path::PathBuf,
+}
+
+fn ipmi_lab(tag: &str, password: &str, chassis: Chassis, timeout: Duration) -> Option<IpmiLab> {
+    if !fence_support::needs_ipmi_sim() {
+        return None;
+    }
+    let lab = lab_with(tag, 3, Topology::TwoLinks)?;
+    let dir = lab.hook_dir().unwrap();
+    let pid_file = lab.work_dir().join("n1.pid");
+    let n1 = lab.node_ns(1);
+    let off_hook = format!(
+        "kill -9 \"$(cat {})\"\nip -n {n1} link set eth0 down\nip -n {n1} link set eth1 down",
+        pid_file.display()
+    );
+    let bmc = LabBmc::start(
+        &lab,
+        &lab.client_ns(),
+        "n1",
+        lab.client_ipv4(),
+        chassis,
+        &off_hook,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let password_file = lab.work_dir().join("n1-bmc.pass");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(
+        &password_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let hooks_record = lab.work_dir().join("hooks.record");
+    let hook = hook_script(
+        &dir,
+        "fence-event",
+        &format!(
+            "echo \"$RELEVO_EVENT $RELEVO_NODE peer=$RELEVO_PEER device=$RELEVO_FENCE_DEVICE \
+             action=$RELEVO_FENCE_ACTION reason=$RELEVO_REASON\" >> {}\n",
+            hooks_record.display()
+        ),
+    );
+    let hook = hook.display();
+    let spec = ClusterSpec {
+        takeover_delay: None,
+        fences: vec![(
+            1,
+            LabFence::Ipmi {
+                host: bmc.addr,
+                port: bmc.port,
+                username: BMC_USER.to_string(),
+                password_file,
+                timeout,
+            },
+        )],
+        cluster_extra: format!(
+            "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
+        ),
+        ..ClusterSpec::default()
+    };
+    let nodes = spec
+        .start(&lab, &relevo_bin())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    std::fs::write(&pid_file, nodes[0].pid().unwrap().to_string()).unwrap();
+    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    Some(IpmiLab {
+        lab,
+        nodes,
+        bmc,
+        hooks_record,
+    })
+}
+
+#[test]
+fn an_isolated_owner_is_powered_off_through_its_bmc_over_ipmi_before_the_next_node_acquires() {
+    let Some(mut f) = ipmi_lab(
+        "fc5",
+        BMC_PASSWORD,
+        Chassis::Normal,
+        Duration::from_secs(10),
+    ) else {
+        return;
+    };
+    f.lab.set_node_blocked(1, true).unwrap();
+    expect_owner(&f.lab, 2, Duration::from_secs(10), &f.nodes);
+    // The BMC powered n1 off (once), which killed its daemon.
+    assert_eq!(f.bmc.power(), "0", "{}", f.bmc.events());
+    assert_eq!(
+        f.bmc.events().matches("POWER OFF").count(),
+        1,
+        "{}",
+        f.bmc.events()
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || !f.nodes[0].is_running()),
+        "the power-off did not stop n1's daemon"
+    );
+    // n2's log: fence started, power off confirmed, then the acquire.
+    let log = log_of(f.nodes[1].log_path());
+    let fencing = logged_at(&log, "fencing n1 with n1-power").expect("fence started");
+    let fenced = logged_at(&log, "n1 is fenced").expect("fence confirmed");
+    let acquired = logged_at(&log, "released -> acquiring").expect("acquired");
+    let order = |a: f64, b: f64| (b - a).rem_euclid(60.0) < 30.0;
+    assert!(
+        order(fencing, fenced) && order(fenced, acquired),
+        "fencing {fencing}, fenced {fenced}, acquired {acquired}\n{log}"
+    );
+    assert!(!log_of(f.nodes[2].log_path()).contains("fencing n1"));
+    assert!(wait_for(Duration::from_secs(2), || {
+        let hooks = std::fs::read_to_string(&f.hooks_record).unwrap_or_default();
+        hooks.contains("fencing n2 peer=n1 device=n1-power action=off")
+            && hooks.contains("fenced n2 peer=n1 device=n1-power action=off")
+    }));
+}
+
+/// n1 is cut off and its BMC does not power it off (`why` is in n2's `fence-failed`): nobody
+/// acquires, the fence is retried, and status and the hooks say why.
+fn a_fence_that_fails_over_ipmi_keeps_the_group_down(f: IpmiLab, why: &str) {
+    f.lab.set_node_blocked(1, true).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(15), || log_of(f.nodes[1].log_path())
+            .contains("failed (attempt 2)")),
+        "the failed fence was not retried\n{}",
+        logs(&f.nodes)
+    );
+    assert!(
+        !f.lab.node_has_address(2, ip(CLUSTER_VIP)) && !f.lab.node_has_address(3, ip(CLUSTER_VIP)),
+        "a node acquired without a confirmed fence\n{}",
+        logs(&f.nodes)
+    );
+    assert_eq!(f.bmc.power(), "1");
+    let status = f.nodes[1].status().unwrap().cluster.unwrap();
+    let n1 = status.members.iter().find(|m| m.name == "n1").unwrap();
+    assert!(
+        n1.fence_error.as_deref().is_some_and(|e| e.contains(why)),
+        "{n1:?}"
+    );
+    let hooks = std::fs::read_to_string(&f.hooks_record).unwrap_or_default();
+    assert!(
+        hooks
+            .lines()
+            .any(|l| l.starts_with("fence-failed n2 peer=n1 device=n1-power") && l.contains(why)),
+        "{hooks}"
+    );
+}
+
+#[test]
+fn a_bmc_that_refuses_the_password_keeps_the_group_down_and_says_so() {
+    let Some(f) = ipmi_lab(
+        "fc6",
+        "wrong-password",
+        Chassis::Normal,
+        Duration::from_secs(5),
+    ) else {
+        return;
+    };
+    a_fence_that_fails_over_ipmi_keeps_the_group_down(f, "authentication failed");
+}
+
+#[test]
+fn a_bmc_that_never_reports_power_off_keeps_the_group_down_and_says_so() {
+    let Some(f) = ipmi_lab(
+        "fc7",
+        BMC_PASSWORD,
+        Chassis::IgnoresOff,
+        Duration::from_secs(2),
+    ) else {
+        return;
+    };
+    a_fence_that_fails_over_ipmi_keeps_the_group_down(f, "never reported power off");
 }

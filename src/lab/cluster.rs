@@ -2,6 +2,7 @@
 //! `[cluster]` over every node's two links ([`crate::lab::Topology::TwoLinks`]), the key file,
 //! and one resource group ("db" unless named otherwise, plus "www" for active-active) with a VIP
 //! on `eth0`.
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,9 +49,9 @@ pub struct ClusterSpec {
     pub no_failback: bool,
     /// A second group, "www", preferring the nodes in reverse order.
     pub active_active: bool,
-    /// Node i (1-based) is fenced by a `command` device "ni-power" running this agent
-    /// (timeout 5 s); the other nodes have `fence = "none"`.
-    pub fence_agents: Vec<(usize, PathBuf)>,
+    /// Node i (1-based) is fenced by device "ni-power"; the other nodes have
+    /// `fence = "none"`.
+    pub fences: Vec<(usize, LabFence)>,
     /// Node i's `fence_delay`.
     pub fence_delays: Vec<(usize, Duration)>,
 }
@@ -72,8 +73,48 @@ impl Default for ClusterSpec {
             cluster_extra: String::new(),
             no_failback: false,
             active_active: false,
-            fence_agents: Vec::new(),
+            fences: Vec::new(),
             fence_delays: Vec::new(),
+        }
+    }
+}
+
+/// A fence device of a [`ClusterSpec`] node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabFence {
+    /// A `command` device running this agent, timeout 5 s.
+    Agent(PathBuf),
+    /// An `ipmi` device (administrator privilege, action off).
+    Ipmi {
+        host: Ipv4Addr,
+        port: u16,
+        username: String,
+        password_file: PathBuf,
+        timeout: Duration,
+    },
+}
+
+impl LabFence {
+    /// The `[[fence]]` keys after `name`.
+    fn toml(&self) -> String {
+        match self {
+            LabFence::Agent(agent) => format!(
+                "type = \"command\"\ncommand = [\"{}\"]\ntimeout = \"5s\"\n",
+                agent.display()
+            ),
+            LabFence::Ipmi {
+                host,
+                port,
+                username,
+                password_file,
+                timeout,
+            } => format!(
+                "type = \"ipmi\"\nhost = \"{host}\"\nport = {port}\nusername = \"{username}\"\n\
+                 password_file = \"{}\"\nprivilege = \"administrator\"\naction = \"off\"\n\
+                 timeout = {}\n",
+                password_file.display(),
+                quoted(*timeout)
+            ),
         }
     }
 }
@@ -97,7 +138,7 @@ impl ClusterSpec {
         );
         let names: Vec<String> = (1..=lab.nodes()).map(|i| format!("\"n{i}\"")).collect();
         for i in 1..=lab.nodes() {
-            let fence = if self.fence_agents.iter().any(|(n, _)| *n == i) {
+            let fence = if self.fences.iter().any(|(n, _)| *n == i) {
                 format!("n{i}-power")
             } else {
                 "none".to_string()
@@ -114,12 +155,8 @@ impl ClusterSpec {
                 lab.node_link2_ipv4(i)
             );
         }
-        for (i, agent) in &self.fence_agents {
-            out += &format!(
-                "\n[[fence]]\nname = \"n{i}-power\"\ntype = \"command\"\ncommand = [\"{}\"]\n\
-                 timeout = \"5s\"\n",
-                agent.display()
-            );
+        for (i, fence) in &self.fences {
+            out += &format!("\n[[fence]]\nname = \"n{i}-power\"\n{}", fence.toml());
         }
         out += &self.group(&self.group, &names, &self.vip);
         if let Some(hook) = &self.resource {

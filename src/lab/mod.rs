@@ -4,6 +4,7 @@
 //! benchmark (`benches/failover.rs`) and the root integration tests (`tests/lab_*.rs`).
 //!
 //! Everything here needs root and iproute2; [`check_prerequisites`] says so clearly.
+pub mod bmc;
 pub mod cluster;
 pub mod demo;
 pub mod demo_cluster;

@@ -5,16 +5,18 @@
 //! processes started here are stopped, by pid; the directories are removed on drop.
 #![allow(dead_code)]
 use std::fs;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use relevo::lab::{test_guard, Requirement, IPMI_SIM};
+use relevo::lab::bmc;
+pub use relevo::lab::bmc::Chassis;
+use relevo::lab::{test_guard, Requirement};
 
-pub const USER: &str = "admin";
-pub const PASSWORD: &str = "iapass01";
+pub const USER: &str = bmc::BMC_USER;
+pub const PASSWORD: &str = bmc::BMC_PASSWORD;
 
 /// Whether the test runs here: ipmi_sim installed; else fails (or skips with
 /// RELEVO_SKIP_FENCE_TESTS=1 outside CI).
@@ -31,11 +33,6 @@ fn guard(requirement: Requirement) -> bool {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("fence test").to_string();
     test_guard(&name, requirement).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
-/// The ipmi_sim files shipped with the tests.
-fn support_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fence_support/ipmi_sim")
 }
 
 /// A free UDP port on 127.0.0.1 (bound and released: the BMC takes it right after).
@@ -78,15 +75,6 @@ impl Drop for TempDir {
     }
 }
 
-/// How the fake chassis answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Chassis {
-    /// Power off and on work.
-    Normal,
-    /// `set power 0` is accepted and ignored: the power never goes off.
-    IgnoresOff,
-}
-
 /// One ipmi_sim BMC on 127.0.0.1:`port`, state in `dir/node`.
 pub struct Bmc {
     pub port: u16,
@@ -97,53 +85,24 @@ pub struct Bmc {
 impl Bmc {
     pub fn start(name: &str, chassis: Chassis) -> Bmc {
         let dir = TempDir::new(&format!("bmc-{name}"));
-        let state = dir.path("node");
-        fs::create_dir_all(state.join("..").join("persist")).expect("persist dir");
-        fs::create_dir_all(&state).expect("state dir");
-        fs::write(state.join("power"), "1\n").expect("power file");
-        let support = support_dir();
-        let control = match chassis {
-            Chassis::Normal => support.join("chassis_control.sh"),
-            Chassis::IgnoresOff => {
-                // Answers like the real one but never turns the power off.
-                let script = format!(
-                    "#!/bin/sh\nif [ \"$2\" = set ] && [ \"$3\" = power ] && [ \"$4\" = 0 ]; then\n  \
-                     echo \"$(date +%s.%N) ignored set power 0\" >> \"$1/events\"; exit 0\nfi\n\
-                     exec {} \"$@\"\n",
-                    support.join("chassis_control.sh").display()
-                );
-                dir.write("ignore_off.sh", &script, 0o755)
-            }
-        };
+        let control = chassis.program(&dir.0).unwrap_or_else(|e| panic!("{e:#}"));
         for _attempt in 0..5 {
             let port = free_udp_port();
-            let template =
-                fs::read_to_string(support.join("lan.conf")).expect("read lan.conf template");
-            let conf = template
-                .replace("@DIR@/chassis_control.sh", &control.display().to_string())
-                .replace("@STATE@", &state.display().to_string())
-                .replace("@PORT@", &port.to_string())
-                .replace("@ADDR@", "127.0.0.1");
-            let conf_path = dir.write("lan.conf", &conf, 0o644);
-            let _ = fs::remove_dir_all(dir.path("persist"));
-            fs::create_dir_all(dir.path("persist")).expect("persist dir");
+            let argv = bmc::prepare(&dir.0, Ipv4Addr::LOCALHOST, port, &control)
+                .unwrap_or_else(|e| panic!("{e:#}"));
             let log = fs::File::create(dir.path("ipmi_sim.log")).expect("log file");
             let log2 = log.try_clone().expect("log file");
-            let mut child = Command::new(IPMI_SIM)
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-f")
-                .arg(support.join("bmc.emu"))
-                .arg("-s")
-                .arg(dir.path("persist"))
-                .arg("-n")
+            let mut child = Command::new(&argv[0])
+                .args(&argv[1..])
                 .current_dir(&dir.0)
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(log2)
                 .spawn()
                 .expect("start ipmi_sim");
-            if wait_bound(port, &mut child) {
+            if bmc::wait_bound(child.id(), Ipv4Addr::LOCALHOST, port, || {
+                matches!(child.try_wait(), Ok(None))
+            }) {
                 return Bmc { port, dir, child };
             }
             let _ = child.kill();
@@ -186,27 +145,6 @@ impl Drop for Bmc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether ipmi_sim bound 127.0.0.1:`port` (from /proc/net/udp) while still running.
-fn wait_bound(port: u16, child: &mut Child) -> bool {
-    let needle = format!("0100007F:{port:04X}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        let table = fs::read_to_string("/proc/net/udp").unwrap_or_default();
-        if table.lines().any(|line| {
-            line.split_whitespace()
-                .nth(1)
-                .is_some_and(|local| local == needle)
-        }) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// A cluster config with n1 (this node, fence = "none") and n2 fenced by `device`, a
