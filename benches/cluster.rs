@@ -21,7 +21,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use relevo::lab::cluster::{ClusterSpec, CLUSTER_VIP};
 use relevo::lab::relevo_node::RelevoNode;
-use relevo::lab::{check_prerequisites, monotonic_ns, process_usage, Lab, ProbeHandle, Topology};
+use relevo::lab::{
+    check_prerequisites, monotonic_ns, print_quantiles, process_usage, Lab, ProbeHandle, Topology,
+};
 
 fn main() {
     relevo::lab::bench_main("cluster", run);
@@ -125,7 +127,7 @@ fn run() -> Result<()> {
             lab.wait_master(vip, 1, Duration::from_secs(5))?;
             probe.wait_outage_after(back, ms(200), Duration::from_secs(10))?;
         }
-        print_row(fault.name(), &mut outages);
+        print_quantiles(fault.name(), &mut outages);
     }
     let window = env_duration("RELEVO_BENCH_CPU_WINDOW")?.unwrap_or(Duration::from_secs(60));
     let pid = nodes[1].pid().context("n2 is not running")?;
@@ -189,16 +191,4 @@ fn repair(lab: &Lab, n1: &mut RelevoNode, fault: Fault) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn print_row(name: &str, values: &mut [f64]) {
-    values.sort_by(f64::total_cmp);
-    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<32} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
-        pick(0.0),
-        pick(0.5),
-        pick(0.95),
-        pick(1.0)
-    );
 }

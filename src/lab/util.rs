@@ -50,6 +50,24 @@ pub fn write_script(path: &std::path::Path, body: &str, mode: u32) -> Result<()>
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// Prints one bench row: `name`, then the min, median, p95 and max of `values` (sorted here;
+/// nearest rank), one decimal each.
+pub fn print_quantiles(name: &str, values: &mut [f64]) {
+    if values.is_empty() {
+        println!("{name:<32} (no trial)");
+        return;
+    }
+    values.sort_by(f64::total_cmp);
+    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<32} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        pick(0.0),
+        pick(0.5),
+        pick(0.95),
+        pick(1.0)
+    );
+}
+
 /// CLOCK_MONOTONIC in nanoseconds. The clock is system wide, so values taken here are directly
 /// comparable with the timestamps a probe running in another namespace/process prints.
 pub fn monotonic_ns() -> u64 {

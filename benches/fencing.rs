@@ -1,0 +1,165 @@
+//! Fencing before takeover (issue 7), as root: `cargo bench --bench fencing`.
+//!
+//! Three relevo nodes with two heartbeat links each (keepalive 2 ms, warntime 6 ms, deadtime
+//! 10 ms), one group "db" with a VIP preferring n1, and n1 fenced over IPMI (RMCP+) by a BMC:
+//! OpenIPMI's `ipmi_sim` in the client namespace, whose power-off SIGKILLs n1's daemon and
+//! downs its links. A client pings the VIP every 1 ms. Each trial: steady state on n1, a
+//! random phase, n1 isolated (both bridge ports blocked, daemon alive), then n2 fences it and
+//! takes over; the client's outage is split from n2's log into detection (isolation to
+//! "fencing n1"), fence (to "n1 is fenced": the BMC confirmed power off) and acquisition (to
+//! the first answered probe). Repair: power on, links up, daemon restarted, failback to n1.
+//!
+//! `RELEVO_BENCH_TRIALS` (default 20).
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD, BMC_USER};
+use relevo::lab::cluster::{ClusterSpec, LabFence, CLUSTER_VIP};
+use relevo::lab::{
+    check_prerequisites, monotonic_ns, print_quantiles, Lab, ProbeHandle, Topology, IPMI_SIM,
+};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+fn main() {
+    relevo::lab::bench_main("fencing", run);
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The wall-clock time of the first line of `log` at or after `since` that contains `needle`
+/// (the daemon's lines start with an RFC 3339 timestamp).
+fn logged_after(log: &str, needle: &str, since: SystemTime) -> Option<SystemTime> {
+    log.lines().filter(|l| l.contains(needle)).find_map(|line| {
+        let stamp = line.split_whitespace().next()?;
+        let at: SystemTime = OffsetDateTime::parse(stamp, &Rfc3339).ok()?.into();
+        (at >= since).then_some(at)
+    })
+}
+
+fn millis_between(a: SystemTime, b: SystemTime) -> f64 {
+    b.duration_since(a).unwrap_or_default().as_secs_f64() * 1000.0
+}
+
+fn run() -> Result<()> {
+    check_prerequisites()?;
+    if !Path::new(IPMI_SIM).exists() {
+        bail!("{IPMI_SIM} is missing: apt-get install openipmi");
+    }
+    let trials: usize = std::env::var("RELEVO_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
+    let lab = Lab::create_with("fnb", 3, Topology::TwoLinks)?;
+    let pid_file = lab.work_dir().join("n1.pid");
+    let n1_ns = lab.node_ns(1);
+    let off_hook = format!(
+        "kill -9 \"$(cat {})\"\nip -n {n1_ns} link set eth0 down\nip -n {n1_ns} link set eth1 down",
+        pid_file.display()
+    );
+    let bmc = LabBmc::start(
+        &lab,
+        &lab.client_ns(),
+        "n1",
+        lab.client_ipv4(),
+        Chassis::Normal,
+        &off_hook,
+    )?;
+    let password_file = lab.work_dir().join("n1-bmc.pass");
+    relevo::lab::bmc::write(&password_file, &format!("{BMC_PASSWORD}\n"), 0o600)?;
+    let spec = ClusterSpec {
+        keepalive: ms(2),
+        warntime: ms(6),
+        deadtime: ms(10),
+        initdead: Duration::from_secs(1),
+        takeover_delay: None,
+        fences: vec![(
+            1,
+            LabFence::Ipmi {
+                host: bmc.addr,
+                port: bmc.port,
+                username: BMC_USER.to_string(),
+                password_file,
+                timeout: Duration::from_secs(10),
+            },
+        )],
+        ..ClusterSpec::default()
+    };
+    let mut nodes = spec.start(&lab, bin)?;
+    let vip = CLUSTER_VIP.split('/').next().unwrap_or_default().parse()?;
+    lab.wait_master(vip, 1, Duration::from_secs(5))?;
+    let probe = ProbeHandle::spawn(&lab, bin, vip, ms(1))?;
+    probe.wait_ready(Duration::from_secs(5))?;
+    println!(
+        "fencing bench: 3 nodes x 2 links, keepalive 2 ms, deadtime 10 ms, n1 fenced over IPMI \
+         (ipmi_sim, RMCP+, power off confirmed by chassis status), {trials} trials"
+    );
+    println!(
+        "{:<32} {:>8} {:>8} {:>8} {:>8}",
+        "ms", "min", "median", "p95", "max"
+    );
+    let (mut outages, mut detection, mut fence, mut acquisition) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for trial in 0..trials {
+        std::fs::write(
+            &pid_file,
+            nodes[0].pid().context("n1 is not running")?.to_string(),
+        )
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+        std::thread::sleep(ms(100 + (monotonic_ns() % 20_000_000) / 1_000_000));
+        let wall = SystemTime::now();
+        let t = monotonic_ns();
+        lab.set_node_blocked(1, true)?;
+        lab.wait_master(vip, 2, Duration::from_secs(15))
+            .with_context(|| format!("trial {trial}: n2 did not take over"))?;
+        let outage = probe
+            .wait_outage_after(t, ms(200), Duration::from_secs(20))?
+            .context("the client lost nothing: n1 kept answering after its fence?")?;
+        let log = std::fs::read_to_string(nodes[1].log_path())?;
+        let fencing = logged_after(&log, "fencing n1 with", wall)
+            .with_context(|| format!("trial {trial}: no \"fencing n1\" in n2's log"))?;
+        let fenced = logged_after(&log, "n1 is fenced", wall)
+            .with_context(|| format!("trial {trial}: no \"n1 is fenced\" in n2's log"))?;
+        let total = outage.millis();
+        outages.push(total);
+        // The cut is the first lost probe (the bridge command before it takes a few ms),
+        // placed on the wall clock of the log through the pair (wall, t) taken together.
+        let cut = wall + Duration::from_nanos(outage.start_ns.saturating_sub(t));
+        let detected = millis_between(cut, fencing);
+        let confirmed = millis_between(fencing, fenced);
+        detection.push(detected);
+        fence.push(confirmed);
+        acquisition.push((total - detected - confirmed).max(0.0));
+        // Repair: power back on, links up, the node boots (its daemon starts again).
+        bmc.power_on()?;
+        lab.ip(&n1_ns, &["link", "set", "eth0", "up"])?;
+        lab.ip(&n1_ns, &["link", "set", "eth1", "up"])?;
+        // A bridge port takes a state only once it has its carrier back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while let Err(e) = lab.set_node_blocked(1, false) {
+            if std::time::Instant::now() > deadline {
+                return Err(e);
+            }
+            std::thread::sleep(ms(20));
+        }
+        lab.remove_node_address(1, CLUSTER_VIP).ok();
+        nodes[0].restart(&lab)?;
+        let back = monotonic_ns();
+        lab.wait_master(vip, 1, Duration::from_secs(10))
+            .with_context(|| format!("trial {trial}: n1 did not fail back"))?;
+        probe.wait_outage_after(back, ms(200), Duration::from_secs(10))?;
+    }
+    print_quantiles("client outage", &mut outages);
+    print_quantiles("  detection (cut -> fencing)", &mut detection);
+    print_quantiles("  fence (IPMI off confirmed)", &mut fence);
+    print_quantiles("  acquisition (-> VIP answers)", &mut acquisition);
+    drop(probe);
+    drop(nodes);
+    drop(bmc);
+    lab.destroy();
+    Ok(())
+}
