@@ -22,7 +22,8 @@ use nix::unistd::Pid;
 use relevo::lab::cluster::{ClusterSpec, CLUSTER_VIP};
 use relevo::lab::relevo_node::RelevoNode;
 use relevo::lab::{
-    check_prerequisites, monotonic_ns, print_quantiles, process_usage, Lab, ProbeHandle, Topology,
+    check_prerequisites, env_duration, monotonic_ns, print_quantiles, process_usage, Lab,
+    ProbeHandle, Topology,
 };
 
 fn main() {
@@ -31,13 +32,6 @@ fn main() {
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-fn env_duration(name: &str) -> Result<Option<Duration>> {
-    std::env::var(name)
-        .ok()
-        .map(|text| relevo::config::parse_duration(&text).map_err(anyhow::Error::msg))
-        .transpose()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -50,6 +50,15 @@ pub fn write_script(path: &std::path::Path, body: &str, mode: u32) -> Result<()>
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// The duration in environment variable `name` ("10ms", "1s", ...), if set.
+pub fn env_duration(name: &str) -> Result<Option<Duration>> {
+    std::env::var(name)
+        .ok()
+        .map(|text| crate::config::parse_duration(&text).map_err(anyhow::Error::msg))
+        .transpose()
+        .with_context(|| format!("environment variable {name}"))
+}
+
 /// Prints one bench row: `name`, then the min, median, p95 and max of `values` (sorted here;
 /// nearest rank), one decimal each.
 pub fn print_quantiles(name: &str, values: &mut [f64]) {
