@@ -4,6 +4,7 @@
 //! `main.rs` (CLI) -> [`config`], [`daemon`], [`lab`], [`logging`];
 //! [`daemon`] (the only I/O) -> [`engine`] (sans-I/O state machines) -> [`wire`] (codecs).
 pub mod config;
+pub mod control_client;
 pub mod daemon;
 pub mod engine;
 pub mod fence;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use relevo::config;
+use relevo::daemon::control::Request;
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +56,56 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The daemon's event history: transitions with their reasons, hook runs, operator
+    /// actions (oldest first, the last 1000).
+    Events {
+        /// Keep printing new events as they happen, in order.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Release everything this node holds, gracefully (VIPs kept until the next owner has
+    /// them), and stay a standby until `relevo takeover`.
+    Standby {
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Compete again after standby or a switchover (heartbeat's scopes: local = groups that
+    /// prefer this node and every VRRP instance, foreign = the other groups, all, failback =
+    /// local). Refused when this node is not healthy (no quorum, a fence pending) unless
+    /// --force.
+    Takeover {
+        #[arg(value_enum, default_value = "all")]
+        scope: TakeoverScope,
+        /// Take over even though this node is not healthy.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Maintenance: `on` hands everything over with no downtime and keeps this node out,
+    /// across restarts (a flag under state_dir), until `off`.
+    Maintenance {
+        #[arg(value_enum)]
+        mode: OnOff,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Planned move of one VRRP instance (this node must be its master) or group (this node
+    /// must hold it); this node stays out of it until `relevo takeover`.
+    Switchover {
+        /// The instance or group.
+        name: String,
+        /// Groups: the node it must go to (refused if another node would take it).
+        #[arg(long)]
+        to: Option<String>,
+        /// Release a group even if no other node can take it.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
     /// Live failover demo in network namespaces (needs root and iproute2): VRRP, then a
     /// cluster with a resource group.
     Demo {
@@ -65,6 +116,40 @@ enum Command {
     /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
     #[command(hide = true)]
     Probe(relevo::lab::probe::ProbeArgs),
+}
+
+/// How the CLI reaches the daemon.
+#[derive(clap::Args)]
+struct ControlArgs {
+    /// Configuration file (to find the control socket).
+    #[arg(short, long, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Control socket path (overrides the one in the configuration).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Print the daemon's JSON as is.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ControlArgs {
+    fn socket(&self) -> PathBuf {
+        relevo::control_client::socket_path(&self.config, self.socket.clone())
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TakeoverScope {
+    Local,
+    Foreign,
+    All,
+    Failback,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -123,7 +208,68 @@ fn main() -> ExitCode {
             report(relevo::lab::demo::run(&exe, part))
         }
         Command::Probe(args) => report(relevo::lab::probe::run(args)),
+        Command::Events { follow, control } => report(relevo::control_client::events(
+            &control.socket(),
+            follow,
+            control.json,
+        )),
+        Command::Standby { control } => action(&control, Request::new("standby")),
+        Command::Takeover {
+            scope,
+            force,
+            control,
+        } => {
+            let scope = match scope {
+                TakeoverScope::Local => "local",
+                TakeoverScope::Foreign => "foreign",
+                TakeoverScope::All => "all",
+                TakeoverScope::Failback => "failback",
+            };
+            action(
+                &control,
+                Request {
+                    scope: Some(scope.to_string()),
+                    force,
+                    ..Request::new("takeover")
+                },
+            )
+        }
+        Command::Maintenance { mode, control } => {
+            let mode = match mode {
+                OnOff::On => "on",
+                OnOff::Off => "off",
+            };
+            action(
+                &control,
+                Request {
+                    scope: Some(mode.to_string()),
+                    ..Request::new("maintenance")
+                },
+            )
+        }
+        Command::Switchover {
+            name,
+            to,
+            force,
+            control,
+        } => action(
+            &control,
+            Request {
+                name: Some(name),
+                to,
+                force,
+                ..Request::new("switchover")
+            },
+        ),
     }
+}
+
+fn action(control: &ControlArgs, req: Request) -> ExitCode {
+    report(relevo::control_client::action(
+        &control.socket(),
+        &req,
+        control.json,
+    ))
 }
 
 mod status {
@@ -140,10 +286,7 @@ mod status {
         });
         if json {
             // The reply as is, an error reply included (and then exit 1).
-            let request_line = Request {
-                command: "status".into(),
-            };
-            let reply = request(&socket, &request_line)?;
+            let reply = request(&socket, &Request::new("status"))?;
             println!("{reply}");
             return match reply_error(&reply) {
                 Some(error) => Err(anyhow::anyhow!("{error}")),

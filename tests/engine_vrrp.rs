@@ -1137,14 +1137,21 @@ fn a_held_out_master_resigns_keeps_its_vips_until_the_successor_speaks_and_never
     assert!(tick(&mut m, t3).is_empty());
     assert!(feed(&mut m, advert(v4(2), 100, 100), t3).is_empty());
     assert_eq!(m.state(), State::Backup);
-    assert_eq!(m.next_deadline(), None, "a lower-priority master is not preempted");
+    assert_eq!(
+        m.next_deadline(),
+        None,
+        "a lower-priority master is not preempted"
+    );
     // Let go, it competes again: a lower-priority master is preempted at Master_Down.
     assert!(feed(&mut m, Input::HoldOut(false), t3).is_empty());
     assert!(m.next_deadline().is_some());
     assert!(feed(&mut m, advert(v4(2), 100, 100), t3 + ms(10)).is_empty());
     let fire = m.next_deadline().unwrap();
     let out = tick(&mut m, fire);
-    assert!(out.contains(&transition(State::Backup, State::Master, Reason::Preempt)), "{out:?}");
+    assert!(
+        out.contains(&transition(State::Backup, State::Master, Reason::Preempt)),
+        "{out:?}"
+    );
 }
 
 #[test]

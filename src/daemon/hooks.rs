@@ -79,6 +79,10 @@ pub struct HookDone {
     pub owner: usize,
     pub event: String,
     pub outcome: HookOutcome,
+    /// `name/event` (the log prefix of the hook's lines).
+    pub label: String,
+    /// From the start to the end of the hook (zero when it did not start).
+    pub duration: Duration,
 }
 
 /// How a hook ended.
@@ -319,6 +323,7 @@ struct RunningHook {
     after_exit: usize,
     /// Next check for a hook without pidfd.
     poll_at: Option<Instant>,
+    started: Instant,
 }
 
 impl RunningHook {
@@ -589,6 +594,8 @@ impl HookRunner {
                 owner: req.owner,
                 event: req.event,
                 outcome: HookOutcome::Refused(reason),
+                label,
+                duration: Duration::ZERO,
             });
         }
         let slot = self.free_slot();
@@ -604,6 +611,8 @@ impl HookRunner {
                     owner: req.owner,
                     event: req.event,
                     outcome: HookOutcome::SpawnFailed(reason),
+                    label,
+                    duration: Duration::ZERO,
                 });
             }
         };
@@ -710,6 +719,8 @@ impl HookRunner {
             owner: hook.owner,
             event: hook.event,
             outcome,
+            duration: hook.started.elapsed(),
+            label: hook.label,
         });
     }
 
@@ -807,6 +818,7 @@ impl HookRunner {
             backlog: false,
             after_exit: 0,
             poll_at,
+            started: Instant::now(),
         }
     }
 
