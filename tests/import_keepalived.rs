@@ -489,3 +489,77 @@ fn interop_converted_master_keepalived_backup() {
         2,
     );
 }
+
+/// GARP/NA settings (the instance's own, else `global_defs`), the per-instance `version`,
+/// `accept`, notify_fault/notify_stop and one-line blocks.
+#[test]
+fn garp_version_and_hooks() {
+    let path = case("garp-hooks.conf");
+    let (config, stderr) = convert_and_check(&path);
+    let (v6, v4) = (&config.vrrp[0], &config.vrrp[1]);
+    assert_eq!(v6.version, VrrpVersion::V3, "IPv6 is always v3");
+    assert_eq!(v6.announce.repeat, 4);
+    assert_eq!(
+        v6.announce.interval,
+        Duration::from_millis(2),
+        "gna_interval"
+    );
+    assert_eq!(v6.announce.delay, Duration::from_secs(2), "global delay");
+    assert_eq!(v6.hooks.fault, Some(vec!["/etc/ka/fault.sh".to_string()]));
+    let stop = vec!["/etc/ka/stop.sh".to_string(), "now".to_string()];
+    assert_eq!(v6.hooks.stop, Some(stop));
+    assert_eq!(
+        (v6.hooks.master.as_ref(), v6.hooks.backup.as_ref()),
+        (None, None)
+    );
+    assert_eq!(v4.version, VrrpVersion::V3, "the instance's version wins");
+    assert_eq!(v4.priority, 100, "state BACKUP without a priority");
+    assert_eq!(v4.announce.interval, Duration::from_millis(10));
+    assert_eq!(v4.vips[0].to_string(), "192.0.2.71/24");
+    assert_eq!(v6.announce.refresh, Some(Duration::from_secs(30)), "global");
+    let v4b = &config.vrrp[2];
+    assert_eq!(v4b.version, VrrpVersion::V2, "global vrrp_version");
+    assert_eq!(v4b.announce.interval, Duration::from_millis(3), "global");
+    let listed: Vec<&str> = stderr.lines().collect();
+    assert_eq!(listed.len(), 2, "{stderr}");
+    assert!(
+        listed[0].contains(
+            "line 14: not converted: `garp_interval 0.5`: applies to the other address family"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        listed[1].contains(
+            "line 28: not converted: `garp_master_repeat 500`: Relevo's garp_repeat is 1 to 100"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A conversion that misses an essential part is still written, exit 0, with what is missing
+/// and the diagnostics of `relevo check`.
+#[test]
+fn incomplete_conversion_says_it_does_not_pass_check() {
+    let path = temp_file(
+        "no-interface.conf",
+        "vrrp_instance x {\n    virtual_router_id 9\n    virtual_ipaddress {\n        192.0.2.9/24\n    }\n}\n",
+    );
+    let report = import_keepalived(&path);
+    assert_eq!(report.code, 0);
+    assert!(report.toml.contains("vrid = 9"), "{}", report.toml);
+    assert!(
+        report
+            .stderr
+            .contains("line 1: not converted: `vrrp_instance x { ... }`: no `interface`"),
+        "{}",
+        report.stderr
+    );
+    assert!(
+        report
+            .stderr
+            .contains("the converted config does not pass `relevo check` yet"),
+        "{}",
+        report.stderr
+    );
+    assert!(report.stderr.contains("interface"), "{}", report.stderr);
+}
