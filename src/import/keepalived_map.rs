@@ -683,22 +683,10 @@ fn read_auth(mapper: &mut Mapper, instance: &mut Instance, block: &Statement) {
 fn read_track_scripts(mapper: &mut Mapper, instance: &mut Instance, block: &Statement) {
     for statement in block.block.iter().flatten() {
         let name = statement.keyword();
-        let Some(mut track) = mapper.scripts.get(name).cloned() else {
+        let Some(track) = mapper.scripts.get(name).cloned() else {
             mapper.unconverted(statement, "no vrrp_script of this name");
             continue;
         };
-        match statement.args() {
-            [] => {}
-            [word, weight] if word == "weight" => match weight.parse() {
-                Ok(weight) => {
-                    // An instance's own weight makes a [[track]] of its own.
-                    track.weight = weight;
-                    track.name = format!("{}-{}", track.name, instance.out.name);
-                }
-                Err(_) => mapper.unconverted(statement, "the weight is not a whole number"),
-            },
-            _ => mapper.unconverted(statement, "only `weight N` converts"),
-        }
         add_track(mapper, instance, track, statement);
     }
 }
@@ -706,7 +694,7 @@ fn read_track_scripts(mapper: &mut Mapper, instance: &mut Instance, block: &Stat
 fn read_track_interfaces(mapper: &mut Mapper, instance: &mut Instance, block: &Statement) {
     for statement in block.block.iter().flatten() {
         let ifname = statement.keyword().to_string();
-        let mut track = TrackOut {
+        let track = TrackOut {
             name: relevo_name(&ifname),
             script: None,
             interface: Some(ifname),
@@ -716,22 +704,29 @@ fn read_track_interfaces(mapper: &mut Mapper, instance: &mut Instance, block: &S
             fall: None,
             weight: 0,
         };
-        match statement.args() {
-            [] => {}
-            [word, weight] if word == "weight" => match weight.parse() {
-                Ok(weight) => {
-                    track.weight = weight;
-                    track.name = format!("{}-{}", track.name, instance.out.name);
-                }
-                Err(_) => mapper.unconverted(statement, "the weight is not a whole number"),
-            },
-            _ => mapper.unconverted(statement, "only `weight N` converts"),
-        }
         add_track(mapper, instance, track, statement);
     }
 }
 
-fn add_track(mapper: &mut Mapper, instance: &mut Instance, track: TrackOut, statement: &Statement) {
+/// Adds `track` to the instance, with the weight the track line gives (`NAME weight N`): an
+/// instance's own weight makes a `[[track]]` of its own.
+fn add_track(
+    mapper: &mut Mapper,
+    instance: &mut Instance,
+    mut track: TrackOut,
+    statement: &Statement,
+) {
+    match statement.args() {
+        [] => {}
+        [word, weight] if word == "weight" => match weight.parse() {
+            Ok(weight) => {
+                track.weight = weight;
+                track.name = format!("{}-{}", track.name, instance.out.name);
+            }
+            Err(_) => mapper.unconverted(statement, "the weight is not a whole number"),
+        },
+        _ => mapper.unconverted(statement, "only `weight N` converts"),
+    }
     instance.tracks.push(track.name.clone());
     if !mapper.tracks.iter().any(|known| known.name == track.name) {
         mapper.tracks.push(track);

@@ -95,20 +95,18 @@ enum Token {
 /// Reads and parses the keepalived config at `path` with the files it includes.
 pub fn parse_file(path: &Path) -> Result<Parsed, ParseError> {
     let text = read_text(path, None)?;
-    let mut warnings = Vec::new();
-    let tokens = tokenize(&text, path, None, 0, &mut warnings)?;
-    let mut at = 0;
-    let statements = parse_block(&tokens, &mut at, None)?;
-    Ok(Parsed {
-        statements,
-        warnings,
-    })
+    parse_source(&text, path)
 }
 
 /// Parses keepalived config text (its `include`s relative to the current directory).
 pub fn parse_text(text: &str) -> Result<Parsed, ParseError> {
+    parse_source(text, Path::new("./keepalived.conf"))
+}
+
+/// Parses `text`, the contents of the main file `path`.
+fn parse_source(text: &str, path: &Path) -> Result<Parsed, ParseError> {
     let mut warnings = Vec::new();
-    let tokens = tokenize(text, Path::new("."), None, 0, &mut warnings)?;
+    let tokens = tokenize(text, path, None, 0, &mut warnings)?;
     let mut at = 0;
     let statements = parse_block(&tokens, &mut at, None)?;
     Ok(Parsed {

@@ -45,23 +45,20 @@ pub fn import_keepalived(path: &Path) -> ImportReport {
         }
         return failure(path, &message);
     }
-    for remark in &conversion.unconverted {
-        stderr.push_str(&format!(
-            "{}: {}: not converted: `{}`: {}\n",
-            path.display(),
-            remark.at,
-            remark.option,
-            remark.why
-        ));
-    }
-    for remark in &conversion.notes {
-        stderr.push_str(&format!(
-            "{}: {}: note: `{}`: {}\n",
-            path.display(),
-            remark.at,
-            remark.option,
-            remark.why
-        ));
+    let remarks = [
+        ("not converted", &conversion.unconverted),
+        ("note", &conversion.notes),
+    ];
+    for (kind, list) in remarks {
+        for remark in list {
+            stderr.push_str(&format!(
+                "{}: {}: {kind}: `{}`: {}\n",
+                path.display(),
+                remark.at,
+                remark.option,
+                remark.why
+            ));
+        }
     }
     if let Err(error) = crate::config::parse(&conversion.toml, Path::new("(converted config)")) {
         stderr.push_str(&format!(
