@@ -106,6 +106,19 @@ enum Command {
         #[command(flatten)]
         control: ControlArgs,
     },
+    /// Convert a keepalived.conf to a Relevo config (stdout, or -o FILE): vrrp_instance
+    /// (interface, virtual_router_id, priority, state, advert_int, version, nopreempt,
+    /// preempt_delay, virtual_ipaddress, unicast_peer, unicast_src_ip, PASS authentication,
+    /// notify scripts, garp settings, use_vmac) and global_defs (router_id, vrrp_version,
+    /// vrrp_garp_*); every other option is listed on stderr with its line. Exits 0 when a
+    /// config was produced, 1 when the file cannot be read or parsed.
+    ImportKeepalived {
+        /// The keepalived.conf to convert.
+        file: PathBuf,
+        /// Write the config to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Live failover demo in network namespaces (needs root and iproute2): VRRP, then a
     /// cluster with a resource group.
     Demo {
@@ -207,6 +220,9 @@ fn main() -> ExitCode {
             };
             report(relevo::lab::demo::run(&exe, part))
         }
+        Command::ImportKeepalived { file, output } => exit_code(
+            relevo::import::import_keepalived_command(&file, output.as_deref()),
+        ),
         Command::Probe(args) => report(relevo::lab::probe::run(args)),
         Command::Events { follow, control } => report(relevo::control_client::events(
             &control.socket(),
