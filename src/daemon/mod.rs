@@ -16,6 +16,7 @@ mod net_events;
 pub mod netlink;
 pub mod packet_socket;
 pub mod ping;
+pub mod sd_notify;
 pub mod signals;
 mod status;
 pub mod timer;
@@ -123,6 +124,8 @@ pub struct Daemon {
     cluster_backlog: std::collections::BTreeSet<usize>,
     /// Runs fence devices off the loop (cluster mode with a fence device).
     fence_worker: Option<fence_worker::FenceWorker>,
+    /// systemd notifications (READY, STOPPING, WATCHDOG); inert outside systemd.
+    notify: sd_notify::SdNotify,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -219,6 +222,7 @@ impl Daemon {
             cluster,
             cluster_backlog: std::collections::BTreeSet::new(),
             fence_worker: None,
+            notify: sd_notify::SdNotify::from_env(),
         })
     }
 
@@ -290,6 +294,9 @@ impl Daemon {
             }
             self.feed(i, Input::Startup { link_up }, now);
         }
+        // Sockets open, configuration applied: systemd may start what comes after us.
+        self.notify.ready();
+        self.schedule_watchdog(now);
         Ok(())
     }
 
@@ -405,6 +412,10 @@ impl Daemon {
                         control.handle_timeout(self.poll.registry(), now);
                     }
                     self.reschedule_control();
+                }
+                TimerOwner::Watchdog => {
+                    self.notify.watchdog();
+                    self.schedule_watchdog(now);
                 }
                 TimerOwner::Daemon => {}
             }
@@ -524,6 +535,7 @@ impl Daemon {
                     return;
                 }
                 info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
+                self.notify.stopping();
                 // Stop hooks may queue behind a running hook (two timeouts); a stopping
                 // master waits for its successor at most four advert intervals.
                 let longest_hook = self
@@ -617,6 +629,13 @@ impl Daemon {
             }
         }
         self.reschedule_control();
+    }
+
+    /// Arms the next WATCHDOG=1, half of `$WATCHDOG_USEC` from `now`: sent from the loop
+    /// itself, so a stuck loop stops it and systemd restarts the daemon.
+    fn schedule_watchdog(&mut self, now: Instant) {
+        let next = self.notify.watchdog_interval().map(|d| now + d);
+        self.deadlines.schedule(TimerOwner::Watchdog, next);
     }
 
     /// Arms the control socket's earliest connection deadline.
