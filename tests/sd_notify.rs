@@ -33,11 +33,8 @@ fn run_notifies_systemd_ready_watchdog_and_stopping() {
     let notify_path = lab.work_dir().join("notify.sock");
     let notifications = UnixDatagram::bind(&notify_path).unwrap();
     let control = lab.work_dir().join("relevo.sock");
-    let mut config = RelevoNode::config_for(
-        &lab,
-        1,
-        instance(71, 100, ms(100), &["192.0.2.100/24"]),
-    );
+    let mut config =
+        RelevoNode::config_for(&lab, 1, instance(71, 100, ms(100), &["192.0.2.100/24"]));
     config.control_socket = Some(control.clone());
     let config_path = lab.work_dir().join("n1.toml");
     std::fs::write(&config_path, config.to_toml()).unwrap();
