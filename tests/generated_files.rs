@@ -78,6 +78,34 @@ fn roff_text(line: &str) -> String {
     }
 }
 
+/// A command's `long_about`: paragraphs separated by blank lines; lines indented by two
+/// spaces are shown as they are (sample output).
+fn description(cmd: &clap::Command) -> String {
+    let text = cmd
+        .get_long_about()
+        .or_else(|| cmd.get_about())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let mut out = String::new();
+    let mut literal = false;
+    for line in text.lines() {
+        let indented = line.starts_with("  ");
+        if indented != literal {
+            out.push_str(if indented { ".PP\n.nf\n" } else { ".fi\n" });
+            literal = indented;
+        }
+        if line.trim().is_empty() {
+            out.push_str(".PP\n");
+        } else {
+            out.push_str(&roff_text(line));
+        }
+    }
+    if literal {
+        out.push_str(".fi\n");
+    }
+    out
+}
+
 /// The root command's `after_long_help` as manual page sections: a `Heading:` line opens a
 /// section, a line indented by two spaces followed by lines indented by four is a tagged
 /// paragraph, other indented lines are text.
@@ -138,14 +166,14 @@ fn man_page() -> String {
         }));
     }
     page.push_str(".SH DESCRIPTION\n");
-    page.push_str(&body(|w| man.render_description_section(w)));
+    page.push_str(&description(&cmd));
     page.push_str(".SH COMMANDS\n");
     for sub in &subcommands {
         let sub_man = Man::new((*sub).clone());
         page.push_str(&format!(".SS \"relevo {}\"\n", sub.get_name()));
         page.push_str(&body(|w| sub_man.render_synopsis_section(w)));
         page.push_str(".PP\n");
-        page.push_str(&body(|w| sub_man.render_description_section(w)));
+        page.push_str(&description(sub));
         page.push_str(".PP\nOptions:\n");
         page.push_str(&body(|w| sub_man.render_options_section(w)));
     }
