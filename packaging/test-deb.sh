@@ -50,6 +50,9 @@ for f in /usr/lib/systemd/system/relevo.service \
     /usr/share/doc/relevo/examples/hooks/shared-storage; do
     [ -f "$f" ] || fail "$f is not installed"
 done
+if readelf -S "$relevo_bin" | grep -q '\.debug_info'; then
+    fail "$relevo_bin is not stripped"
+fi
 [ -x /usr/share/doc/relevo/examples/hooks/vm-restart ] || fail "example hooks are not executable"
 dpkg-query -W -f='${Conffiles}\n' relevo | grep -q '/etc/relevo/relevo.toml' ||
     fail "/etc/relevo/relevo.toml is not a conffile"
