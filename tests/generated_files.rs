@@ -45,7 +45,7 @@ fn compare_or_bless(rel: &str, generated: &str) -> Option<String> {
 fn assert_fresh(stale: Vec<String>) {
     assert!(
         stale.is_empty(),
-        "{}\nthe CLI in src/cli.rs changed: regenerate with `{BLESS_HINT}` and commit the result",
+        "{}\nthese files are generated from the CLI in src/cli.rs: regenerate them with `{BLESS_HINT}` and commit the result (do not edit them by hand)",
         stale.join("\n")
     );
 }
