@@ -1,188 +1,12 @@
-//! The `relevo` command: the daemon (`run`) and the CLI around it (`check`, `demo`, ...).
-use std::path::PathBuf;
+//! The `relevo` command: dispatches the subcommands of [`relevo::cli`] (the daemon `run`, and
+//! `check`, `status`, `fence`, `demo`, ...).
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
+use relevo::cli::{Cli, Command, ControlArgs, OnOff, TakeoverScope};
 use relevo::config;
 use relevo::daemon::control::Request;
-
-#[derive(Parser)]
-#[command(
-    name = "relevo",
-    version,
-    about = "Sub-second failover of virtual IPs (VRRP v2/v3, IPv4/IPv6)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon in the foreground (logs to stderr; RELEVO_LOG=debug for more).
-    Run {
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Validate a configuration file: prints a summary and exits 0, or the errors and exits 1.
-    Check {
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Fence a cluster node through its [[fence]] device, directly (without the daemon): test
-    /// a device, or power a node off by hand. Exits 0 on success, 1 with the error.
-    Fence {
-        /// The [[cluster.node]] name.
-        node: String,
-        /// What to do; default: the device's `action` (off or reboot).
-        #[arg(long, value_enum)]
-        action: Option<FenceActionArg>,
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Show the running daemon's instances: state, master, VIPs, packet counters.
-    Status {
-        /// Configuration file (to find the control socket).
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-        /// Control socket path (overrides the one in the configuration).
-        #[arg(long)]
-        socket: Option<PathBuf>,
-        /// Print the daemon's JSON reply as is.
-        #[arg(long)]
-        json: bool,
-    },
-    /// The daemon's event history: transitions with their reasons, hook runs, operator
-    /// actions (oldest first, the last 1000).
-    Events {
-        /// Keep printing new events as they happen, in order.
-        #[arg(long)]
-        follow: bool,
-        #[command(flatten)]
-        control: ControlArgs,
-    },
-    /// Release everything this node holds, gracefully (VIPs kept until the next owner has
-    /// them), and stay a standby until `relevo takeover`.
-    Standby {
-        #[command(flatten)]
-        control: ControlArgs,
-    },
-    /// Compete again after standby or a switchover (heartbeat's scopes: local = groups that
-    /// prefer this node and every VRRP instance, foreign = the other groups, all, failback =
-    /// local). Refused when this node is not healthy (no quorum, a fence pending) unless
-    /// --force.
-    Takeover {
-        #[arg(value_enum, default_value = "all")]
-        scope: TakeoverScope,
-        /// Take over even though this node is not healthy.
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        control: ControlArgs,
-    },
-    /// Maintenance: `on` hands everything over with no downtime and keeps this node out,
-    /// across restarts (a flag under state_dir), until `off`.
-    Maintenance {
-        #[arg(value_enum)]
-        mode: OnOff,
-        #[command(flatten)]
-        control: ControlArgs,
-    },
-    /// Planned move of one VRRP instance (this node must be its master) or group (this node
-    /// must hold it); this node stays out of it until `relevo takeover`.
-    Switchover {
-        /// The instance or group.
-        name: String,
-        /// Groups: the node it must go to (refused if another node would take it).
-        #[arg(long)]
-        to: Option<String>,
-        /// Release a group even if no other node can take it.
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        control: ControlArgs,
-    },
-    /// Convert a keepalived.conf to a Relevo config (stdout, or -o FILE): vrrp_instance
-    /// (interface, virtual_router_id, priority, state, advert_int, version, nopreempt,
-    /// preempt_delay, virtual_ipaddress, unicast_peer, unicast_src_ip, PASS authentication,
-    /// notify scripts, garp settings, use_vmac) and global_defs (router_id, vrrp_version,
-    /// vrrp_garp_*); every other option is listed on stderr with its line. Exits 0 when a
-    /// config was produced, 1 when the file cannot be read or parsed.
-    ImportKeepalived {
-        /// The keepalived.conf to convert.
-        file: PathBuf,
-        /// Write the config to this file instead of stdout.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
-    /// Live failover demo in network namespaces (needs root and iproute2): VRRP, then a
-    /// cluster with a resource group.
-    Demo {
-        /// Run only this part (default: both, VRRP first).
-        #[arg(value_enum)]
-        part: Option<relevo::lab::demo::DemoPart>,
-    },
-    /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
-    #[command(hide = true)]
-    Probe(relevo::lab::probe::ProbeArgs),
-}
-
-/// How the CLI reaches the daemon.
-#[derive(clap::Args)]
-struct ControlArgs {
-    /// Configuration file (to find the control socket).
-    #[arg(short, long, default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-    /// Control socket path (overrides the one in the configuration).
-    #[arg(long)]
-    socket: Option<PathBuf>,
-    /// Print the daemon's JSON as is.
-    #[arg(long)]
-    json: bool,
-}
-
-impl ControlArgs {
-    fn socket(&self) -> PathBuf {
-        relevo::control_client::socket_path(&self.config, self.socket.clone())
-    }
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum TakeoverScope {
-    Local,
-    Foreign,
-    All,
-    Failback,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum OnOff {
-    On,
-    Off,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum FenceActionArg {
-    Off,
-    Reboot,
-    On,
-    Status,
-}
-
-impl From<FenceActionArg> for relevo::fence::FenceOp {
-    fn from(action: FenceActionArg) -> Self {
-        match action {
-            FenceActionArg::Off => Self::Off,
-            FenceActionArg::Reboot => Self::Reboot,
-            FenceActionArg::On => Self::On,
-            FenceActionArg::Status => Self::Status,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -220,10 +44,10 @@ fn main() -> ExitCode {
             };
             report(relevo::lab::demo::run(&exe, part))
         }
+        Command::Probe(args) => report(relevo::lab::probe::run(args)),
         Command::ImportKeepalived { file, output } => exit_code(
             relevo::import::import_keepalived_command(&file, output.as_deref()),
         ),
-        Command::Probe(args) => report(relevo::lab::probe::run(args)),
         Command::Events { follow, control } => report(relevo::control_client::events(
             &control.socket(),
             follow,

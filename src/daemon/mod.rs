@@ -18,6 +18,7 @@ pub mod netlink;
 pub mod operator;
 pub mod packet_socket;
 pub mod ping;
+pub mod sd_notify;
 pub mod signals;
 mod status;
 pub mod timer;
@@ -131,6 +132,8 @@ pub struct Daemon {
     events_sent: u64,
     /// Maintenance, standby, switchovers.
     operator: operator::OperatorState,
+    /// systemd notifications (READY, STOPPING, WATCHDOG); inert outside systemd.
+    notify: sd_notify::SdNotify,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -230,6 +233,7 @@ impl Daemon {
             events: events::EventLog::default(),
             events_sent: 0,
             operator: operator::OperatorState::load(&config.node.state_dir),
+            notify: sd_notify::SdNotify::from_env(),
         })
     }
 
@@ -304,6 +308,9 @@ impl Daemon {
             }
             self.feed(i, Input::Startup { link_up }, now);
         }
+        // Sockets open, configuration applied: systemd may start what comes after us.
+        self.notify.ready();
+        self.schedule_watchdog(now);
         Ok(())
     }
 
@@ -420,6 +427,10 @@ impl Daemon {
                         control.handle_timeout(self.poll.registry(), now);
                     }
                     self.reschedule_control();
+                }
+                TimerOwner::Watchdog => {
+                    self.notify.watchdog();
+                    self.schedule_watchdog(now);
                 }
                 TimerOwner::Daemon => {}
             }
@@ -569,6 +580,7 @@ impl Daemon {
                     return;
                 }
                 info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
+                self.notify.stopping();
                 // Stop hooks may queue behind a running hook (two timeouts); a stopping
                 // master waits for its successor at most four advert intervals.
                 let longest_hook = self
@@ -678,6 +690,13 @@ impl Daemon {
             self.control_command(token, &line, uid, now);
         }
         self.reschedule_control();
+    }
+
+    /// Arms the next WATCHDOG=1, half of `$WATCHDOG_USEC` from `now`: sent from the loop
+    /// itself, so a stuck loop stops it and systemd restarts the daemon.
+    fn schedule_watchdog(&mut self, now: Instant) {
+        let next = self.notify.watchdog_interval().map(|d| now + d);
+        self.deadlines.schedule(TimerOwner::Watchdog, next);
     }
 
     /// Arms the control socket's earliest connection deadline.
