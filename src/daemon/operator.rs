@@ -128,10 +128,14 @@ impl Daemon {
                     )
                 };
             }
-            "standby" => self.standby(now),
-            "maintenance" => self.maintenance(req.scope.as_deref(), now),
-            "takeover" => self.takeover(req, now),
-            "switchover" => self.switchover(req, now),
+            "standby" | "maintenance" | "takeover" | "switchover" => {
+                // The request first, so that the history shows the action before what it
+                // causes.
+                let mut event = Event::new("operator", None, describe(req)).code(&req.command);
+                event.uid = Some(uid);
+                self.events.record(event);
+                self.act(req, now)
+            }
             other => Err(format!("unknown command {other:?}")),
         };
         match acted {
@@ -153,8 +157,21 @@ impl Daemon {
             }
             Err(why) => {
                 warn!("operator (uid {uid}) {}: refused: {why}", req.command);
+                let mut event =
+                    Event::new("operator", None, format!("refused: {why}")).code(&req.command);
+                event.uid = Some(uid);
+                self.events.record(event);
                 Answer::Reply(control::error_reply(&why))
             }
+        }
+    }
+
+    fn act(&mut self, req: &Request, now: Instant) -> Result<Vec<String>, String> {
+        match req.command.as_str() {
+            "standby" => self.standby(now),
+            "maintenance" => self.maintenance(req.scope.as_deref(), now),
+            "takeover" => self.takeover(req, now),
+            _ => self.switchover(req, now),
         }
     }
 
@@ -409,4 +426,23 @@ impl Daemon {
         }
         done
     }
+}
+
+/// The request in the CLI's words ("maintenance on", "switchover db --to n2").
+fn describe(req: &Request) -> String {
+    let mut words = req.command.clone();
+    for part in [req.scope.as_deref(), req.name.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        words.push(' ');
+        words += part;
+    }
+    if let Some(to) = &req.to {
+        words += &format!(" --to {to}");
+    }
+    if req.force {
+        words += " --force";
+    }
+    words
 }
