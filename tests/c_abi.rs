@@ -20,6 +20,8 @@ struct Programs {
     abi_test: PathBuf,
     abi_test_static: PathBuf,
     check: PathBuf,
+    /// Linked statically: runs as another user from a copy anywhere.
+    check_static: PathBuf,
 }
 
 /// Builds librelevo_c with the profile of this test binary (into the same target dir), then
@@ -47,7 +49,8 @@ fn programs() -> &'static Programs {
         }
         succeed(build, "building relevo-c");
         let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-shim");
-        let out = std::env::temp_dir().join(format!("relevo-c-abi-{}", std::process::id()));
+        // Next to the library, rebuilt on every run: nothing is left in /tmp.
+        let out = profile_dir.join("c-abi");
         std::fs::create_dir_all(&out).expect("a directory for the C programs");
         let cc = |source: &str, output: &Path, link: &[&str]| {
             let mut c = Command::new("cc");
@@ -78,15 +81,14 @@ fn programs() -> &'static Programs {
             abi_test: out.join("abi_test"),
             abi_test_static: out.join("abi_test_static"),
             check: out.join("check_relevo"),
+            check_static: out.join("check_relevo_static"),
         };
         cc("tests/abi_test.c", &programs.abi_test, &dynamic);
         cc("check_relevo.c", &programs.check, &dynamic);
         let archive = profile_dir.join("librelevo_c.a").display().to_string();
-        cc(
-            "tests/abi_test.c",
-            &programs.abi_test_static,
-            &[&archive, "-lpthread", "-ldl", "-lm"],
-        );
+        let archive = [archive.as_str(), "-lpthread", "-ldl", "-lm"];
+        cc("tests/abi_test.c", &programs.abi_test_static, &archive);
+        cc("check_relevo.c", &programs.check_static, &archive);
         programs
     })
 }
@@ -128,12 +130,26 @@ fn check(args: &[&str]) -> (i32, String) {
     run(&programs().check, args)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relevo-c-abi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+/// A directory of this test's own for socket files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("relevo-c-abi-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
@@ -151,14 +167,15 @@ fn the_header_compiles_and_the_json_helpers_work_shared_and_static() {
 fn without_a_daemon_the_codes_say_why_and_the_check_is_critical() {
     let p = programs();
     // A socket file nobody listens on: what a crashed daemon leaves.
-    let stale = scratch("stale.sock");
+    let dir = Scratch::new("nodaemon");
+    let stale = dir.path("stale.sock");
     drop(UnixListener::bind(&stale).unwrap());
     let out = abi_test(&p.abi_test, &["refused", stale.to_str().unwrap()]);
     assert!(
         out.contains("error -3 connection refused (stale socket: relevo is not running)"),
         "{out}"
     );
-    let missing = scratch("missing.sock");
+    let missing = dir.path("missing.sock");
     let out = abi_test(&p.abi_test, &["missing", missing.to_str().unwrap()]);
     assert!(
         out.contains("error -2 no control socket at that path (is relevo running?)"),
@@ -178,7 +195,8 @@ fn without_a_daemon_the_codes_say_why_and_the_check_is_critical() {
 #[test]
 fn a_silent_daemon_times_out_and_the_check_is_unknown() {
     let p = programs();
-    let path = scratch("silent.sock");
+    let dir = Scratch::new("silent");
+    let path = dir.path("silent.sock");
     let listener = UnixListener::bind(&path).unwrap();
     // Accepts, reads the request and never answers (each connection held until the end).
     let server = std::thread::spawn(move || {
@@ -205,7 +223,8 @@ fn a_silent_daemon_times_out_and_the_check_is_unknown() {
 #[test]
 fn a_stream_hands_out_lines_one_at_a_time_and_keeps_a_partial_one() {
     let p = programs();
-    let path = scratch("stream.sock");
+    let dir = Scratch::new("stream");
+    let path = dir.path("stream.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
@@ -219,6 +238,95 @@ fn a_stream_hands_out_lines_one_at_a_time_and_keeps_a_partial_one() {
     abi_test(&p.abi_test, &["stream", path.to_str().unwrap()]);
     let request = server.join().unwrap();
     assert_eq!(request, "{\"command\":\"events\",\"follow\":true}\n");
+}
+
+/// Answers `connections` requests on a socket in `dir` with `reply`, like a daemon would.
+fn fake_daemon(
+    dir: &Scratch,
+    reply: &str,
+    connections: usize,
+) -> (PathBuf, std::thread::JoinHandle<()>) {
+    let path = dir.path("fake.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let reply = format!("{reply}\n");
+    let server = std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (path, server)
+}
+
+/// A status reply: instance "web" in `state`, and a cluster whose other node n2 and group db
+/// are as given.
+fn crafted_status(state: &str, n2_alive: bool, n2_fence: &str, group_state: &str) -> String {
+    serde_json::json!({
+        "node": "n1",
+        "instances": [{"name": "web", "state": state, "reason": "", "master": null}],
+        "cluster": {
+            "id": 7, "quorate": true, "votes": 2, "needed": 2, "partition": ["n1", "n2"],
+            "members": [{"name": "n2", "alive": n2_alive, "links": ["up", "up"],
+                         "last_heard_ms": [1, 1], "fence": n2_fence}],
+            "groups": [{"name": "db", "state": group_state, "reason": "start-failed",
+                        "owner": null, "failed_starts": 1, "vip_status": []}],
+            "heartbeats_sent": 1, "heartbeats_received": 1, "dropped": {}
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn the_check_on_states_the_labs_do_not_reach() {
+    let dir = Scratch::new("crafted");
+    let cases = [
+        (
+            crafted_status("MASTER", true, "", "held"),
+            0,
+            "1 MASTER, 0 BACKUP; quorate 2/2 votes",
+        ),
+        (
+            crafted_status("INIT", true, "", "held"),
+            1,
+            "instance web INIT",
+        ),
+        (
+            crafted_status("MASTER", true, "", "failed"),
+            2,
+            "group db failed start-failed",
+        ),
+        (
+            crafted_status("MASTER", false, "failed", "held"),
+            2,
+            "fencing n2 failed; node n2 lost, fence failed",
+        ),
+        (
+            crafted_status("BACKUP", false, "fenced", "held"),
+            1,
+            "node n2 lost, fence fenced",
+        ),
+        (
+            r#"{"error":"permission denied: uid 65534 is not root (pid 9)"}"#.to_string(),
+            3,
+            "permission denied (root or control_group only): permission denied: uid 65534",
+        ),
+        (
+            r#"{"error":"bad request: x"}"#.to_string(),
+            3,
+            "the daemon answered with an error: bad request: x",
+        ),
+        ("not json".to_string(), 3, "protocol error"),
+    ];
+    for (reply, code, text) in cases {
+        let (path, server) = fake_daemon(&dir, &reply, 1);
+        let (got, line) = check(&["-s", path.to_str().unwrap()]);
+        server.join().unwrap();
+        assert_eq!(got, code, "{reply}: {line}");
+        assert!(line.contains(text), "{reply}: {line}");
+    }
 }
 
 const VIP: &str = "192.0.2.120/24";
@@ -283,6 +391,19 @@ fn vrrp_master_backup_and_fault_through_the_library_and_the_check() {
     let (code, line) = check(&["-s", n2, "-i", "nope"]);
     assert_eq!(code, 3, "{line}");
     assert!(line.contains("no instance or group nope"), "{line}");
+
+    // UNKNOWN: a user the socket does not admit (root only by default).
+    let dir = Scratch::new("nobody");
+    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let copy = dir.path("check_relevo");
+    std::fs::copy(&p.check_static, &copy).unwrap();
+    let setpriv = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let (code, line) = run(
+        Path::new("setpriv"),
+        &[&setpriv[..], &[copy.to_str().unwrap(), "-s", n1]].concat(),
+    );
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("permission denied"), "{line}");
 
     // CRITICAL: the link goes down, the instance goes to FAULT.
     lab.set_node_link(1, false).unwrap();
