@@ -221,6 +221,34 @@ fn a_silent_daemon_times_out_and_the_check_is_unknown() {
 }
 
 #[test]
+fn a_daemon_that_hangs_up_is_an_error_code_not_a_sigpipe() {
+    let p = programs();
+    let dir = Scratch::new("hangup");
+    let path = dir.path("hangup.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Closes each connection at once, unread; the program waits before it sends.
+    let server = std::thread::spawn(move || {
+        if let Some(Ok(stream)) = listener.incoming().next() {
+            drop(stream);
+        }
+    });
+    let out = abi_test(&p.abi_test, &["hangup", path.to_str().unwrap()]);
+    assert!(out.contains("hung up: "), "{out}");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_reply_over_a_mebibyte_is_a_protocol_error() {
+    let p = programs();
+    let dir = Scratch::new("huge");
+    let (path, server) = fake_daemon(&dir, &format!("\"{}\"", "x".repeat(1100 * 1024)), 1);
+    let (code, line) = check(&["-s", path.to_str().unwrap()]);
+    server.join().unwrap();
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("protocol error"), "{line}");
+}
+
+#[test]
 fn a_stream_hands_out_lines_one_at_a_time_and_keeps_a_partial_one() {
     let p = programs();
     let dir = Scratch::new("stream");
@@ -319,6 +347,18 @@ fn the_check_on_states_the_labs_do_not_reach() {
             "the daemon answered with an error: bad request: x",
         ),
         ("not json".to_string(), 3, "protocol error"),
+        (
+            crafted_status("MASTER", true, "", "held")
+                .replace(r#"["up","up"]"#, r#"["up","late"]"#),
+            1,
+            "link 1 to n2 late",
+        ),
+        (
+            crafted_status("MASTER", true, "", "held")
+                .replace(r#"["up","up"]"#, r#"["unknown","up"]"#),
+            1,
+            "link 0 to n2 unknown",
+        ),
     ];
     for (reply, code, text) in cases {
         let (path, server) = fake_daemon(&dir, &reply, 1);
@@ -388,7 +428,7 @@ fn vrrp_master_backup_and_fault_through_the_library_and_the_check() {
         "{line}"
     );
     // UNKNOWN: a name the daemon does not have.
-    let (code, line) = check(&["-s", n2, "-i", "nope"]);
+    let (code, line) = check(&["-s", n2, "-i", "web", "-i", "nope"]);
     assert_eq!(code, 3, "{line}");
     assert!(line.contains("no instance or group nope"), "{line}");
 

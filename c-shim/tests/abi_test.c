@@ -3,6 +3,7 @@
  *   abi_test refused SOCKET     a socket nobody listens on
  *   abi_test missing SOCKET     a path with no socket
  *   abi_test silent SOCKET      a server that accepts and never answers
+ *   abi_test hangup SOCKET      a server that closes every connection unread
  *   abi_test stream SOCKET      a server that streams {"a":1}, then {"b":2} in two pieces
  *   abi_test json               the JSON pointer helpers
  * Prints one "ok ..." line per check; the first failed check prints "FAIL ..." and exits 1. */
@@ -12,8 +13,6 @@
 #include <time.h>
 
 #include "relevo.h"
-
-static int failed;
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
@@ -116,6 +115,21 @@ static void silent(const char *socket) {
     relevo_close(conn);
 }
 
+/* The server closes the connection before the request is sent: an error code, and no
+ * SIGPIPE (whose default action would kill this program). */
+static void hangup(const char *socket) {
+    int err = 0;
+    relevo_conn *conn = relevo_connect(socket, &err);
+    CHECK(conn != NULL, "connect: %d", err);
+    struct timespec wait = {0, 300 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    char *reply = NULL;
+    int rc = relevo_status(conn, &reply);
+    CHECK((rc == RELEVO_E_IO || rc == RELEVO_E_CLOSED) && reply == NULL, "status: %d", rc);
+    printf("hung up: %d %s\n", rc, relevo_strerror(rc));
+    relevo_close(conn);
+}
+
 static void stream(const char *socket) {
     int err = 0;
     relevo_conn *conn = relevo_connect(socket, &err);
@@ -168,13 +182,15 @@ int main(int argc, char **argv) {
         connect_fails(argv[2], RELEVO_E_NO_SOCKET);
     } else if (argc >= 3 && strcmp(argv[1], "silent") == 0) {
         silent(argv[2]);
+    } else if (argc >= 3 && strcmp(argv[1], "hangup") == 0) {
+        hangup(argv[2]);
     } else if (argc >= 3 && strcmp(argv[1], "stream") == 0) {
         stream(argv[2]);
     } else if (argc >= 2 && strcmp(argv[1], "json") == 0) {
         json();
     } else {
-        fprintf(stderr, "usage: abi_test live|refused|missing|silent|stream|json [SOCKET [NODE]]\n");
+        fprintf(stderr, "usage: abi_test live|refused|missing|silent|hangup|stream|json [SOCKET [NODE]]\n");
         return 2;
     }
-    return failed;
+    return 0;
 }
