@@ -239,7 +239,6 @@ fn a_daemon_that_hangs_up_is_an_error_code_not_a_sigpipe() {
 
 #[test]
 fn a_reply_over_a_mebibyte_is_a_protocol_error() {
-    let p = programs();
     let dir = Scratch::new("huge");
     let (path, server) = fake_daemon(&dir, &format!("\"{}\"", "x".repeat(1100 * 1024)), 1);
     let (code, line) = check(&["-s", path.to_str().unwrap()]);
