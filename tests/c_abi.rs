@@ -37,8 +37,14 @@ fn programs() -> &'static Programs {
             .expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("the target dir");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
+        // `cargo test` at the root has built it already (a default member): then this is a
+        // no-op. The rustc next to this cargo, should PATH not lead to one (a sudo runner).
+        let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut build = Command::new(&cargo);
+        let rustc = cargo.with_file_name("rustc");
+        if std::env::var_os("RUSTC").is_none() && rustc.is_file() {
+            build.env("RUSTC", rustc);
+        }
         build
             .args(["build", "-p", "relevo-c", "--manifest-path"])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
