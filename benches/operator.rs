@@ -37,7 +37,18 @@ fn planned_move(
     lab.wait_master(vip, to, Duration::from_secs(5))
         .with_context(|| format!("relevo {args:?}: n{to} did not take the VIP"))?;
     let outage = probe.wait_outage_after(t, ms(300), Duration::from_secs(10))?;
-    Ok(outage.map_or(0, |o| o.lost))
+    let lost = outage.map_or(0, |o| o.lost);
+    if lost > 0 && std::env::var("RELEVO_BENCH_DEBUG").is_ok() {
+        println!("relevo {args:?}: lost {lost} ({outage:?}) at {t} ns");
+        for i in 1..=lab.nodes() {
+            let log = std::fs::read_to_string(lab.work_dir().join(format!("n{i}.log")))?;
+            let lines: Vec<&str> = log.lines().collect();
+            for line in &lines[lines.len().saturating_sub(12)..] {
+                println!("  n{i}: {line}");
+            }
+        }
+    }
+    Ok(lost)
 }
 
 fn report(name: &str, lost: &[u64]) {
