@@ -97,8 +97,8 @@ At exit the queue is flushed for at most 2 seconds.
 SIGTERM or SIGINT: every master sends a priority-0 advert (its backups take over after
 Skew_Time instead of Master_Down_Interval), VIPs are removed, stop hooks run (bounded by their
 timeouts), and the daemon exits 0. A second SIGTERM or SIGINT during this hand-over removes
-the VIPs at once and exits without waiting for the successor or the hooks. SIGHUP: logged;
-reloading is not supported yet and the running configuration is kept.
+the VIPs at once and exits without waiting for the successor or the hooks. SIGHUP: reload the
+configuration file, as `relevo reload` does.
 
 Under systemd (Type=notify, see packaging/relevo.service) the daemon reports READY=1 once its
 sockets are open and the configuration applied, STOPPING=1 when shutdown starts, and
@@ -308,6 +308,19 @@ pub enum Command {
         /// Release a group even if no other node can take it.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Reload the configuration file: an invalid one is refused with its line and column and
+    /// the running one stays; a valid one is applied as a diff (unchanged instances untouched,
+    /// priority, preemption, hooks and GARP settings changed in place, removed instances
+    /// released gracefully, new ones started). Changes to [node], the cluster, or an
+    /// instance's interface, VRID, version, VIPs or timers need a restart: such a reload is
+    /// refused as a whole. Same as SIGHUP.
+    Reload {
+        /// Only validate and show what would change.
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         control: ControlArgs,
     },

@@ -53,6 +53,13 @@ fn main() -> ExitCode {
             follow,
             control.json,
         )),
+        Command::Reload { check, control } => action(
+            &control,
+            Request {
+                check,
+                ..Request::new("reload")
+            },
+        ),
         Command::Standby { control } => action(&control, Request::new("standby")),
         Command::Takeover {
             scope,

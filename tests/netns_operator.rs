@@ -181,3 +181,137 @@ fn a_switchover_moves_a_group_takeover_brings_it_back_and_is_refused_without_quo
     assert!(events.contains("switchover db"), "{events}");
     assert!(events.contains("quorum lost"), "{events}");
 }
+
+/// n1's config with instances web (VIP .100) and db (VIP .101) at the given priorities, plus
+/// `extra` (VIP .102) when asked.
+fn two_instance_config(
+    lab: &relevo::lab::Lab,
+    i: usize,
+    web: u8,
+    db: u8,
+    extra: bool,
+) -> relevo::lab::relevo_node::NodeConfig {
+    use relevo::lab::relevo_node::{RelevoNode, VrrpInstance};
+    let mut config = RelevoNode::config_for(lab, i, VrrpInstance::new(71, web, ms(10), &[VIP]));
+    let mut second = VrrpInstance::new(72, db, ms(10), &["192.0.2.101/24"]);
+    second.name = "db".to_string();
+    config.vrrp.push(second);
+    if extra {
+        let mut third = VrrpInstance::new(73, 150, ms(10), &["192.0.2.102/24"]);
+        third.name = "extra".to_string();
+        config.vrrp.push(third);
+    }
+    config
+}
+
+#[test]
+fn a_reload_applies_a_diff_without_touching_the_rest_and_a_bad_one_is_refused_at_its_line() {
+    let Some(lab) = lab("op3", 2) else { return };
+    let (web, db, extra) = (ip(VIP), ip("192.0.2.101/24"), ip("192.0.2.102/24"));
+    let start_with = |i: usize, config: &relevo::lab::relevo_node::NodeConfig| {
+        relevo::lab::relevo_node::RelevoNode::start(&lab, i, &relevo_bin(), config)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    let nodes = vec![
+        start_with(1, &two_instance_config(&lab, 1, 150, 150, false)),
+        start_with(2, &two_instance_config(&lab, 2, 100, 100, false)),
+    ];
+    expect_sole_holder(&lab, web, 1, Duration::from_secs(5), &nodes);
+    expect_sole_holder(&lab, db, 1, Duration::from_secs(5), &nodes);
+    let n1 = &nodes[0];
+    let write = |config: &relevo::lab::relevo_node::NodeConfig| {
+        std::fs::write(n1.config_path(), config.to_toml()).unwrap()
+    };
+    let probe = ProbeHandle::spawn(&lab, &relevo_bin(), web, ms(1)).unwrap();
+    probe.wait_ready(Duration::from_secs(5)).unwrap();
+    let seq_before = last_seq(n1);
+
+    // db's priority drops below n2's: --check says so and applies nothing; the reload moves
+    // db to n2 (which preempts) and leaves web alone: no probe lost, no event for web.
+    write(&two_instance_config(&lab, 1, 150, 90, false));
+    let t = monotonic_ns();
+    let check = n1.cli(&["reload", "--check"]).unwrap();
+    assert!(
+        check.contains("instance db: priority updated in place"),
+        "{check}"
+    );
+    assert!(check.contains("unchanged: web"), "{check}");
+    assert!(holds_for(ms(300), || lab.holders(db) == [1]));
+    n1.cli(&["reload"]).unwrap();
+    expect_sole_holder(&lab, db, 2, Duration::from_secs(3), &nodes);
+    assert_eq!(lab.holders(web), [1]);
+    let outage = probe
+        .wait_outage_after(t, ms(300), Duration::from_secs(5))
+        .unwrap();
+    assert!(outage.is_none(), "the reload cost web's clients {outage:?}");
+    let since = events_after(n1, seq_before);
+    assert!(
+        !since.iter().any(|e| e.name.as_deref() == Some("web")
+            || e.name.as_deref().is_some_and(|n| n.starts_with("web/"))),
+        "web was touched: {since:#?}"
+    );
+
+    // A broken file: refused with its line and column, the running config kept.
+    std::fs::write(
+        n1.config_path(),
+        two_instance_config(&lab, 1, 150, 90, false)
+            .to_toml()
+            .replace("vrid = 72", "vrid = 720"),
+    )
+    .unwrap();
+    let refused = n1.cli(&["reload"]).unwrap_err();
+    let text = format!("{refused:#}");
+    assert!(text.contains("the running configuration is kept"), "{text}");
+    let line = std::fs::read_to_string(n1.config_path())
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("vrid = 720"))
+        .unwrap()
+        + 1;
+    assert!(text.contains(&format!("n1.toml:{line}:")), "{text}");
+    assert_eq!(lab.holders(web), [1]);
+    assert_eq!(n1.status().unwrap().instances.len(), 2);
+
+    // An instance added starts; removed, it releases its VIP.
+    write(&two_instance_config(&lab, 1, 150, 90, true));
+    n1.cli(&["reload"]).unwrap();
+    expect_sole_holder(&lab, extra, 1, Duration::from_secs(3), &nodes);
+    write(&two_instance_config(&lab, 1, 150, 90, false));
+    n1.cli(&["reload"]).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.holders(extra).is_empty()),
+        "{}",
+        logs(&nodes)
+    );
+    let names: Vec<String> = n1
+        .status()
+        .unwrap()
+        .instances
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["web", "db"]);
+    // A structural change is refused as a whole.
+    let mut moved = two_instance_config(&lab, 1, 150, 90, false);
+    moved.vrrp[1].vrid = 74;
+    write(&moved);
+    let refused = n1.cli(&["reload"]).unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("instance db: vrid changed"),
+        "{refused:#}"
+    );
+}
+
+fn last_seq(node: &relevo::lab::relevo_node::RelevoNode) -> u64 {
+    events_after(node, 0).last().map_or(0, |e| e.seq)
+}
+
+/// The node's event history after `seq`.
+fn events_after(node: &relevo::lab::relevo_node::RelevoNode, seq: u64) -> Vec<Event> {
+    node.cli(&["events", "--json"])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Event>(l).unwrap())
+        .filter(|e| e.seq > seq)
+        .collect()
+}

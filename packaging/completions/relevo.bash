@@ -40,6 +40,9 @@ _relevo() {
             relevo,probe)
                 cmd="relevo__subcmd__probe"
                 ;;
+            relevo,reload)
+                cmd="relevo__subcmd__reload"
+                ;;
             relevo,run)
                 cmd="relevo__subcmd__run"
                 ;;
@@ -79,6 +82,9 @@ _relevo() {
             relevo__subcmd__help,probe)
                 cmd="relevo__subcmd__help__subcmd__probe"
                 ;;
+            relevo__subcmd__help,reload)
+                cmd="relevo__subcmd__help__subcmd__reload"
+                ;;
             relevo__subcmd__help,run)
                 cmd="relevo__subcmd__help__subcmd__run"
                 ;;
@@ -101,7 +107,7 @@ _relevo() {
 
     case "${cmd}" in
         relevo)
-            opts="-h -V --help --version run check fence status events standby takeover maintenance switchover import-keepalived demo probe help"
+            opts="-h -V --help --version run check fence status events standby takeover maintenance switchover reload import-keepalived demo probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,7 +209,7 @@ _relevo() {
             return 0
             ;;
         relevo__subcmd__help)
-            opts="run check fence status events standby takeover maintenance switchover import-keepalived demo probe help"
+            opts="run check fence status events standby takeover maintenance switchover reload import-keepalived demo probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,6 +321,20 @@ _relevo() {
             return 0
             ;;
         relevo__subcmd__help__subcmd__probe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relevo__subcmd__help__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -462,6 +482,32 @@ _relevo() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relevo__subcmd__reload)
+            opts="-c -h --check --config --socket --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -8,6 +8,7 @@
 
 mod check;
 mod cluster;
+mod diff;
 mod duration;
 mod error;
 mod fence;
@@ -23,6 +24,7 @@ use std::path::Path;
 use toml::de::DeTable;
 
 pub use check::{check_command, run_check, summary, CheckReport};
+pub use diff::ConfigDiff;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Diagnostic};
 pub(crate) use node::{name_problem, MAX_NAME_LEN};

@@ -42,6 +42,8 @@ pub struct InstanceRt {
     pub na_router_flag: bool,
     /// Virtual-MAC mode: the macvlan that holds the VIPs and the MAC adverts come from.
     pub vmac: Option<VirtualMac>,
+    /// Removed by a reload: released (or releasing), inert, left out of status.
+    pub removed: bool,
     /// The master last followed (for "no advert from ... for ..." in the event history).
     pub last_master: Option<std::net::IpAddr>,
     counters: BTreeMap<&'static str, u64>,
@@ -50,9 +52,9 @@ pub struct InstanceRt {
 }
 
 impl InstanceRt {
-    pub fn new(cfg: VrrpConfig) -> Self {
-        let family = cfg.family();
-        let params = Params {
+    /// The engine's parameters for `cfg`.
+    pub fn engine_params(cfg: &VrrpConfig) -> Params {
+        Params {
             version: cfg.version,
             vrid: cfg.vrid,
             priority: cfg.priority,
@@ -66,7 +68,12 @@ impl InstanceRt {
                 refresh: cfg.announce.refresh,
             },
             priority_step: crate::engine::vrrp::DEFAULT_PRIORITY_STEP,
-        };
+        }
+    }
+
+    pub fn new(cfg: VrrpConfig) -> Self {
+        let family = cfg.family();
+        let params = Self::engine_params(&cfg);
         let auth = match &cfg.auth_pass {
             Some(p) => V2Auth::from_password(p),
             None => V2Auth::None,
@@ -97,6 +104,7 @@ impl InstanceRt {
                 .as_deref()
                 .map(|name| VirtualMac::new(name, cfg.vrid, family)),
             last_master: None,
+            removed: false,
             counters: BTreeMap::new(),
             warned: HashSet::new(),
             tx: vec![0; TX_BUFFER],

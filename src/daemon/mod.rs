@@ -18,6 +18,7 @@ pub mod netlink;
 pub mod operator;
 pub mod packet_socket;
 pub mod ping;
+mod reload;
 pub mod sd_notify;
 pub mod signals;
 mod status;
@@ -134,6 +135,8 @@ pub struct Daemon {
     operator: operator::OperatorState,
     /// systemd notifications (READY, STOPPING, WATCHDOG); inert outside systemd.
     notify: sd_notify::SdNotify,
+    /// The configuration running (what a reload compares the file with).
+    config: Config,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -234,6 +237,7 @@ impl Daemon {
             events_sent: 0,
             operator: operator::OperatorState::load(&config.node.state_dir),
             notify: sd_notify::SdNotify::from_env(),
+            config,
         })
     }
 
@@ -277,41 +281,46 @@ impl Daemon {
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
         for i in 0..self.instances.len() {
-            self.bind_interface(i, now);
-            let inst = &mut self.instances[i];
-            info!(
-                instance = %inst.cfg.name,
-                interface = %inst.cfg.interface,
-                vrid = inst.cfg.vrid,
-                priority = inst.cfg.priority,
-                "starting VRRP instance"
-            );
-            let link_up = inst.link_up;
-            if inst.ifindex.is_none() {
-                warn!(
-                    instance = %inst.cfg.name,
-                    "interface {} does not exist (yet): the instance stays in FAULT until it appears",
-                    inst.cfg.interface
-                );
-            }
-            self.refresh_source(i, now);
-            if self.instances[i].engine.primary_address().is_none() {
-                let inst = &self.instances[i];
-                warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
-            }
-            if self.operator.holds_out(&self.instances[i].cfg.name) {
-                self.feed(i, Input::HoldOut(true), now);
-            }
-            if self.instances[i].cfg.quorum_gated {
-                // Gated instances start blocked: no quorum has been seen yet.
-                self.feed(i, Input::CannotAdvertise(Blocker::NoQuorum), now);
-            }
-            self.feed(i, Input::Startup { link_up }, now);
+            self.start_instance(i, now);
         }
         // Sockets open, configuration applied: systemd may start what comes after us.
         self.notify.ready();
         self.schedule_watchdog(now);
         Ok(())
+    }
+
+    /// Binds instance `i` to its interface and starts it (at start, and when a reload adds it).
+    fn start_instance(&mut self, i: usize, now: Instant) {
+        self.bind_interface(i, now);
+        let inst = &mut self.instances[i];
+        info!(
+            instance = %inst.cfg.name,
+            interface = %inst.cfg.interface,
+            vrid = inst.cfg.vrid,
+            priority = inst.cfg.priority,
+            "starting VRRP instance"
+        );
+        let link_up = inst.link_up;
+        if inst.ifindex.is_none() {
+            warn!(
+                instance = %inst.cfg.name,
+                "interface {} does not exist (yet): the instance stays in FAULT until it appears",
+                inst.cfg.interface
+            );
+        }
+        self.refresh_source(i, now);
+        if self.instances[i].engine.primary_address().is_none() {
+            let inst = &self.instances[i];
+            warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
+        }
+        if self.operator.holds_out(&self.instances[i].cfg.name) {
+            self.feed(i, Input::HoldOut(true), now);
+        }
+        if self.instances[i].cfg.quorum_gated {
+            // Gated instances start blocked: no quorum has been seen yet.
+            self.feed(i, Input::CannotAdvertise(Blocker::NoQuorum), now);
+        }
+        self.feed(i, Input::Startup { link_up }, now);
     }
 
     fn run_loop(&mut self) -> anyhow::Result<()> {
@@ -566,9 +575,7 @@ impl Daemon {
 
     fn on_signal(&mut self, action: SignalAction, now: Instant) {
         match action {
-            SignalAction::Reload => {
-                warn!("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
-            }
+            SignalAction::Reload => self.reload_on_signal(now),
             SignalAction::Shutdown(sig) => {
                 if self.shutdown_deadline.is_some() {
                     // A second signal: the operator does not want to wait for the hand-over.

@@ -128,6 +128,13 @@ impl Daemon {
                     )
                 };
             }
+            "reload" => {
+                let outcome = self.reload(req.check, now);
+                if !req.check {
+                    self.record_reload(&format!("uid {uid}"), &outcome);
+                }
+                outcome
+            }
             "standby" | "maintenance" | "takeover" | "switchover" => {
                 // The request first, so that the history shows the action before what it
                 // causes.
@@ -383,6 +390,9 @@ impl Daemon {
     pub(super) fn apply_operator(&mut self, now: Instant) -> Vec<String> {
         let mut done = Vec::new();
         for i in 0..self.instances.len() {
+            if self.instances[i].removed {
+                continue;
+            }
             let name = self.instances[i].cfg.name.clone();
             let hold = self.operator.holds_out(&name);
             if self.instances[i].engine.held_out() != hold {

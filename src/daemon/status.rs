@@ -12,6 +12,7 @@ impl Daemon {
             .instances
             .iter()
             .enumerate()
+            .filter(|(_, inst)| !inst.removed)
             .map(|(i, inst)| {
                 let vip_status = self.vips.status(VipOwner::Instance(i), &self.interfaces);
                 let mut counters = inst.counters();

@@ -380,6 +380,20 @@ impl Instance {
         self.last_reason
     }
 
+    /// A reload: the new priority, preemption and announcement schedule, applied in place
+    /// (state, timers and the master followed are kept; a schedule in progress keeps running
+    /// and the new one applies from the next mastership). Version, VRID and interval are the
+    /// instance's identity: a reload that changes them is refused.
+    pub fn reconfigure(&mut self, params: &Params) {
+        self.params.priority = params.priority.max(1);
+        self.params.preempt = params.preempt;
+        self.params.preempt_delay = params.preempt_delay;
+        self.params.announce = params.announce;
+        if !self.announce.is_active() {
+            self.announce = AnnounceSchedule::new(params.announce);
+        }
+    }
+
     /// Whether the operator holds this node out ([`Input::HoldOut`]).
     pub fn held_out(&self) -> bool {
         self.held_out
