@@ -56,6 +56,8 @@ pub struct GroupRt {
     pub wire_id: u16,
     pub engine: Group,
     pub last_reason: Option<Reason>,
+    /// One of the group's `[[track]]`s fails: this node may not hold it.
+    pub track_failed: bool,
 }
 
 /// Cluster mode's state. See the module documentation.
@@ -501,13 +503,14 @@ impl ClusterRt {
     }
 
     /// What group `g` decides from, and whether this node may hold it (not stopping, its VIP
-    /// interfaces up).
+    /// interfaces up, none of its tracks failing).
     fn decision_inputs(
         &self,
         g: usize,
         interfaces: &super::interfaces::Interfaces,
     ) -> (ViewInputs, bool) {
-        let eligible = !self.stopping && self.groups[g].interfaces_up(interfaces);
+        let group = &self.groups[g];
+        let eligible = !self.stopping && group.interfaces_up(interfaces) && !group.track_failed;
         (self.view_inputs(g), eligible)
     }
 
@@ -684,6 +687,7 @@ impl GroupRt {
             wire_id: group_wire_id(&cfg.name),
             engine: Group::new(params),
             last_reason: None,
+            track_failed: false,
         }
     }
 

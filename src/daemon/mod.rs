@@ -19,6 +19,7 @@ pub mod ping;
 pub mod signals;
 mod status;
 pub mod timer;
+pub mod track;
 pub mod vip;
 pub mod vmac;
 pub mod vrrp_socket;
@@ -123,6 +124,8 @@ pub struct Daemon {
     cluster_backlog: std::collections::BTreeSet<usize>,
     /// Runs fence devices off the loop (cluster mode with a fence device).
     fence_worker: Option<fence_worker::FenceWorker>,
+    /// `[[track]]` checks and what they did to the instances and groups.
+    tracks: track::TrackRt,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -145,6 +148,7 @@ impl Daemon {
         let mut interfaces = Interfaces::default();
         interfaces.reset(links, addrs);
         let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
+        let tracks = track::TrackRt::new(&config, Instant::now());
         let instances: Vec<InstanceRt> = config
             .vrrp
             .iter()
@@ -219,6 +223,7 @@ impl Daemon {
             cluster,
             cluster_backlog: std::collections::BTreeSet::new(),
             fence_worker: None,
+            tracks,
         })
     }
 
@@ -261,6 +266,7 @@ impl Daemon {
         let now = Instant::now();
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
+        self.start_tracks(now);
         for i in 0..self.instances.len() {
             self.bind_interface(i, now);
             let inst = &mut self.instances[i];
@@ -400,6 +406,7 @@ impl Daemon {
                 TimerOwner::Netlink => self.service_netlink(now),
                 TimerOwner::VirtualMacs => self.on_vmac_timer(now),
                 TimerOwner::Cluster => self.on_cluster_timer(now),
+                TimerOwner::Tracks => self.on_track_timer(now),
                 TimerOwner::Control => {
                     if let Some(control) = self.control.as_mut() {
                         control.handle_timeout(self.poll.registry(), now);
@@ -586,7 +593,9 @@ impl Daemon {
 
     fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
         for d in done.drain(..) {
-            if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
+            if d.owner >= track::TRACK_HOOK_OWNER_BASE {
+                self.track_script_done(d, now);
+            } else if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
                 self.finish_hook(d);
             } else if d.owner >= cluster::GROUP_HOOK_OWNER_BASE {
                 self.hook_queue.finished(d.owner);
