@@ -189,3 +189,57 @@ fn a_failing_group_track_makes_its_node_release_the_group() {
         .failing_tracks
         .is_empty());
 }
+
+#[test]
+fn a_file_track_raises_a_backup_above_its_master_and_it_preempts() {
+    let Some(lab) = lab("track4", 2) else { return };
+    let vip = ip(VIP);
+    let delta = lab.work_dir().join("prio-delta");
+    std::fs::write(&delta, "0\n").unwrap();
+    let mut i2 = instance(64, 100, INTERVAL, &[VIP]);
+    i2.track = vec!["boost".into()];
+    let tracks = format!(
+        "\n[[track]]\nname = \"boost\"\nfile = \"{}\"\ninterval = \"100ms\"\n",
+        delta.display()
+    );
+    let n1 = start(&lab, 1, instance(64, 150, INTERVAL, &[VIP]));
+    let n2 = start_with(&lab, 2, i2, &tracks);
+    let nodes = [n1, n2];
+    expect_sole_holder(&lab, vip, 1, Duration::from_secs(5), &nodes);
+
+    // The file's integer itself (default weight 1) is added: 100 + 60 = 160 > 150.
+    std::fs::write(&delta, "60\n").unwrap();
+    expect_sole_holder(&lab, vip, 2, Duration::from_secs(3), &nodes);
+    let status = web_status(&nodes[1]);
+    assert_eq!(status.effective_priority, 160);
+    let track = &status.tracks[0];
+    assert_eq!(
+        (track.state.as_str(), track.applied),
+        ("60", 60),
+        "{track:?}"
+    );
+    // Unreadable: counts as 0, the master (150) preempts again.
+    std::fs::write(&delta, "sixty\n").unwrap();
+    expect_sole_holder(&lab, vip, 1, Duration::from_secs(3), &nodes);
+    let log = log_of(nodes[1].log_path());
+    assert!(log.contains("does not hold an integer"), "{log}");
+    assert_eq!(web_status(&nodes[1]).effective_priority, 100);
+}
+
+#[test]
+fn a_track_script_past_its_timeout_is_killed_and_fails() {
+    let Some(lab) = lab("track5", 1) else { return };
+    let dir = lab.hook_dir().expect("the lab's hook dir");
+    let hang = hook_script(&dir, "hang", "exec sleep 30\n");
+    let mut i1 = instance(65, 150, INTERVAL, &[VIP]);
+    i1.track = vec!["slow".into()];
+    let tracks = format!(
+        "\n[[track]]\nname = \"slow\"\nscript = \"{}\"\ninterval = \"1s\"\ntimeout = \"200ms\"\n",
+        hang.display()
+    );
+    let n1 = start_with(&lab, 1, i1, &tracks);
+    let status = wait_status(&n1, Duration::from_secs(3), "FAULT", |s| s.state == "FAULT");
+    assert_eq!(status.reason, "track-failed");
+    assert_eq!(status.tracks[0].detail, "timed out");
+    assert!(lab.holders(ip(VIP)).is_empty());
+}

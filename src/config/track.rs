@@ -4,7 +4,6 @@
 //! `interface` or `file`; names are unique, and `track = [...]` of an instance or a group must
 //! name tracks of the file.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use super::duration::HOUR;
 use super::hooks::read_program;
 use super::node::read_name;
-use super::reader::{Diags, Table, Value};
+use super::reader::{read_named_tables, Diags, Table, Value};
 use super::types::{TrackCheck, TrackConfig};
 use super::vrrp::read_interface;
 
@@ -54,43 +53,17 @@ pub(crate) fn read_tracks(diags: &mut Diags, value: Option<&Value<'_>>) -> Track
             names: Some(Vec::new()),
         };
     };
-    let Some(items) = value.get_ref().as_array() else {
-        let message =
-            "`track` must be an array of tables: write [[track]] (double brackets) before each check";
-        diags.error(&value.span(), message);
-        return TrackRead {
-            tracks: Vec::new(),
-            names: None,
-        };
-    };
-    let mut tracks = Vec::new();
-    let mut complete = true;
-    let mut seen: HashMap<String, Range<usize>> = HashMap::new();
-    for item in items {
-        let Some(table) = diags.table("track", "[[track]]", item) else {
-            complete = false;
-            continue;
-        };
-        let (track, name_at) = read_track(diags, &table);
-        match name_at {
-            Some(at) => match seen.get(&track.name) {
-                Some(first) => {
-                    let line = diags.line_of(first);
-                    let message = format!(
-                        "duplicate track name \"{}\" (first used on line {line})",
-                        track.name
-                    );
-                    diags.error(&at, message);
-                }
-                None => {
-                    seen.insert(track.name.clone(), at);
-                }
-            },
-            None => complete = false,
-        }
-        tracks.push(track);
-    }
-    let names = complete.then(|| tracks.iter().map(|track| track.name.clone()).collect());
+    let read = read_named_tables(
+        diags,
+        value,
+        ("track", "[[track]]", "track", "each check"),
+        |track: &TrackConfig| &track.name,
+        read_track,
+    );
+    let tracks = read.items;
+    let names = read
+        .complete
+        .then(|| tracks.iter().map(|track| track.name.clone()).collect());
     TrackRead { tracks, names }
 }
 

@@ -356,3 +356,33 @@ impl Daemon {
         self.deadlines.schedule(TimerOwner::Tracks, next);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_track_file_is_a_small_regular_file_holding_an_integer() {
+        let dir = std::env::temp_dir().join(format!("relevo-track-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let file = dir.join("delta");
+        std::fs::write(&file, " -15\n").unwrap();
+        assert_eq!(read_track_file(&file), Ok(-15));
+        std::fs::write(&file, "ten\n").unwrap();
+        let why = read_track_file(&file).unwrap_err();
+        assert!(why.contains("does not hold an integer"), "{why}");
+        // Only the first 64 bytes are read: a long file is not an integer.
+        std::fs::write(&file, format!("1{}\n", "0".repeat(80))).unwrap();
+        assert!(read_track_file(&file).is_err());
+        assert!(read_track_file(&dir.join("missing"))
+            .unwrap_err()
+            .starts_with("cannot open"));
+        // A FIFO with no writer would block a plain open: refused without blocking.
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let why = read_track_file(&fifo).unwrap_err();
+        assert!(why.contains("is not a regular file"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -155,7 +155,7 @@ impl Tracks {
     /// next check is scheduled at once (its result is expected right away).
     pub fn due(&mut self, now: Instant, out: &mut Vec<usize>) {
         for (index, track) in self.tracks.iter_mut().enumerate() {
-            if !track.next_check.is_some_and(|at| at <= now) {
+            if track.next_check.is_none_or(|at| at > now) {
                 continue;
             }
             out.push(index);
