@@ -1,90 +1,12 @@
-//! The `relevo` command: the daemon (`run`) and the CLI around it (`check`, `demo`, ...).
-use std::path::PathBuf;
+//! The `relevo` command: dispatches the subcommands of [`relevo::cli`] (the daemon `run`, and
+//! `check`, `status`, `fence`, `demo`, ...).
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
+use relevo::cli::{Cli, Command, ControlArgs, OnOff, TakeoverScope};
 use relevo::config;
-
-#[derive(Parser)]
-#[command(
-    name = "relevo",
-    version,
-    about = "Sub-second failover of virtual IPs (VRRP v2/v3, IPv4/IPv6)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon in the foreground (logs to stderr; RELEVO_LOG=debug for more).
-    Run {
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Validate a configuration file: prints a summary and exits 0, or the errors and exits 1.
-    Check {
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Fence a cluster node through its [[fence]] device, directly (without the daemon): test
-    /// a device, or power a node off by hand. Exits 0 on success, 1 with the error.
-    Fence {
-        /// The [[cluster.node]] name.
-        node: String,
-        /// What to do; default: the device's `action` (off or reboot).
-        #[arg(long, value_enum)]
-        action: Option<FenceActionArg>,
-        /// Configuration file.
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Show the running daemon's instances: state, master, VIPs, packet counters.
-    Status {
-        /// Configuration file (to find the control socket).
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-        /// Control socket path (overrides the one in the configuration).
-        #[arg(long)]
-        socket: Option<PathBuf>,
-        /// Print the daemon's JSON reply as is.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Live failover demo in network namespaces (needs root and iproute2): VRRP, then a
-    /// cluster with a resource group.
-    Demo {
-        /// Run only this part (default: both, VRRP first).
-        #[arg(value_enum)]
-        part: Option<relevo::lab::demo::DemoPart>,
-    },
-    /// Client-side outage probe used by the demo and the benchmarks (runs in a namespace).
-    #[command(hide = true)]
-    Probe(relevo::lab::probe::ProbeArgs),
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum FenceActionArg {
-    Off,
-    Reboot,
-    On,
-    Status,
-}
-
-impl From<FenceActionArg> for relevo::fence::FenceOp {
-    fn from(action: FenceActionArg) -> Self {
-        match action {
-            FenceActionArg::Off => Self::Off,
-            FenceActionArg::Reboot => Self::Reboot,
-            FenceActionArg::On => Self::On,
-            FenceActionArg::Status => Self::Status,
-        }
-    }
-}
+use relevo::daemon::control::Request;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -123,7 +45,71 @@ fn main() -> ExitCode {
             report(relevo::lab::demo::run(&exe, part))
         }
         Command::Probe(args) => report(relevo::lab::probe::run(args)),
+        Command::ImportKeepalived { file, output } => exit_code(
+            relevo::import::import_keepalived_command(&file, output.as_deref()),
+        ),
+        Command::Events { follow, control } => report(relevo::control_client::events(
+            &control.socket(),
+            follow,
+            control.json,
+        )),
+        Command::Standby { control } => action(&control, Request::new("standby")),
+        Command::Takeover {
+            scope,
+            force,
+            control,
+        } => {
+            let scope = match scope {
+                TakeoverScope::Local => "local",
+                TakeoverScope::Foreign => "foreign",
+                TakeoverScope::All => "all",
+                TakeoverScope::Failback => "failback",
+            };
+            action(
+                &control,
+                Request {
+                    scope: Some(scope.to_string()),
+                    force,
+                    ..Request::new("takeover")
+                },
+            )
+        }
+        Command::Maintenance { mode, control } => {
+            let mode = match mode {
+                OnOff::On => "on",
+                OnOff::Off => "off",
+            };
+            action(
+                &control,
+                Request {
+                    scope: Some(mode.to_string()),
+                    ..Request::new("maintenance")
+                },
+            )
+        }
+        Command::Switchover {
+            name,
+            to,
+            force,
+            control,
+        } => action(
+            &control,
+            Request {
+                name: Some(name),
+                to,
+                force,
+                ..Request::new("switchover")
+            },
+        ),
     }
+}
+
+fn action(control: &ControlArgs, req: Request) -> ExitCode {
+    report(relevo::control_client::action(
+        &control.socket(),
+        &req,
+        control.json,
+    ))
 }
 
 mod status {
@@ -140,10 +126,7 @@ mod status {
         });
         if json {
             // The reply as is, an error reply included (and then exit 1).
-            let request_line = Request {
-                command: "status".into(),
-            };
-            let reply = request(&socket, &request_line)?;
+            let reply = request(&socket, &Request::new("status"))?;
             println!("{reply}");
             return match reply_error(&reply) {
                 Some(error) => Err(anyhow::anyhow!("{error}")),

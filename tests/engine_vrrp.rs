@@ -1110,3 +1110,67 @@ fn the_rfc_timers_are_exact_without_a_priority_step() {
     assert_eq!(instance.priority_offset(), Duration::ZERO);
     assert_eq!(instance.next_deadline(), Some(t0 + ms(30)));
 }
+
+#[test]
+fn a_held_out_master_resigns_keeps_its_vips_until_the_successor_speaks_and_never_takes_over() {
+    let t0 = Instant::now();
+    let (mut m, t1) = master(params(150, 100), t0);
+    let out = feed(&mut m, Input::HoldOut(true), t1);
+    assert_eq!(
+        out,
+        vec![
+            Action::SendAdvert { priority: 0 },
+            transition(State::Master, State::Backup, Reason::HeldOut),
+        ],
+        "resign without removing the VIPs"
+    );
+    assert!(m.held_out() && m.is_releasing());
+    // The successor's first advert: the VIPs go after the short grace, not before.
+    let t2 = t1 + ms(5);
+    assert!(feed(&mut m, advert(v4(2), 100, 100), t2).is_empty());
+    let deadline = m.next_deadline().expect("the release deadline");
+    assert!(deadline > t2 && deadline <= t2 + ms(100), "{deadline:?}");
+    assert_eq!(tick(&mut m, deadline), vec![Action::RemoveVips]);
+    // Held out, it never takes over: no Master_Down timer, whatever it hears or not.
+    assert_eq!(m.next_deadline(), None);
+    let t3 = t2 + Duration::from_secs(60);
+    assert!(tick(&mut m, t3).is_empty());
+    assert!(feed(&mut m, advert(v4(2), 100, 100), t3).is_empty());
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(
+        m.next_deadline(),
+        None,
+        "a lower-priority master is not preempted"
+    );
+    // Let go, it competes again: a lower-priority master is preempted at Master_Down.
+    assert!(feed(&mut m, Input::HoldOut(false), t3).is_empty());
+    assert!(m.next_deadline().is_some());
+    assert!(feed(&mut m, advert(v4(2), 100, 100), t3 + ms(10)).is_empty());
+    let fire = m.next_deadline().unwrap();
+    let out = tick(&mut m, fire);
+    assert!(
+        out.contains(&transition(State::Backup, State::Master, Reason::Preempt)),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_held_out_master_with_no_successor_drops_its_vips_after_four_intervals() {
+    let t0 = Instant::now();
+    let (mut m, t1) = master(params(150, 100), t0);
+    feed(&mut m, Input::HoldOut(true), t1);
+    assert_eq!(m.next_deadline(), Some(t1 + ms(4000)));
+    assert_eq!(tick(&mut m, t1 + ms(4000)), vec![Action::RemoveVips]);
+    assert_eq!(m.next_deadline(), None);
+}
+
+#[test]
+fn a_held_out_owner_starts_as_backup() {
+    let t0 = Instant::now();
+    let mut m = Instance::new(params(255, 100));
+    feed(&mut m, Input::PrimaryAddress(Some(v4(1))), t0);
+    feed(&mut m, Input::HoldOut(true), t0);
+    let out = feed(&mut m, Input::Startup { link_up: true }, t0);
+    assert_eq!(m.state(), State::Backup, "{out:?}");
+    assert_eq!(m.next_deadline(), None);
+}

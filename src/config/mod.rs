@@ -26,6 +26,7 @@ use toml::de::DeTable;
 pub use check::{check_command, run_check, summary, CheckReport};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Diagnostic};
+pub(crate) use node::{name_problem, MAX_NAME_LEN};
 pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
 pub use types::{
     AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, CommandFence, Config, Family,

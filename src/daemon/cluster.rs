@@ -12,6 +12,7 @@ use anyhow::Context;
 use mio::Token;
 use tracing::{info, warn};
 
+use super::events;
 use super::heartbeat_socket::HeartbeatSocket;
 use super::hooks::{HookDone, HookOutcome};
 use super::ping::Pinger;
@@ -58,6 +59,8 @@ pub struct GroupRt {
     pub last_reason: Option<Reason>,
     /// One of the group's `[[track]]`s fails: this node may not hold it.
     pub track_failed: bool,
+    /// The operator holds this node out of the group (standby, maintenance, switchover).
+    pub held_out: bool,
 }
 
 /// Cluster mode's state. See the module documentation.
@@ -502,15 +505,18 @@ impl ClusterRt {
         })
     }
 
-    /// What group `g` decides from, and whether this node may hold it (not stopping, its VIP
-    /// interfaces up, none of its tracks failing).
+    /// What group `g` decides from, and whether this node may hold it (not stopping, not held
+    /// out by the operator, its VIP interfaces up, none of its tracks failing).
     fn decision_inputs(
         &self,
         g: usize,
         interfaces: &super::interfaces::Interfaces,
     ) -> (ViewInputs, bool) {
         let group = &self.groups[g];
-        let eligible = !self.stopping && group.interfaces_up(interfaces) && !group.track_failed;
+        let eligible = !self.stopping
+            && !group.held_out
+            && group.interfaces_up(interfaces)
+            && !group.track_failed;
         (self.view_inputs(g), eligible)
     }
 
@@ -541,6 +547,41 @@ impl ClusterRt {
             fence_pending: self.fencer.pending_for(&lost),
             fenced: self.fencer.fenced(),
         }
+    }
+
+    /// The holder of `group` (see [`ClusterRt::holder_of`]).
+    pub fn owner_of(&self, group: &GroupRt) -> Option<u8> {
+        let g = self
+            .groups
+            .iter()
+            .position(|x| x.cfg.name == group.cfg.name)?;
+        self.holder_of(g)
+    }
+
+    /// The node `group` goes to when this node lets it go: the first node of its list, after
+    /// this one, that is alive and has not reported it cannot hold it.
+    pub fn next_owner(&self, group: &GroupRt) -> Option<String> {
+        group
+            .cfg
+            .nodes
+            .iter()
+            .filter_map(|name| {
+                let id = self.cfg.nodes.iter().position(|n| n.name == *name)? + 1;
+                u8::try_from(id).ok().map(|id| (name, id))
+            })
+            .filter(|&(_, id)| id != self.me && self.membership.is_alive(id))
+            .find(|&(_, id)| {
+                self.peer_groups
+                    .get(&id)
+                    .and_then(|m| m.get(&group.wire_id))
+                    .is_none_or(|s| *s != GroupState::Failed)
+            })
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Whether a fence of a lost peer is under way or failed (nothing is acquired from it).
+    pub fn fence_pending(&self) -> bool {
+        (0..self.groups.len()).any(|g| self.fencer.pending_for(&self.lost_holders(g)))
     }
 
     /// Peers that are dead (not gone with a goodbye) and last reported group `g` busy: they may
@@ -688,6 +729,7 @@ impl GroupRt {
             engine: Group::new(params),
             last_reason: None,
             track_failed: false,
+            held_out: false,
         }
     }
 
@@ -818,7 +860,11 @@ impl Daemon {
                 Event::PeerAlive { peer } => {
                     send = true; // the peers learn of the new view at once
                     cluster.left.remove(&peer);
-                    info!("cluster node {} is alive", node_name(&cluster.cfg, peer))
+                    let name = node_name(&cluster.cfg, peer);
+                    info!("cluster node {name} is alive");
+                    self.events.record(
+                        events::Event::new("node", Some(&name), "heartbeats heard").code("alive"),
+                    );
                 }
                 Event::PeerDead { peer, why } => {
                     send = true;
@@ -827,11 +873,20 @@ impl Daemon {
                     } else {
                         hooks.push(cluster.node_dead_hook(peer, why.as_str(), &self.node_name));
                     }
-                    warn!(
-                        "cluster node {} is gone ({})",
-                        node_name(&cluster.cfg, peer),
-                        why.as_str()
-                    )
+                    let name = node_name(&cluster.cfg, peer);
+                    warn!("cluster node {name} is gone ({})", why.as_str());
+                    let words = match why {
+                        crate::engine::membership::PeerGone::Leaving => {
+                            "said goodbye (graceful stop)".to_string()
+                        }
+                        _ => format!(
+                            "no heartbeat for {} ({})",
+                            crate::config::format_duration(cluster.membership.params().deadtime),
+                            why.as_str()
+                        ),
+                    };
+                    self.events
+                        .record(events::Event::new("node", Some(&name), words).code(why.as_str()));
                 }
                 Event::Lease { valid } => {
                     if valid {
@@ -856,6 +911,20 @@ impl Daemon {
                         "cluster partition {:?}: {state} ({votes} of {needed} votes needed)",
                         cluster.membership.partition()
                     );
+                    let total = cluster.cfg.nodes.len();
+                    let (words, code) = if quorate {
+                        (
+                            format!("quorum regained: {votes} of {total} nodes"),
+                            "quorum-regained",
+                        )
+                    } else {
+                        (
+                            format!("quorum lost: {votes} of {total} nodes ({needed} needed)"),
+                            "quorum-lost",
+                        )
+                    };
+                    self.events
+                        .record(events::Event::new("quorum", None, words).code(code));
                 }
             }
         }
@@ -952,6 +1021,14 @@ impl Daemon {
                         .unwrap_or_default()
                         .to_string();
                     warn!("fencing {name} with {device} (attempt {attempt})");
+                    self.events.record(
+                        events::Event::new(
+                            "fence",
+                            Some(&name),
+                            format!("fencing with {device} (attempt {attempt})"),
+                        )
+                        .code("fencing"),
+                    );
                     let hook = cluster.fence_hook("fencing", peer, &device, "", &self.node_name);
                     let job = self.fence_job(peer);
                     let submitted = match (&self.fence_worker, job) {
@@ -971,6 +1048,14 @@ impl Daemon {
                         .unwrap_or_default()
                         .to_string();
                     info!("{name} is fenced ({device}): its groups may be taken over");
+                    self.events.record(
+                        events::Event::new(
+                            "fence",
+                            Some(&name),
+                            format!("fenced by {device}: its groups may be taken over"),
+                        )
+                        .code("fenced"),
+                    );
                     let hook = cluster.fence_hook("fenced", peer, &device, "", &self.node_name);
                     self.queue_hook(hook, now);
                     confirmed = true;
@@ -989,6 +1074,17 @@ impl Daemon {
                     warn!(
                         "fencing {name} with {device} failed (attempt {attempt}): {reason}; \
                          its groups stay down, next attempt in {retry_in:?}"
+                    );
+                    self.events.record(
+                        events::Event::new(
+                            "fence",
+                            Some(&name),
+                            format!(
+                                "{device} failed (attempt {attempt}): {reason}; next attempt in {}",
+                                crate::config::format_duration(retry_in)
+                            ),
+                        )
+                        .code("fence-failed"),
                     );
                     let hook =
                         cluster.fence_hook("fence-failed", peer, &device, &reason, &self.node_name);
@@ -1102,6 +1198,11 @@ impl Daemon {
                     if let Some(group) = self.cluster.as_mut().map(|c| &mut c.groups[g]) {
                         group.last_reason = Some(reason);
                         info!(group = %group.cfg.name, "{} -> {} ({})", from.as_str(), to.as_str(), reason.code());
+                        self.events.record(
+                            events::Event::new("group", Some(&group.cfg.name), reason.to_string())
+                                .between(from.as_str(), to.as_str())
+                                .code(reason.code()),
+                        );
                     }
                 }
             }
@@ -1222,7 +1323,7 @@ impl Daemon {
     }
 }
 
-fn node_name(cfg: &ClusterConfig, id: u8) -> String {
+pub(super) fn node_name(cfg: &ClusterConfig, id: u8) -> String {
     usize::from(id)
         .checked_sub(1)
         .and_then(|i| cfg.nodes.get(i))

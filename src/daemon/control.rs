@@ -31,10 +31,55 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connection tokens are `token_base + id` with `id` in `0..TOKEN_SPAN`.
 pub const TOKEN_SPAN: usize = 1 << 18;
 
-/// A request as sent by the CLI.
-#[derive(Debug, Serialize, Deserialize)]
+/// The control protocol's version, in every reply (`version`); a request may carry the
+/// version it speaks. Documented in relevo(8).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A request: one JSON line. Only `command` is required; the other fields belong to the
+/// commands that use them.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Request {
+    /// status, events, standby, takeover, maintenance, switchover, reload.
     pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// events: keep the connection open and stream every new event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow: bool,
+    /// takeover: local, foreign, all (default) or failback; maintenance: on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// switchover: the instance or group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// switchover: the node it should go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// takeover: even towards a node that is not healthy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// reload: validate and show the difference, apply nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check: bool,
+}
+
+impl Request {
+    /// A request for `command` with no other field.
+    pub fn new(command: &str) -> Self {
+        Request {
+            command: command.to_string(),
+            version: Some(PROTOCOL_VERSION),
+            ..Request::default()
+        }
+    }
+}
+
+/// The reply to an action (standby, takeover, maintenance, switchover, reload).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionReply {
+    pub version: u32,
+    /// What was done, or would be done (`reload --check`), in words: one line per change.
+    pub done: Vec<String>,
 }
 
 /// One instance in a status reply.
@@ -99,7 +144,14 @@ impl InstanceStatus {
 /// The status reply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
+    /// [`PROTOCOL_VERSION`].
+    #[serde(default)]
+    pub version: u32,
     pub node: String,
+    /// Operator state of this node: maintenance (persisted), standby, and the instances and
+    /// groups it is held out of (switchover).
+    #[serde(default)]
+    pub operator: OperatorStatus,
     pub instances: Vec<InstanceStatus>,
     /// Timer lateness and loop counters since start.
     #[serde(default, rename = "loop")]
@@ -119,6 +171,15 @@ pub struct Status {
     /// Cluster mode, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStatus>,
+}
+
+/// What the operator asked of this node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OperatorStatus {
+    pub maintenance: bool,
+    pub standby: bool,
+    /// Instances and groups this node stays out of after a switchover (until `takeover`).
+    pub held_out: Vec<String>,
 }
 
 /// Cluster mode in a status reply.
@@ -175,7 +236,7 @@ pub struct GroupStatus {
 
 /// The one-line JSON error reply `{"error":"..."}` (without the newline).
 pub fn error_reply(message: &str) -> String {
-    serde_json::json!({ "error": message }).to_string()
+    serde_json::json!({ "version": PROTOCOL_VERSION, "error": message }).to_string()
 }
 
 /// The message of an error reply, or `None` for any other reply.
@@ -295,8 +356,13 @@ struct Conn {
     /// connection closes once it is written.
     outbox: Vec<u8>,
     written: usize,
-    /// When the client has taken too long (to send its request, or to read the reply).
-    deadline: Instant,
+    /// When the client has taken too long (to send its request, or to read the reply); none
+    /// for a follower, which is closed instead when it falls [`MAX_REPLY`] bytes behind.
+    deadline: Option<Instant>,
+    /// `events --follow`: stays open and receives every new event.
+    follow: bool,
+    /// The peer's uid (who asked, for the event history).
+    uid: u32,
 }
 
 /// The listening socket and its open connections.
@@ -372,7 +438,7 @@ impl ControlServer {
 
     /// The earliest connection deadline (see [`ControlServer::handle_timeout`]).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().map(|c| c.deadline).min()
+        self.conns.values().filter_map(|c| c.deadline).min()
     }
 
     /// Closes every connection whose deadline has passed; one still waiting for its request
@@ -381,7 +447,7 @@ impl ControlServer {
         let expired: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.deadline <= now)
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
             .map(|(&id, _)| id)
             .collect();
         for id in expired {
@@ -412,7 +478,7 @@ impl ControlServer {
                     return;
                 }
             };
-            let admitted = self.admit(&stream).and_then(|pid| {
+            let admitted = self.admit(&stream).and_then(|(pid, uid)| {
                 let id = self
                     .ids
                     .alloc(|id| self.conns.contains_key(&id))
@@ -424,10 +490,10 @@ impl ControlServer {
                         Interest::READABLE | Interest::WRITABLE,
                     )
                     .map_err(|e| format!("cannot watch the connection: {e}"))?;
-                Ok((id, pid))
+                Ok((id, pid, uid))
             });
             match admitted {
-                Ok((id, pid)) => {
+                Ok((id, pid, uid)) => {
                     tracing::debug!("control connection {id} from pid {pid}");
                     self.conns.insert(
                         id,
@@ -436,7 +502,9 @@ impl ControlServer {
                             inbox: Vec::new(),
                             outbox: Vec::new(),
                             written: 0,
-                            deadline: now + IDLE_TIMEOUT,
+                            deadline: Some(now + IDLE_TIMEOUT),
+                            follow: false,
+                            uid,
                         },
                     );
                 }
@@ -449,8 +517,9 @@ impl ControlServer {
         }
     }
 
-    /// Whether a new connection may stay (the limit, then the peer's credentials); its pid.
-    fn admit(&self, stream: &UnixStream) -> Result<i32, String> {
+    /// Whether a new connection may stay (the limit, then the peer's credentials); its pid
+    /// and uid.
+    fn admit(&self, stream: &UnixStream) -> Result<(i32, u32), String> {
         if self.conns.len() >= MAX_CONNECTIONS {
             return Err(format!(
                 "too many control connections (at most {MAX_CONNECTIONS})"
@@ -461,20 +530,32 @@ impl ControlServer {
         self.access
             .check(Uid::from_raw(cred.uid()), Gid::from_raw(cred.gid()))
             .map_err(|reason| format!("{reason} (pid {})", cred.pid()))?;
-        Ok(cred.pid())
+        Ok((cred.pid(), cred.uid()))
     }
 
-    /// Handles readiness of connection `token`: returns its request line once complete
-    /// (answer it with [`ControlServer::reply`]); answers an oversized request with an error;
-    /// writes what is left of a reply; closes finished and broken connections.
-    pub fn serve(&mut self, registry: &Registry, token: Token, now: Instant) -> Option<String> {
+    /// Handles readiness of connection `token`: returns its request line and the peer's uid
+    /// once complete (answer it with [`ControlServer::reply`] or [`ControlServer::follow`]);
+    /// answers an oversized request with an error; writes what is left of a reply; closes
+    /// finished and broken connections (a follower that hung up).
+    pub fn serve(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> Option<(String, u32)> {
         let id = self.id_of(token)?;
         let conn = self.conns.get_mut(&id)?;
-        let progress = if conn.replied() {
+        let progress = if conn.follow {
+            match conn.discard_input() {
+                Ok(true) => Ok(true),
+                Ok(false) => conn.flush(),
+                Err(e) => Err(e),
+            }
+        } else if conn.replied() {
             conn.flush()
         } else {
             match conn.read_request() {
-                Ok(Incoming::Line(line)) => return Some(line),
+                Ok(Incoming::Line(line)) => return Some((line, conn.uid)),
                 Ok(Incoming::TooLong) => {
                     let error = error_reply(&format!("request longer than {MAX_REQUEST} bytes"));
                     conn.queue_reply(error, now);
@@ -501,6 +582,58 @@ impl ControlServer {
         conn.queue_reply(reply, now);
         let progress = conn.flush();
         self.finish(registry, id, progress);
+    }
+
+    /// Answers the `events --follow` request of `token` with `lines` (the history, one JSON
+    /// line each) and keeps the connection open for [`ControlServer::broadcast`].
+    pub fn follow(&mut self, registry: &Registry, token: Token, lines: String) {
+        let Some(id) = self.id_of(token) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.follow = true;
+        conn.deadline = None;
+        conn.outbox = lines.into_bytes();
+        conn.written = 0;
+        let progress = conn.flush();
+        self.finish(registry, id, progress);
+    }
+
+    /// Whether any connection follows the events.
+    pub fn has_followers(&self) -> bool {
+        self.conns.values().any(|c| c.follow)
+    }
+
+    /// Appends `lines` to every follower and writes what its socket takes. A follower more
+    /// than [`MAX_REPLY`] bytes behind is closed: a slow reader never grows memory or
+    /// blocks the loop. Returns how many were closed that way.
+    pub fn broadcast(&mut self, registry: &Registry, lines: &str) -> usize {
+        let followers: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.follow)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut dropped = 0;
+        for id in followers {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.outbox.len() - conn.written + lines.len() > MAX_REPLY {
+                tracing::warn!("events follower {id} fell {MAX_REPLY} bytes behind: closed");
+                dropped += 1;
+                self.close(registry, id);
+                continue;
+            }
+            conn.outbox.drain(..conn.written);
+            conn.written = 0;
+            conn.outbox.extend_from_slice(lines.as_bytes());
+            let progress = conn.flush();
+            self.finish(registry, id, progress);
+        }
+        dropped
     }
 
     /// Closes connection `id` when `progress` says it is done or broken.
@@ -567,7 +700,21 @@ impl Conn {
         reply.push('\n');
         self.outbox = reply.into_bytes();
         self.written = 0;
-        self.deadline = now + IDLE_TIMEOUT;
+        self.deadline = Some(now + IDLE_TIMEOUT);
+    }
+
+    /// A follower sends nothing after its request: reads and drops what comes; true at EOF.
+    fn discard_input(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 512];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Writes as much of the reply as the socket takes; true once all of it is written.
@@ -581,7 +728,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.replied())
+        Ok(self.replied() && !self.follow)
     }
 }
 
@@ -623,10 +770,7 @@ impl Drop for ControlServer {
 /// peer) is an error. For callers that want the typed status (the lab, tests, benches).
 pub fn query_status(path: &Path) -> anyhow::Result<Status> {
     use anyhow::Context;
-    let request_line = Request {
-        command: "status".into(),
-    };
-    let reply = request(path, &request_line)?;
+    let reply = request(path, &Request::new("status"))?;
     if let Some(error) = reply_error(&reply) {
         anyhow::bail!("the daemon refused the status request: {error}");
     }
@@ -800,7 +944,9 @@ mod tests {
             inbox: Vec::new(),
             outbox: Vec::new(),
             written: 0,
-            deadline: Instant::now(),
+            deadline: Some(Instant::now()),
+            follow: false,
+            uid: 0,
         };
         assert!(!conn.replied());
         conn.queue_reply("x".repeat(MAX_REPLY), Instant::now());
@@ -837,7 +983,7 @@ mod tests {
         let line = error_reply("permission denied: uid 1000 is not root or in group \"x\"");
         assert_eq!(
             line,
-            r#"{"error":"permission denied: uid 1000 is not root or in group \"x\""}"#
+            r#"{"error":"permission denied: uid 1000 is not root or in group \"x\"","version":1}"#
         );
         assert_eq!(
             reply_error(&line).as_deref(),

@@ -82,6 +82,10 @@ pub struct HookDone {
     pub owner: usize,
     pub event: String,
     pub outcome: HookOutcome,
+    /// `name/event` (the log prefix of the hook's lines).
+    pub label: String,
+    /// From the start to the end of the hook (zero when it did not start).
+    pub duration: Duration,
 }
 
 /// How a hook ended.
@@ -322,6 +326,7 @@ struct RunningHook {
     after_exit: usize,
     /// Next check for a hook without pidfd.
     poll_at: Option<Instant>,
+    started: Instant,
 }
 
 impl RunningHook {
@@ -592,6 +597,8 @@ impl HookRunner {
                 owner: req.owner,
                 event: req.event,
                 outcome: HookOutcome::Refused(reason),
+                label,
+                duration: Duration::ZERO,
             });
         }
         let slot = self.free_slot();
@@ -607,6 +614,8 @@ impl HookRunner {
                     owner: req.owner,
                     event: req.event,
                     outcome: HookOutcome::SpawnFailed(reason),
+                    label,
+                    duration: Duration::ZERO,
                 });
             }
         };
@@ -717,6 +726,8 @@ impl HookRunner {
             owner: hook.owner,
             event: hook.event,
             outcome,
+            duration: hook.started.elapsed(),
+            label: hook.label,
         });
     }
 
@@ -814,6 +825,7 @@ impl HookRunner {
             backlog: false,
             after_exit: 0,
             poll_at,
+            started: Instant::now(),
         }
     }
 

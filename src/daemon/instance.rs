@@ -42,6 +42,8 @@ pub struct InstanceRt {
     pub na_router_flag: bool,
     /// Virtual-MAC mode: the macvlan that holds the VIPs and the MAC adverts come from.
     pub vmac: Option<VirtualMac>,
+    /// The master last followed (for "no advert from ... for ..." in the event history).
+    pub last_master: Option<std::net::IpAddr>,
     counters: BTreeMap<&'static str, u64>,
     warned: HashSet<&'static str>,
     tx: Vec<u8>,
@@ -94,6 +96,7 @@ impl InstanceRt {
                 .vmac_interface
                 .as_deref()
                 .map(|name| VirtualMac::new(name, cfg.vrid, family)),
+            last_master: None,
             counters: BTreeMap::new(),
             warned: HashSet::new(),
             tx: vec![0; TX_BUFFER],

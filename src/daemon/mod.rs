@@ -5,6 +5,7 @@ mod adverts;
 pub mod announce;
 pub mod cluster;
 pub mod control;
+pub mod events;
 pub mod fence_worker;
 pub mod heartbeat_socket;
 pub mod hook_security;
@@ -14,8 +15,10 @@ pub mod interfaces;
 pub mod loop_stats;
 mod net_events;
 pub mod netlink;
+pub mod operator;
 pub mod packet_socket;
 pub mod ping;
+pub mod sd_notify;
 pub mod signals;
 mod status;
 pub mod timer;
@@ -126,6 +129,14 @@ pub struct Daemon {
     fence_worker: Option<fence_worker::FenceWorker>,
     /// `[[track]]` checks and what they did to the instances and groups.
     tracks: track::TrackRt,
+    /// The history `relevo events` shows.
+    events: events::EventLog,
+    /// The newest event sent to `events --follow` clients.
+    events_sent: u64,
+    /// Maintenance, standby, switchovers.
+    operator: operator::OperatorState,
+    /// systemd notifications (READY, STOPPING, WATCHDOG); inert outside systemd.
+    notify: sd_notify::SdNotify,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
@@ -224,6 +235,10 @@ impl Daemon {
             cluster_backlog: std::collections::BTreeSet::new(),
             fence_worker: None,
             tracks,
+            events: events::EventLog::default(),
+            events_sent: 0,
+            operator: operator::OperatorState::load(&config.node.state_dir),
+            notify: sd_notify::SdNotify::from_env(),
         })
     }
 
@@ -290,12 +305,18 @@ impl Daemon {
                 let inst = &self.instances[i];
                 warn!(instance = %inst.cfg.name, "no usable source address on {} yet: the instance stays in FAULT until there is one", inst.cfg.interface);
             }
+            if self.operator.holds_out(&self.instances[i].cfg.name) {
+                self.feed(i, Input::HoldOut(true), now);
+            }
             if self.instances[i].cfg.quorum_gated {
                 // Gated instances start blocked: no quorum has been seen yet.
                 self.feed(i, Input::CannotAdvertise(Blocker::NoQuorum), now);
             }
             self.feed(i, Input::Startup { link_up }, now);
         }
+        // Sockets open, configuration applied: systemd may start what comes after us.
+        self.notify.ready();
+        self.schedule_watchdog(now);
         Ok(())
     }
 
@@ -319,6 +340,7 @@ impl Daemon {
             }
             self.drain_cluster_backlog(Instant::now());
             self.fire_due_timers(Instant::now(), &mut hook_done);
+            self.publish_events();
             if self.shutdown_complete(Instant::now()) {
                 break;
             }
@@ -413,6 +435,10 @@ impl Daemon {
                     }
                     self.reschedule_control();
                 }
+                TimerOwner::Watchdog => {
+                    self.notify.watchdog();
+                    self.schedule_watchdog(now);
+                }
                 TimerOwner::Daemon => {}
             }
         }
@@ -428,6 +454,10 @@ impl Daemon {
     }
 
     fn reschedule(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        if let Some((master, _)) = inst.engine.current_master() {
+            inst.last_master = Some(master);
+        }
         let next = self.instances[i].engine.next_deadline();
         self.deadlines.schedule(TimerOwner::Instance(i), next);
     }
@@ -454,6 +484,18 @@ impl Daemon {
                 Action::Transition { from, to, reason } => {
                     let inst = &self.instances[i];
                     info!(instance = %inst.cfg.name, "{} -> {} ({reason})", from.as_str(), to.as_str());
+                    let words = match (reason, inst.last_master) {
+                        (crate::engine::vrrp::Reason::MasterDown, Some(master)) => format!(
+                            "no advert from {master} for {}",
+                            crate::config::format_duration(inst.engine.master_down_interval())
+                        ),
+                        _ => reason.to_string(),
+                    };
+                    self.events.record(
+                        events::Event::new("vrrp", Some(&inst.cfg.name), words)
+                            .between(from.as_str(), to.as_str())
+                            .code(reason.code()),
+                    );
                     if let Some(req) = inst.hook_request(i, from, to, &reason, &self.node_name) {
                         self.hook_queue.push(req);
                         self.pump_hooks(now);
@@ -487,6 +529,20 @@ impl Daemon {
 
     /// Held VIPs that had vanished were re-added: announce them again.
     fn announce_restored(&mut self, owners: Vec<VipOwner>) {
+        for owner in &owners {
+            let name = match *owner {
+                VipOwner::Instance(i) => Some(self.instances[i].cfg.name.clone()),
+                VipOwner::Group(g) => self.cluster.as_ref().map(|c| c.groups[g].cfg.name.clone()),
+            };
+            self.events.record(
+                events::Event::new(
+                    "vip",
+                    name.as_deref(),
+                    "a VIP vanished while held (deleted by someone else, or its lease expired): restored",
+                )
+                .code("restored"),
+            );
+        }
         for owner in owners {
             match owner {
                 VipOwner::Instance(i) => self.announce(i),
@@ -531,6 +587,7 @@ impl Daemon {
                     return;
                 }
                 info!("{sig}: shutting down (priority-0 adverts, removing VIPs, stop hooks)");
+                self.notify.stopping();
                 // Stop hooks may queue behind a running hook (two timeouts); a stopping
                 // master waits for its successor at most four advert intervals.
                 let longest_hook = self
@@ -594,8 +651,12 @@ impl Daemon {
     fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
         for d in done.drain(..) {
             if d.owner >= track::TRACK_HOOK_OWNER_BASE {
+                // Routine checks: their changes are logged, not every run recorded.
                 self.track_script_done(d, now);
-            } else if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
+                continue;
+            }
+            self.record_hook(&d);
+            if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
                 self.finish_hook(d);
             } else if d.owner >= cluster::GROUP_HOOK_OWNER_BASE {
                 self.hook_queue.finished(d.owner);
@@ -605,6 +666,24 @@ impl Daemon {
             }
         }
         self.pump_hooks(now);
+    }
+
+    /// Records a finished hook in the event history.
+    fn record_hook(&mut self, done: &HookDone) {
+        use hooks::HookOutcome;
+        let (words, exit_code) = match &done.outcome {
+            HookOutcome::Exited(0) => ("exited 0".to_string(), Some(0)),
+            HookOutcome::Exited(code) => (format!("failed: exit {code}"), Some(*code)),
+            HookOutcome::Signaled(sig) => (format!("killed by signal {sig}"), None),
+            HookOutcome::TimedOut => ("timed out: killed".to_string(), None),
+            HookOutcome::SpawnFailed(why) => (format!("not started: {why}"), None),
+            HookOutcome::Refused(why) => (format!("refused: {why}"), None),
+            HookOutcome::WaitFailed(why) => (format!("exit unknown: {why}"), None),
+        };
+        let mut event = events::Event::new("hook", Some(&done.label), words).code(&done.event);
+        event.exit_code = exit_code;
+        event.duration_ms = Some(u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX));
+        self.events.record(event);
     }
 
     /// The runner logged the outcome (with the hook's `instance/event` label); the
@@ -619,13 +698,17 @@ impl Daemon {
             .control
             .as_mut()
             .and_then(|c| c.serve(registry, token, now));
-        if let Some(line) = request {
-            let reply = self.control_reply(&line);
-            if let Some(control) = self.control.as_mut() {
-                control.reply(self.poll.registry(), token, now, reply);
-            }
+        if let Some((line, uid)) = request {
+            self.control_command(token, &line, uid, now);
         }
         self.reschedule_control();
+    }
+
+    /// Arms the next WATCHDOG=1, half of `$WATCHDOG_USEC` from `now`: sent from the loop
+    /// itself, so a stuck loop stops it and systemd restarts the daemon.
+    fn schedule_watchdog(&mut self, now: Instant) {
+        let next = self.notify.watchdog_interval().map(|d| now + d);
+        self.deadlines.schedule(TimerOwner::Watchdog, next);
     }
 
     /// Arms the control socket's earliest connection deadline.

@@ -1,22 +1,12 @@
 //! What the daemon reports: the `relevo status` reply (instances, VIPs, loop timing,
-//! counters), the answer to a control request, and the counters logged at exit.
+//! counters, operator state) and the counters logged at exit.
 use tracing::info;
 
-use super::control::{self, InstanceStatus, Status};
+use super::control::{self, InstanceStatus, Status, PROTOCOL_VERSION};
 use super::vip::VipOwner;
 use super::Daemon;
 
 impl Daemon {
-    pub(super) fn control_reply(&self, line: &str) -> String {
-        let command = serde_json::from_str::<control::Request>(line).map(|r| r.command);
-        match command.as_deref() {
-            Ok("status") => serde_json::to_string(&self.status())
-                .unwrap_or_else(|e| control::error_reply(&e.to_string())),
-            Ok(other) => control::error_reply(&format!("unknown command {other:?}")),
-            Err(e) => control::error_reply(&format!("bad request: {e}")),
-        }
-    }
-
     pub(super) fn status(&self) -> Status {
         let instances = self
             .instances
@@ -57,7 +47,9 @@ impl Daemon {
             })
             .collect();
         Status {
+            version: PROTOCOL_VERSION,
             node: self.node_name.clone(),
+            operator: self.operator.status(),
             instances,
             loop_stats: self.loop_stats.status(),
             hooks_refused: self.hooks.refused(),

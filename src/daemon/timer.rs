@@ -27,6 +27,8 @@ pub enum TimerOwner {
     Control,
     /// `[[track]]` checks that are due.
     Tracks,
+    /// The next WATCHDOG=1 to systemd (see `sd_notify`).
+    Watchdog,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }

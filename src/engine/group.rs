@@ -128,6 +128,22 @@ pub enum Reason {
     Stopped,
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reason::Owner => "this node is its owner now",
+            Reason::Started => "every resource started",
+            Reason::OtherOwner => "another node is its owner now",
+            Reason::QuorumLost => "quorum lost",
+            Reason::NotEligible => {
+                "this node may not hold it (standby, maintenance, switchover, or a VIP interface down)"
+            }
+            Reason::StartFailed => "a resource failed to start",
+            Reason::Stopped => "every resource stopped",
+        })
+    }
+}
+
 impl Reason {
     pub fn code(self) -> &'static str {
         match self {

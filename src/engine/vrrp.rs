@@ -155,6 +155,11 @@ pub enum Input {
     /// The effective priority changed (tracks): used from now on in adverts, Skew_Time and
     /// preemption. See [`Instance::set_priority`].
     SetPriority(u8),
+    /// The operator holds this node out of the instance (standby, maintenance, switchover)
+    /// or lets it compete again. Held out, a MASTER resigns as on shutdown (one priority-0
+    /// advert, the VIPs kept until the successor speaks, at most four advert intervals) and
+    /// the instance stays BACKUP without a Master_Down timer: it never takes over.
+    HoldOut(bool),
 }
 
 /// Why an instance with its link up cannot advertise.
@@ -217,6 +222,8 @@ pub enum Reason {
     /// The last blocker (source address, send failure) lifted, or a send retry is due.
     CanAdvertise,
     Shutdown,
+    /// The operator held this node out (standby, maintenance, switchover).
+    HeldOut,
 }
 
 impl Reason {
@@ -238,6 +245,7 @@ impl Reason {
             Reason::TrackFailed => "track-failed",
             Reason::CanAdvertise => "can-advertise",
             Reason::Shutdown => "shutdown",
+            Reason::HeldOut => "held-out",
         }
     }
 
@@ -286,6 +294,9 @@ impl fmt::Display for Reason {
             Reason::TrackFailed => f.write_str("a tracked check failed"),
             Reason::CanAdvertise => f.write_str("able to advertise again"),
             Reason::Shutdown => f.write_str("shutdown"),
+            Reason::HeldOut => {
+                f.write_str("held out by the operator (standby, maintenance or switchover)")
+            }
         }
     }
 }
@@ -336,6 +347,8 @@ pub struct Instance {
     send_retry_backoff: Duration,
     /// Why the last transition happened (status).
     last_reason: Option<Reason>,
+    /// See [`Input::HoldOut`].
+    held_out: bool,
 }
 
 impl Instance {
@@ -365,6 +378,7 @@ impl Instance {
             send_retry_at: None,
             last_reason: None,
             send_retry_backoff: SEND_RETRY_MIN,
+            held_out: false,
         }
     }
 
@@ -379,6 +393,11 @@ impl Instance {
     /// Why the last transition happened (`None` before the first one).
     pub fn last_reason(&self) -> Option<Reason> {
         self.last_reason
+    }
+
+    /// Whether the operator holds this node out ([`Input::HoldOut`]).
+    pub fn held_out(&self) -> bool {
+        self.held_out
     }
 
     /// Our primary address as last given by [`Input::PrimaryAddress`].
@@ -455,6 +474,7 @@ impl Instance {
                 self.start_or_fault(now, Reason::Startup, out)
             }
             (Input::Shutdown, _) => self.shutdown(now, out),
+            (Input::HoldOut(on), _) => self.hold_out(on, now, out),
             // Our own advert, looped back: not a peer.
             (Input::Advert(advert), _) if Some(advert.src) == self.primary => {}
             (Input::Advert(advert), State::Initialize) if advert.priority > 0 => {
@@ -585,7 +605,7 @@ impl Instance {
     /// Startup (or link back): the address owner becomes MASTER, anyone else BACKUP.
     fn start(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         self.finish_release(out);
-        if self.params.priority == OWNER_PRIORITY {
+        if self.params.priority == OWNER_PRIORITY && !self.held_out {
             self.become_master(now, Reason::AddressOwner, out);
             return;
         }
@@ -595,7 +615,11 @@ impl Instance {
     }
 
     fn enter_backup(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
-        self.timer = self.backup_deadline(now, self.master_down_interval());
+        self.timer = if self.held_out {
+            None
+        } else {
+            self.backup_deadline(now, self.master_down_interval())
+        };
         self.last_heard = LastHeard::Master;
         self.transition(State::Backup, reason, out);
     }
@@ -667,6 +691,35 @@ impl Instance {
         self.transition(State::Initialize, Reason::Shutdown, out);
     }
 
+    /// [`Input::HoldOut`]: resign (MASTER) or stop (BACKUP) the Master_Down timer; let go:
+    /// the timer runs again from now, so a held-out node that hears nobody takes over after
+    /// Master_Down_Interval, and one with a higher priority preempts as usual.
+    fn hold_out(&mut self, on: bool, now: Instant, out: &mut Vec<Action>) {
+        if self.held_out == on {
+            return;
+        }
+        self.held_out = on;
+        match (on, self.state) {
+            (true, State::Master) => {
+                out.push(Action::SendAdvert { priority: 0 });
+                self.release_deadline =
+                    Some(now.checked_add(self.advert_interval() * 4).unwrap_or(now));
+                self.announce.stop();
+                self.master = None;
+                self.started_backup_at = None;
+                self.timer = None;
+                self.last_heard = LastHeard::Master;
+                self.transition(State::Backup, Reason::HeldOut, out);
+            }
+            (true, State::Backup) => self.timer = None,
+            (false, State::Backup) => {
+                self.timer = self.backup_deadline(now, self.master_down_interval());
+                self.last_heard = LastHeard::Master;
+            }
+            _ => {}
+        }
+    }
+
     /// The successor spoke: its gratuitous ARPs are on the wire, so the VIPs go after a short
     /// grace that lets requests already in flight to us be answered.
     fn successor_heard(&mut self, now: Instant) {
@@ -705,6 +758,17 @@ impl Instance {
 
     /// RFC 5798 §6.4.2 "If an ADVERTISEMENT is received" in BACKUP.
     fn backup_advert(&mut self, advert: AdvertIn, now: Instant) {
+        if advert.priority > 0 {
+            // A held-out master that resigned hands its VIPs over to whoever speaks now.
+            self.successor_heard(now);
+        }
+        self.backup_advert_rules(advert, now);
+        if self.held_out {
+            self.timer = None;
+        }
+    }
+
+    fn backup_advert_rules(&mut self, advert: AdvertIn, now: Instant) {
         let from_other = self.master.is_some_and(|(master, _)| master != advert.src);
         if advert.priority == 0 && from_other {
             // A router this backup does not follow resigned (a competing master stepping

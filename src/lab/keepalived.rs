@@ -109,7 +109,16 @@ impl KeepalivedNode {
     /// Writes config + notify script and starts keepalived on node `i`; returns once both
     /// keepalived processes have written their pid files.
     pub fn start(lab: &Lab, i: usize, config: &KeepalivedConfig) -> Result<Self> {
-        let dir = lab.work_dir().join(format!("kad-n{i}"));
+        let dir = Self::run_dir(lab, i);
+        let text = config.render(&format!("{}-n{i}", lab.id()), &dir);
+        Self::start_with_text(lab, i, &text)
+    }
+
+    /// Starts keepalived on node `i` with `text` as its keepalived.conf, as written (a
+    /// keepalived.conf from elsewhere, adapted to the node's `eth0`); the notify script is in
+    /// its directory ([`KeepalivedNode::dir`]) for configs that want it.
+    pub fn start_with_text(lab: &Lab, i: usize, text: &str) -> Result<Self> {
+        let dir = Self::run_dir(lab, i);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("chmod 0755 {}", dir.display()))?;
@@ -119,8 +128,7 @@ impl KeepalivedNode {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("chmod 0755 {}", script.display()))?;
         let conf = dir.join("keepalived.conf");
-        std::fs::write(&conf, config.render(&format!("{}-n{i}", lab.id()), &dir))
-            .with_context(|| format!("writing {}", conf.display()))?;
+        std::fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
         let mut node = KeepalivedNode {
             node: i,
             ns: lab.node_ns(i),
@@ -129,6 +137,11 @@ impl KeepalivedNode {
         };
         node.restart(lab)?;
         Ok(node)
+    }
+
+    /// Node `i`'s directory: config, notify script, pid and state files.
+    fn run_dir(lab: &Lab, i: usize) -> PathBuf {
+        lab.work_dir().join(format!("kad-n{i}"))
     }
 
     /// (Re)starts keepalived with the same config (a running one is killed first).

@@ -411,16 +411,24 @@ impl RelevoNode {
     /// Runs `relevo status --socket <this node's control socket>` (from the host: the socket
     /// is a file) and returns the table it prints; fails on a non-zero exit.
     pub fn status_table(&self) -> Result<String> {
+        self.cli(&["status"])
+    }
+
+    /// Runs `relevo <args> --socket <this node's control socket>` (a control verb: status,
+    /// standby, maintenance on, ...) and returns what it prints; fails on a non-zero exit,
+    /// with its stderr.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
         let out = std::process::Command::new(&self.bin)
-            .arg("status")
+            .args(args)
             .arg("--socket")
             .arg(self.control_socket()?)
             .stdin(std::process::Stdio::null())
             .output()
-            .with_context(|| format!("running relevo status for node {}", self.node))?;
+            .with_context(|| format!("running relevo {args:?} for node {}", self.node))?;
         if !out.status.success() {
             bail!(
-                "relevo status for node {} failed ({}): {}",
+                "relevo {} for node {} failed ({}): {}",
+                args.join(" "),
                 self.node,
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
