@@ -47,6 +47,9 @@ stop them within its timeouts.
 
 A resource whose start fails makes the node release the group so the next one tries. VRRP
 instances with quorum_gated stay in FAULT (reason no-quorum) while this node lacks quorum.
+[[track]] checks (scripts, interfaces, files; see relevo.toml(5)) lower or raise an
+instance's effective priority, put it in FAULT (reason track-failed), or make this node
+ineligible for a group.
 
 One single-threaded event loop does all network work; hooks are child processes watched by
 the loop, so a slow hook never delays an advert. The daemon talks to the CLI over a Unix
@@ -166,10 +169,12 @@ const STATUS_ABOUT: &str = "\
 Ask the running daemon over its control socket (the configuration's control_socket, default
 /run/relevo/relevo.sock; see relevo-control(7)) and print the node's log_lines_dropped and
 control_refused counters, then every instance: interface, VRID, version, priority, state, the
-master it follows, its VIPs and its packet counters (adverts sent and received, drops by
-reason: bad_ttl, bad_checksum, bad_length, version_mismatch, auth_mismatch,
-interval_mismatch, unknown_peer, ...); in cluster mode the quorum, every other node with its
-links and fence, every group with its state and owner, and the heartbeat counters.
+master it follows, its VIPs, its effective priority when its tracks changed it (with the
+tracks that did), each of its tracks (state, what it applies, the last result) and its packet
+counters (adverts sent and received, drops by reason: bad_ttl, bad_checksum, bad_length,
+version_mismatch, auth_mismatch, interval_mismatch, unknown_peer, ...); in cluster mode the
+quorum, every other node with its links and fence, every group with its state, owner and
+failing tracks, and the heartbeat counters.
 
 --json prints the daemon's JSON reply as is (its fields: relevo-control(7)). An error reply
 from the daemon, such as a refused connection, is printed as well and status exits 1.";

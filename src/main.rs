@@ -166,6 +166,7 @@ mod status {
                 master,
                 i.vips.join(" ")
             );
+            print_tracks(i);
             let counters: Vec<String> =
                 i.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !counters.is_empty() {
@@ -210,6 +211,38 @@ mod status {
         Ok(())
     }
 
+    /// The effective priority when tracks changed it, and each track of the instance.
+    fn print_tracks(i: &relevo::daemon::control::InstanceStatus) {
+        if i.effective_priority != 0 && i.effective_priority != i.priority {
+            let changed: Vec<String> = i
+                .tracks
+                .iter()
+                .filter(|t| t.applied != 0)
+                .map(|t| format!("{} {:+}", t.name, t.applied))
+                .collect();
+            println!(
+                "{:<16} effective priority {} (configured {}; {})",
+                "",
+                i.effective_priority,
+                i.priority,
+                changed.join(", ")
+            );
+        }
+        for t in &i.tracks {
+            let effect = if t.fault {
+                "FAULT".to_string()
+            } else if t.applied != 0 {
+                format!("{:+}", t.applied)
+            } else {
+                "no change".to_string()
+            };
+            println!(
+                "{:<16} track {} ({}, weight {}): {}, {effect}; {}",
+                "", t.name, t.check, t.weight, t.state, t.detail
+            );
+        }
+    }
+
     fn print_cluster(c: &relevo::daemon::control::ClusterStatus) {
         let quorum = if c.quorate { "quorate" } else { "NOT quorate" };
         println!(
@@ -236,6 +269,13 @@ mod status {
         for g in &c.groups {
             let owner = g.owner.clone().unwrap_or_else(|| "-".to_string());
             println!("{:<16} {:<10} {:<14} {}", g.name, g.state, owner, g.reason);
+            if !g.failing_tracks.is_empty() {
+                println!(
+                    "{:<16} failing tracks: {} (not eligible here)",
+                    "",
+                    g.failing_tracks.join(", ")
+                );
+            }
         }
         let dropped: Vec<String> = c.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(

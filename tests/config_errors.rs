@@ -279,7 +279,7 @@ fn unknown_vrrp_key_lists_allowed_keys() {
     assert!(
         found[0]
             .message
-            .ends_with("garp_refresh, source_address, vip_lease, virtual_mac, vmac_interface"),
+            .ends_with("source_address, vip_lease, virtual_mac, vmac_interface, track"),
         "{}",
         found[0].message
     );

@@ -236,8 +236,6 @@ fn unsupported_options_are_listed_with_their_lines() {
         (37, "192.0.2.100/24 dev eth0 label eth0:vip"),
         (38, "192.0.2.101/24 dev eth1"),
         (39, "2001:db8::1/64"),
-        (42, "chk_haproxy"),
-        (45, "eth1 weight -10"),
         (48, "notify_backup relative.sh"),
         (52, "smtp_alert"),
         (54, "virtual_server 192.0.2.100 80 { ... }"),
@@ -275,18 +273,12 @@ fn unsupported_options_are_listed_with_their_lines() {
     assert_eq!(vrrp.hooks.backup, Some(vec!["/etc/ka/all.sh".to_string()]));
 }
 
-/// This Relevo does not accept `[[track]]` yet: vrrp_script/track_script and track_interface
-/// are written as comments that are valid TOML once uncommented.
+/// vrrp_script/track_script and track_interface become `[[track]]` tables and `track = [...]`
+/// on the instance, which Relevo's parser takes as they are.
 #[test]
-fn tracking_is_written_as_comments() {
+fn tracking_becomes_track_tables() {
     let report = import_keepalived(&case("unsupported.conf"));
-    let commented: String = report
-        .toml
-        .lines()
-        .skip_while(|line| !line.starts_with("# [[track]]"))
-        .map(|line| format!("{}\n", line.trim_start_matches('#').trim_start()))
-        .collect();
-    let table: toml::Table = toml::from_str(&commented).unwrap();
+    let table: toml::Table = toml::from_str(&report.toml).unwrap();
     let tracks = table["track"].as_array().unwrap();
     assert_eq!(tracks.len(), 2);
     assert_eq!(tracks[0]["name"].as_str(), Some("chk_haproxy"));
@@ -304,13 +296,23 @@ fn tracking_is_written_as_comments() {
     assert_eq!(tracks[0]["weight"].as_integer(), Some(-20));
     assert_eq!(tracks[1]["interface"].as_str(), Some("eth1"));
     assert_eq!(tracks[1]["weight"].as_integer(), Some(-10));
-    assert!(
-        report
-            .toml
-            .contains("# instance \"VI_1\": track = [\"chk_haproxy\", \"eth1-VI_1\"]"),
-        "{}",
-        report.toml
+    let instance = &table["vrrp"].as_array().unwrap()[0];
+    assert_eq!(
+        instance["track"].as_array().unwrap(),
+        &vec![
+            toml::Value::from("chk_haproxy"),
+            toml::Value::from("eth1-VI_1")
+        ]
     );
+    assert!(
+        !report.stderr.contains("[[track]]"),
+        "tracking converts: {}",
+        report.stderr
+    );
+    let config = relevo::config::parse(&report.toml, std::path::Path::new("converted.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", report.toml));
+    assert_eq!(config.vrrp[0].track, ["chk_haproxy", "eth1-VI_1"]);
+    assert_eq!(config.tracks.len(), 2);
 }
 
 /// `include` globs are followed relative to the including file; remarks name the included

@@ -1,5 +1,5 @@
 //! `relevo check -c FILE`: validate a config and print a summary (one line for the node, the
-//! cluster, each instance and each group), or the diagnostics. [`run_check`] returns the output as strings so it can be tested without a process.
+//! cluster, each instance, group, fencing device and track), or the diagnostics. [`run_check`] returns the output as strings so it can be tested without a process.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -8,7 +8,7 @@ use std::path::Path;
 use super::duration::format_duration;
 use super::types::{
     ClusterConfig, Config, FenceDevice, FenceKind, GroupConfig, IpmiPrivilege, QuorumPolicyConfig,
-    VrrpConfig,
+    TrackCheck, TrackConfig, VrrpConfig,
 };
 use crate::wire::VrrpVersion;
 
@@ -74,6 +74,9 @@ pub fn summary(config: &Config) -> String {
     }
     for device in &config.fence_devices {
         let _ = writeln!(out, "{}", fence_line(config, device));
+    }
+    for track in &config.tracks {
+        let _ = writeln!(out, "{}", track_line(track));
     }
     out
 }
@@ -196,7 +199,7 @@ fn group_line(group: &GroupConfig) -> String {
         list_or_none(&vips),
         list_or_none(&resources),
         group.max_start_failures,
-    )
+    ) + &tracks_suffix(&group.track)
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -239,5 +242,41 @@ fn instance_line(vrrp: &VrrpConfig) -> String {
         format_duration(vrrp.advert_interval),
         vips.join(","),
         transport
-    )
+    ) + &tracks_suffix(&vrrp.track)
+}
+
+/// ", tracks a,b" when an instance or group names tracks.
+fn tracks_suffix(tracks: &[String]) -> String {
+    if tracks.is_empty() {
+        String::new()
+    } else {
+        format!(", tracks {}", tracks.join(","))
+    }
+}
+
+/// "track web-check: script /usr/lib/relevo/check-web every 1s timeout 2s rise 2 fall 3,
+/// weight -60" (weight 0: "fault when failing").
+fn track_line(track: &TrackConfig) -> String {
+    let check = match &track.check {
+        TrackCheck::Script(argv) => format!(
+            "script {} every {} timeout {} rise {} fall {}",
+            argv.join(" "),
+            format_duration(track.interval),
+            format_duration(track.timeout),
+            track.rise,
+            track.fall
+        ),
+        TrackCheck::Interface(name) => format!("interface {name}"),
+        TrackCheck::File(path) => format!(
+            "file {} every {}",
+            path.display(),
+            format_duration(track.interval)
+        ),
+    };
+    let effect = if track.weight == 0 {
+        "fault when failing".to_string()
+    } else {
+        format!("weight {:+}", track.weight)
+    };
+    format!("track {}: {check}, {effect}", track.name)
 }

@@ -5,14 +5,13 @@
 //! (sorted by key).
 //! Names are unique; `[[cluster.node]] fence` refers to them (checked in `cluster.rs`).
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
 use super::cluster::read_private_file;
 use super::hooks::read_argv;
 use super::node::read_name;
-use super::reader::{Diags, Table, Value};
+use super::reader::{read_named_tables, Diags, Table, Value};
 use super::types::{
     CommandFence, FenceAction, FenceDevice, FenceKind, IpmiFence, IpmiPrivilege, Secret,
 };
@@ -65,50 +64,26 @@ pub(crate) fn read_fence_devices(diags: &mut Diags, value: Option<&Value<'_>>) -
             name_spans: Vec::new(),
         };
     };
-    let Some(items) = value.get_ref().as_array() else {
-        let message = "`fence` must be an array of tables: write [[fence]] (double brackets) \
-                       before each fencing device";
-        diags.error(&value.span(), message);
-        return FenceRead {
-            devices: Vec::new(),
-            names: None,
-            name_spans: Vec::new(),
-        };
-    };
-    let mut devices = Vec::new();
-    let mut complete = true;
-    let mut seen: HashMap<String, Range<usize>> = HashMap::new();
-    for item in items {
-        let Some(table) = diags.table("fence", "[[fence]]", item) else {
-            complete = false;
-            continue;
-        };
-        let (device, name_at) = read_device(diags, &table);
-        match name_at {
-            Some(at) => match seen.get(&device.name) {
-                Some(first) => {
-                    let line = diags.line_of(first);
-                    let message = format!(
-                        "duplicate fencing device name \"{}\" (first used on line {line})",
-                        device.name
-                    );
-                    diags.error(&at, message);
-                }
-                None => {
-                    seen.insert(device.name.clone(), at);
-                }
-            },
-            None => complete = false,
-        }
-        devices.push(device);
-    }
-    let names = complete.then(|| devices.iter().map(|device| device.name.clone()).collect());
-    let mut name_spans: Vec<(String, Range<usize>)> = seen.into_iter().collect();
-    name_spans.sort_by_key(|(_, at)| at.start);
+    let read = read_named_tables(
+        diags,
+        value,
+        (
+            "fence",
+            "[[fence]]",
+            "fencing device",
+            "each fencing device",
+        ),
+        |device: &FenceDevice| &device.name,
+        read_device,
+    );
+    let devices = read.items;
+    let names = read
+        .complete
+        .then(|| devices.iter().map(|device| device.name.clone()).collect());
     FenceRead {
         devices,
         names,
-        name_spans,
+        name_spans: read.name_spans,
     }
 }
 

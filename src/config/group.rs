@@ -26,6 +26,7 @@ pub(crate) const KEYS: &[&str] = &[
     "max_start_failures",
     "takeover_delay",
     "resource",
+    "track",
 ];
 
 pub(crate) const VIP_KEYS: &[&str] = &["address", "interface"];
@@ -40,6 +41,8 @@ pub(crate) struct Context<'a> {
     pub cluster_nodes: Option<Vec<&'a str>>,
     /// The `[[vrrp]]` instances (their names are taken).
     pub vrrp: &'a [VrrpConfig],
+    /// The `[[track]]` names, when all of them are valid.
+    pub tracks: Option<&'a [String]>,
 }
 
 /// A group as read, with the spans the checks across groups point at.
@@ -132,6 +135,7 @@ fn read_group(diags: &mut Diags, table: &Table<'_, '_>, context: &Context<'_>) -
             .get("resource")
             .map(|value| read_resources(diags, value))
             .unwrap_or_default(),
+        track: super::track::read_refs(diags, table, context.tracks),
     };
     Group {
         config,

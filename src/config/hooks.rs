@@ -62,7 +62,16 @@ fn read_hook_table<const N: usize>(
 
 /// One hook command as argv.
 fn read_command(diags: &mut Diags, key: &str, value: &Value<'_>) -> Option<Vec<String>> {
-    let label = format!("hooks.{key}");
+    read_program(diags, &format!("hooks.{key}"), value)
+}
+
+/// A command written as a program path (a string, no arguments) or an argv array; shared by
+/// hooks and `[[track]] script`. `label` names the key in messages.
+pub(crate) fn read_program(
+    diags: &mut Diags,
+    label: &str,
+    value: &Value<'_>,
+) -> Option<Vec<String>> {
     if let Some(path) = value.get_ref().as_str() {
         if path.contains(char::is_whitespace) && path.starts_with('/') {
             let message = format!(
@@ -72,9 +81,9 @@ fn read_command(diags: &mut Diags, key: &str, value: &Value<'_>) -> Option<Vec<S
             diags.error(&value.span(), message);
             return None;
         }
-        return check_argv(diags, &label, value, vec![path.to_string()]);
+        return check_argv(diags, label, value, vec![path.to_string()]);
     }
-    read_argv(diags, &label, value)
+    read_argv(diags, label, value)
 }
 
 /// A command written as an argv array of strings: the first is an absolute program path. Shared

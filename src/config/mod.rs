@@ -3,7 +3,7 @@
 //! Parsing walks toml's spanned document tree by hand instead of deriving `Deserialize`, so
 //! that it can report every problem in one run, each at the line and column of the offending
 //! key or value. This release knows `[node]`, `[[vrrp]]`, `[cluster]` with `[[cluster.node]]`,
-//! `[[group]]` with `[[group.resource]]`, and `[[fence]]` devices; keys of the design that come
+//! `[[group]]` with `[[group.resource]]`, `[[fence]]` devices and `[[track]]` checks; keys of the design that come
 //! later (`accept_mode`) are refused with a "not supported yet" message. Every key is documented in `man/relevo.toml.5`.
 
 mod check;
@@ -16,6 +16,7 @@ mod group;
 mod hooks;
 mod node;
 mod reader;
+mod track;
 mod types;
 mod vrrp;
 
@@ -32,7 +33,8 @@ pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
 pub use types::{
     AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, CommandFence, Config, Family,
     FenceAction, FenceDevice, FenceKind, GroupConfig, GroupVip, HookSecurity, Hooks, IpmiFence,
-    IpmiPrivilege, NodeConfig, QuorumPolicyConfig, ResourceConfig, Secret, Vip, VrrpConfig,
+    IpmiPrivilege, NodeConfig, QuorumPolicyConfig, ResourceConfig, Secret, TrackCheck, TrackConfig,
+    Vip, VrrpConfig,
 };
 
 use reader::{Diags, Table};
@@ -40,7 +42,7 @@ use reader::{Diags, Table};
 /// Where `relevo run` and `relevo check` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "/etc/relevo/relevo.toml";
 
-const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group", "fence"];
+const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group", "fence", "track"];
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -90,8 +92,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let message = "[[fence]] devices power off failed [[cluster.node]]s; they need a [cluster]";
         diags.error(&value.span(), message);
     }
-    let (cluster, vrrp, groups) =
-        read_members(&mut diags, &root, &node.name, fences.names.as_deref());
+    let tracks = track::read_tracks(&mut diags, root.get("track"));
+    let (cluster, vrrp, groups) = read_members(
+        &mut diags,
+        &root,
+        &node.name,
+        fences.names.as_deref(),
+        tracks.names.as_deref(),
+    );
     if let Some(cluster) = &cluster {
         let used: Vec<&str> = cluster
             .nodes
@@ -114,23 +122,25 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         cluster,
         groups,
         fence_devices: fences.devices,
+        tracks: tracks.tracks,
         warnings,
     })
 }
 
 /// `[cluster]`, `[[vrrp]]` and `[[group]]` with the checks across them (group nodes, names,
-/// no VIP in two places); `me` is this node's name.
+/// no VIP in two places, `track` names); `me` is this node's name.
 fn read_members(
     diags: &mut Diags,
     root: &Table<'_, '_>,
     me: &str,
     fence_devices: Option<&[String]>,
+    tracks: Option<&[String]>,
 ) -> (Option<ClusterConfig>, Vec<VrrpConfig>, Vec<GroupConfig>) {
     let cluster = root
         .get("cluster")
         .and_then(|value| cluster::read_cluster(diags, value, me, fence_devices));
     let has_cluster = root.get("cluster").is_some();
-    let (vrrp, mut vip_uses) = vrrp::read_instances(diags, root.get("vrrp"), has_cluster);
+    let (vrrp, mut vip_uses) = vrrp::read_instances(diags, root.get("vrrp"), has_cluster, tracks);
     let complete = cluster.as_ref().filter(|cluster| cluster.names_complete);
     let context = group::Context {
         has_cluster,
@@ -139,6 +149,7 @@ fn read_members(
             nodes.map(|node| node.name.as_str()).collect()
         }),
         vrrp: &vrrp,
+        tracks,
     };
     let (groups, group_vips) = group::read_groups(diags, root.get("group"), &context);
     vip_uses.extend(group_vips);
@@ -159,6 +170,7 @@ mod tests {
             cluster::KEYS,
             cluster::NODE_KEYS,
             fence::KEYS,
+            track::KEYS,
             group::KEYS,
             group::RESOURCE_KEYS,
         ]

@@ -229,6 +229,63 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 }
 
+/// The items of a top-level array of named tables (`[[fence]]`, `[[track]]`).
+pub(crate) struct NamedTables<T> {
+    pub items: Vec<T>,
+    /// Every item was a table with a valid name.
+    pub complete: bool,
+    /// Each valid, first-seen name with its span, in file order.
+    pub name_spans: Vec<(String, Range<usize>)>,
+}
+
+/// Reads the top-level array of tables `key` (`label` e.g. `[[track]]`, `what` e.g. "track"
+/// in the duplicate-name message, `each` e.g. "each check" in the hint when it is not an
+/// array): `read` reads one table and returns it with the span of its valid name; names must
+/// be unique.
+pub(crate) fn read_named_tables<T>(
+    diags: &mut Diags,
+    value: &Value<'_>,
+    (key, label, what, each): (&str, &'static str, &str, &str),
+    name_of: impl Fn(&T) -> &str,
+    mut read: impl FnMut(&mut Diags, &Table<'_, '_>) -> (T, Option<Range<usize>>),
+) -> NamedTables<T> {
+    let mut read_all = NamedTables {
+        items: Vec::new(),
+        complete: false,
+        name_spans: Vec::new(),
+    };
+    let Some(items) = value.get_ref().as_array() else {
+        let message = format!(
+            "`{key}` must be an array of tables: write {label} (double brackets) before {each}"
+        );
+        diags.error(&value.span(), message);
+        return read_all;
+    };
+    read_all.complete = true;
+    for item in items {
+        let Some(table) = diags.table(key, label, item) else {
+            read_all.complete = false;
+            continue;
+        };
+        let (entry, name_at) = read(diags, &table);
+        let name = name_of(&entry).to_string();
+        match name_at {
+            Some(at) => match read_all.name_spans.iter().find(|(seen, _)| *seen == name) {
+                Some((_, first)) => {
+                    let line = diags.line_of(first);
+                    let message =
+                        format!("duplicate {what} name \"{name}\" (first used on line {line})");
+                    diags.error(&at, message);
+                }
+                None => read_all.name_spans.push((name, at)),
+            },
+            None => read_all.complete = false,
+        }
+        read_all.items.push(entry);
+    }
+    read_all
+}
+
 /// "a string", "an integer", ...
 fn with_article(type_name: &str) -> String {
     let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {

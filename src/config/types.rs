@@ -25,6 +25,8 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     /// `[[fence]]` fencing devices, in file order (only with a `[cluster]`).
     pub fence_devices: Vec<FenceDevice>,
+    /// `[[track]]` checks, in file order; instances and groups refer to them by name.
+    pub tracks: Vec<TrackConfig>,
     /// What `relevo check` warns about (the config is valid), in file order.
     pub warnings: Vec<super::Diagnostic>,
 }
@@ -97,6 +99,8 @@ pub struct VrrpConfig {
     pub vmac_interface: Option<String>,
     /// FAULT while this node's partition lacks cluster quorum (only with a `[cluster]`).
     pub quorum_gated: bool,
+    /// `[[track]]` names whose results change the effective priority (or put it in FAULT).
+    pub track: Vec<String>,
 }
 
 impl VrrpConfig {
@@ -476,6 +480,51 @@ pub struct GroupConfig {
     pub takeover_delay: Option<Duration>,
     /// `[[group.resource]]` in start order: descending priority, ties in file order.
     pub resources: Vec<ResourceConfig>,
+    /// `[[track]]` names: while any of them fails this node may not hold the group.
+    pub track: Vec<String>,
+}
+
+/// One `[[track]]`: a check whose result changes the priority of the instances that name it
+/// (or the eligibility of the groups that do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// Unique among tracks.
+    pub name: String,
+    /// What is checked.
+    pub check: TrackCheck,
+    /// Time between two checks (scripts and files).
+    pub interval: Duration,
+    /// How long a script may run before its process group is terminated (a failure).
+    pub timeout: Duration,
+    /// Consecutive successes that bring a failed script back up, 1..=100.
+    pub rise: u32,
+    /// Consecutive failures that take a script down, 1..=100.
+    pub fall: u32,
+    /// -254..=254; 0 = a failure puts the instance in FAULT. Scripts and interfaces default
+    /// to 0, files to 1 (the file's integer itself is the priority delta).
+    pub weight: i32,
+}
+
+/// The check of a `[[track]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackCheck {
+    /// A program (argv, absolute path, no shell): exit 0 is success.
+    Script(Vec<String>),
+    /// An interface: up (administratively and with carrier) is success.
+    Interface(String),
+    /// A file holding an integer: the priority delta is that integer times the weight.
+    File(std::path::PathBuf),
+}
+
+impl TrackCheck {
+    /// "script", "interface" or "file".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TrackCheck::Script(_) => "script",
+            TrackCheck::Interface(_) => "interface",
+            TrackCheck::File(_) => "file",
+        }
+    }
 }
 
 /// A VIP of a group and the interface it is added to.
@@ -578,6 +627,7 @@ mod tests {
             vip_lease: Duration::from_secs(5),
             vmac_interface: None,
             quorum_gated: false,
+            track: vec![],
         }
     }
 }

@@ -41,6 +41,7 @@ pub(crate) const KEYS: &[&str] = &[
     "vip_lease",
     "virtual_mac",
     "vmac_interface",
+    "track",
 ];
 
 pub(crate) const LATER: &[Later] = &[Later {
@@ -90,6 +91,7 @@ pub(crate) fn read_instances(
     diags: &mut Diags,
     value: Option<&Value<'_>>,
     has_cluster: bool,
+    tracks: Option<&[String]>,
 ) -> (Vec<VrrpConfig>, Vec<VipUse>) {
     let Some(value) = value else {
         if !has_cluster {
@@ -108,7 +110,7 @@ pub(crate) fn read_instances(
     let mut instances = Vec::new();
     for item in items {
         if let Some(table) = diags.table("vrrp", "[[vrrp]]", item) {
-            instances.push(read_instance(diags, &table, has_cluster));
+            instances.push(read_instance(diags, &table, has_cluster, tracks));
         }
     }
     check_unique_names(diags, &instances);
@@ -133,7 +135,12 @@ pub(crate) fn read_instances(
     (configs, vip_uses)
 }
 
-fn read_instance(diags: &mut Diags, table: &Table<'_, '_>, has_cluster: bool) -> Instance {
+fn read_instance(
+    diags: &mut Diags,
+    table: &Table<'_, '_>,
+    has_cluster: bool,
+    tracks: Option<&[String]>,
+) -> Instance {
     table.check_keys(diags, KEYS, LATER);
     let name_value = table.required(diags, "name");
     let name = name_value.and_then(|value| read_name(diags, "instance `name`", value));
@@ -190,6 +197,7 @@ fn read_instance(diags: &mut Diags, table: &Table<'_, '_>, has_cluster: bool) ->
         vip_lease: read_vip_lease(diags, table),
         vmac_interface: None,
         quorum_gated: read_quorum_gated(diags, table, has_cluster),
+        track: super::track::read_refs(diags, table, tracks),
         vips,
     };
     if let Some(value) = table.get("unicast_peers") {

@@ -57,6 +57,8 @@ pub struct GroupRt {
     pub wire_id: u16,
     pub engine: Group,
     pub last_reason: Option<Reason>,
+    /// One of the group's `[[track]]`s fails: this node may not hold it.
+    pub track_failed: bool,
     /// The operator holds this node out of the group (standby, maintenance, switchover).
     pub held_out: bool,
 }
@@ -504,14 +506,17 @@ impl ClusterRt {
     }
 
     /// What group `g` decides from, and whether this node may hold it (not stopping, not held
-    /// out by the operator, its VIP interfaces up).
+    /// out by the operator, its VIP interfaces up, none of its tracks failing).
     fn decision_inputs(
         &self,
         g: usize,
         interfaces: &super::interfaces::Interfaces,
     ) -> (ViewInputs, bool) {
         let group = &self.groups[g];
-        let eligible = !self.stopping && !group.held_out && group.interfaces_up(interfaces);
+        let eligible = !self.stopping
+            && !group.held_out
+            && group.interfaces_up(interfaces)
+            && !group.track_failed;
         (self.view_inputs(g), eligible)
     }
 
@@ -723,6 +728,7 @@ impl GroupRt {
             wire_id: group_wire_id(&cfg.name),
             engine: Group::new(params),
             last_reason: None,
+            track_failed: false,
             held_out: false,
         }
     }

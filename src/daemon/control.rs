@@ -107,6 +107,31 @@ pub struct InstanceStatus {
     /// Each VIP: held, on the interface, restored, failed requests.
     #[serde(default)]
     pub vip_status: Vec<super::vip::VipStatus>,
+    /// The priority adverts carry: `priority` changed by the tracks (0 from daemons without
+    /// tracking).
+    #[serde(default)]
+    pub effective_priority: u8,
+    /// The instance's `[[track]]`s.
+    #[serde(default)]
+    pub tracks: Vec<TrackStatus>,
+}
+
+/// One `[[track]]` of an instance, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackStatus {
+    pub name: String,
+    /// "script", "interface" or "file".
+    pub check: String,
+    /// "pending" (no result yet), "up", "down", or a file's value.
+    pub state: String,
+    /// The configured weight (0 = fault when failing).
+    pub weight: i32,
+    /// What the track adds to the priority now.
+    pub applied: i32,
+    /// A weight-0 track that fails: the instance is in FAULT.
+    pub fault: bool,
+    /// The last result in words ("exit 1", "interface eth1 down", "/run/x reads 5").
+    pub detail: String,
 }
 
 impl InstanceStatus {
@@ -204,6 +229,9 @@ pub struct GroupStatus {
     pub owner: Option<String>,
     pub failed_starts: u32,
     pub vip_status: Vec<super::vip::VipStatus>,
+    /// The group's `[[track]]`s that fail here (this node may not hold it meanwhile).
+    #[serde(default)]
+    pub failing_tracks: Vec<String>,
 }
 
 /// The one-line JSON error reply `{"error":"..."}` (without the newline).

@@ -36,6 +36,9 @@ pub const TERM_GRACE: Duration = Duration::from_secs(2);
 pub const MAX_LINE: usize = 4096;
 /// PATH given to hooks when neither the daemon nor the request sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The event of `[[track]]` script runs: routine, so their completion is logged at debug level
+/// (the track logs its changes itself).
+pub const TRACK_EVENT: &str = "track";
 /// Variables of the daemon's own environment that hooks inherit; everything else is dropped.
 const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
 /// What one read pass may take from one output pipe: bytes read from the pipe, lines logged.
@@ -714,7 +717,11 @@ impl HookRunner {
         let Phase::Reaped(outcome) = hook.phase else {
             return; // unreachable: reaped above
         };
-        tracing::info!("hook {} finished: {outcome:?}", hook.label);
+        if hook.event == TRACK_EVENT {
+            tracing::debug!("hook {} finished: {outcome:?}", hook.label);
+        } else {
+            tracing::info!("hook {} finished: {outcome:?}", hook.label);
+        }
         done.push(HookDone {
             owner: hook.owner,
             event: hook.event,

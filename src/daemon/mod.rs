@@ -23,6 +23,7 @@ pub mod sd_notify;
 pub mod signals;
 mod status;
 pub mod timer;
+pub mod track;
 pub mod vip;
 pub mod vmac;
 pub mod vrrp_socket;
@@ -127,6 +128,8 @@ pub struct Daemon {
     cluster_backlog: std::collections::BTreeSet<usize>,
     /// Runs fence devices off the loop (cluster mode with a fence device).
     fence_worker: Option<fence_worker::FenceWorker>,
+    /// `[[track]]` checks and what they did to the instances and groups.
+    tracks: track::TrackRt,
     /// The history `relevo events` shows.
     events: events::EventLog,
     /// The newest event sent to `events --follow` clients.
@@ -159,6 +162,7 @@ impl Daemon {
         let mut interfaces = Interfaces::default();
         interfaces.reset(links, addrs);
         let packet = PacketSocket::open().context("opening the AF_PACKET socket for GARP/NA")?;
+        let tracks = track::TrackRt::new(&config, Instant::now());
         let instances: Vec<InstanceRt> = config
             .vrrp
             .iter()
@@ -233,6 +237,7 @@ impl Daemon {
             cluster,
             cluster_backlog: std::collections::BTreeSet::new(),
             fence_worker: None,
+            tracks,
             events: events::EventLog::default(),
             events_sent: 0,
             operator: operator::OperatorState::load(&config.node.state_dir),
@@ -280,6 +285,7 @@ impl Daemon {
         let now = Instant::now();
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
+        self.start_tracks(now);
         for i in 0..self.instances.len() {
             self.start_instance(i, now);
         }
@@ -431,6 +437,7 @@ impl Daemon {
                 TimerOwner::Netlink => self.service_netlink(now),
                 TimerOwner::VirtualMacs => self.on_vmac_timer(now),
                 TimerOwner::Cluster => self.on_cluster_timer(now),
+                TimerOwner::Tracks => self.on_track_timer(now),
                 TimerOwner::Control => {
                     if let Some(control) = self.control.as_mut() {
                         control.handle_timeout(self.poll.registry(), now);
@@ -650,6 +657,11 @@ impl Daemon {
 
     fn on_hooks_done(&mut self, done: &mut Vec<HookDone>, now: Instant) {
         for d in done.drain(..) {
+            if d.owner >= track::TRACK_HOOK_OWNER_BASE {
+                // Routine checks: their changes are logged, not every run recorded.
+                self.track_script_done(d, now);
+                continue;
+            }
             self.record_hook(&d);
             if d.owner >= cluster::CLUSTER_HOOK_OWNER_BASE {
                 self.finish_hook(d);

@@ -96,6 +96,9 @@ impl Daemon {
             }
             NetEvent::Resynced { links, addrs } => self.redump(links, addrs, now),
         }
+        if matches!(event, NetEvent::Link(_) | NetEvent::LinkRemoved { .. }) {
+            self.refresh_interface_tracks(now);
+        }
     }
 
     /// Looks instance `i`'s interface up again and tells the engine when its link came up or

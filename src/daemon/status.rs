@@ -42,6 +42,8 @@ impl Daemon {
                         .map(|r| r.code().to_string())
                         .unwrap_or_default(),
                     vip_status,
+                    effective_priority: inst.engine.params().priority,
+                    tracks: self.tracks.instance_status(i),
                 }
             })
             .collect();
@@ -106,6 +108,7 @@ impl Daemon {
                 owner: c.holder_of(g).map(name),
                 failed_starts: group.engine.failures(),
                 vip_status: self.vips.status(VipOwner::Group(g), &self.interfaces),
+                failing_tracks: self.tracks.failing_group_tracks(g),
             })
             .collect();
         Some(control::ClusterStatus {

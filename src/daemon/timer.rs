@@ -25,6 +25,8 @@ pub enum TimerOwner {
     Netlink,
     /// The control socket (connection deadlines).
     Control,
+    /// `[[track]]` checks that are due.
+    Tracks,
     /// The next WATCHDOG=1 to systemd (see `sd_notify`).
     Watchdog,
     /// The daemon itself (e.g. the shutdown deadline).

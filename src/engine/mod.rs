@@ -6,4 +6,5 @@ pub mod group;
 pub mod hook_queue;
 pub mod membership;
 pub mod receive;
+pub mod track;
 pub mod vrrp;

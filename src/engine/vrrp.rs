@@ -32,6 +32,9 @@
 //!   blocker. A send failure cannot be observed from FAULT (nothing is sent there), so that
 //!   blocker lifts itself after a backoff (1 s doubling to 30 s; reset by a successful send):
 //!   the instance re-enters BACKUP, where it follows any live master and sends nothing.
+//!   [`Blocker::NoQuorum`] and [`Blocker::TrackFailed`] (a weight-0 track fails) work alike.
+//! - Tracks change the priority in place ([`Input::SetPriority`]); no transition happens at
+//!   once, the next adverts and timers carry it.
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::IpAddr;
@@ -149,6 +152,9 @@ pub enum Input {
     CannotAdvertise(Blocker),
     /// The blocker is gone (the source address is back, a send succeeded).
     CanAdvertise(Blocker),
+    /// The effective priority changed (tracks): used from now on in adverts, Skew_Time and
+    /// preemption. See [`Instance::set_priority`].
+    SetPriority(u8),
     /// The operator holds this node out of the instance (standby, maintenance, switchover)
     /// or lets it compete again. Held out, a MASTER resigns as on shutdown (one priority-0
     /// advert, the VIPs kept until the successor speaks, at most four advert intervals) and
@@ -165,6 +171,8 @@ pub enum Blocker {
     SendFailed,
     /// `quorum_gated`: this node's cluster partition has no quorum.
     NoQuorum,
+    /// A weight-0 `[[track]]` of the instance fails.
+    TrackFailed,
 }
 
 /// First wait before a send-failed FAULT retries; doubles up to [`SEND_RETRY_MAX`].
@@ -210,6 +218,7 @@ pub enum Reason {
     NoSourceAddress,
     SendFailed,
     NoQuorum,
+    TrackFailed,
     /// The last blocker (source address, send failure) lifted, or a send retry is due.
     CanAdvertise,
     Shutdown,
@@ -233,6 +242,7 @@ impl Reason {
             Reason::NoSourceAddress => "no-source-address",
             Reason::SendFailed => "send-failed",
             Reason::NoQuorum => "no-quorum",
+            Reason::TrackFailed => "track-failed",
             Reason::CanAdvertise => "can-advertise",
             Reason::Shutdown => "shutdown",
             Reason::HeldOut => "held-out",
@@ -257,6 +267,7 @@ impl Blocker {
             Blocker::NoSourceAddress => Reason::NoSourceAddress,
             Blocker::SendFailed => Reason::SendFailed,
             Blocker::NoQuorum => Reason::NoQuorum,
+            Blocker::TrackFailed => Reason::TrackFailed,
         }
     }
 }
@@ -280,6 +291,7 @@ impl fmt::Display for Reason {
             Reason::NoSourceAddress => f.write_str("no usable source address on the interface"),
             Reason::SendFailed => f.write_str("sending adverts keeps failing"),
             Reason::NoQuorum => f.write_str("the cluster partition has no quorum"),
+            Reason::TrackFailed => f.write_str("a tracked check failed"),
             Reason::CanAdvertise => f.write_str("able to advertise again"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::HeldOut => {
@@ -327,6 +339,8 @@ pub struct Instance {
     no_source: bool,
     /// `quorum_gated` and no quorum.
     no_quorum: bool,
+    /// A weight-0 track fails.
+    track_failed: bool,
     /// Send-failed blocker: set while adverts failed persistently, with the instant of the
     /// next try; the wait after that doubles.
     send_retry_at: Option<Instant>,
@@ -360,6 +374,7 @@ impl Instance {
             link_down: false,
             no_source: false,
             no_quorum: false,
+            track_failed: false,
             send_retry_at: None,
             last_reason: None,
             send_retry_backoff: SEND_RETRY_MIN,
@@ -509,6 +524,7 @@ impl Instance {
                     self.start_or_fault(now, Reason::CanAdvertise, out);
                 }
             }
+            (Input::SetPriority(priority), _) => self.set_priority(priority),
             // Startup when started, adverts in INIT/FAULT, link events that change nothing.
             _ => {}
         }
@@ -539,12 +555,23 @@ impl Instance {
         }
     }
 
+    /// [`Input::SetPriority`]: the priority changes in place, nothing happens at once. A
+    /// MASTER keeps advertising (with the new priority) until a higher-priority advert
+    /// arrives, then steps down as usual; a BACKUP now above its master lets its Master_Down
+    /// timer run out on the master's next advert and preempts (if it preempts). The new
+    /// priority also sets Skew_Time from the next timer armed. 255 makes the instance the
+    /// address owner only at its next start; 0 counts as 1.
+    fn set_priority(&mut self, priority: u8) {
+        self.params.priority = priority.max(1);
+    }
+
     /// Whether `blocker` is active.
     fn blocked_by(&self, blocker: Blocker) -> bool {
         match blocker {
             Blocker::NoSourceAddress => self.no_source,
             Blocker::SendFailed => self.send_retry_at.is_some(),
             Blocker::NoQuorum => self.no_quorum,
+            Blocker::TrackFailed => self.track_failed,
         }
     }
 
@@ -552,6 +579,7 @@ impl Instance {
         match blocker {
             Blocker::NoSourceAddress => self.no_source = on,
             Blocker::NoQuorum => self.no_quorum = on,
+            Blocker::TrackFailed => self.track_failed = on,
             Blocker::SendFailed if on => {
                 if self.send_retry_at.is_none() {
                     self.send_retry_at = now.checked_add(self.send_retry_backoff);
@@ -570,6 +598,8 @@ impl Instance {
             Some(Reason::NoSourceAddress)
         } else if self.no_quorum {
             Some(Reason::NoQuorum)
+        } else if self.track_failed {
+            Some(Reason::TrackFailed)
         } else if self.send_retry_at.is_some() {
             Some(Reason::SendFailed)
         } else {

@@ -1,5 +1,5 @@
 //! keepalived statements to Relevo config: `global_defs`, `vrrp_instance` and `vrrp_script`
-//! mapped to `[node]`, `[[vrrp]]` and (as comments until the parser accepts it) `[[track]]`;
+//! mapped to `[node]`, `[[vrrp]]` and `[[track]]`;
 //! every option that has no Relevo equivalent is recorded with where it was written.
 
 use std::collections::BTreeMap;
@@ -83,6 +83,8 @@ struct VrrpOut {
     garp_delay: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     garp_refresh: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    track: Vec<String>,
     #[serde(skip_serializing_if = "Hooks::is_empty")]
     hooks: Hooks,
 }
@@ -159,7 +161,6 @@ struct Mapper {
     scripts: BTreeMap<String, TrackOut>,
     /// The `[[track]]`s instances use, in first-use order, and each instance's `track` list.
     tracks: Vec<TrackOut>,
-    instance_tracks: Vec<(String, Vec<String>)>,
 }
 
 impl Mapper {
@@ -187,7 +188,6 @@ pub fn convert(statements: &[Statement], source: &str) -> Conversion {
         globals: Globals::default(),
         scripts: BTreeMap::new(),
         tracks: Vec::new(),
-        instance_tracks: Vec::new(),
     };
     let mut document = Document::default();
     // Globals and scripts first: instances may come before them in the file.
@@ -246,23 +246,12 @@ fn render(mapper: &Mapper, document: &Document, source: &str) -> String {
     // Serializing plain structs of strings and numbers cannot fail; an empty body would show.
     text.push_str(&toml::to_string(document).unwrap_or_default());
     if !mapper.tracks.is_empty() {
-        text.push_str(
-            "\n# keepalived's track_script/vrrp_script and track_interface, as [[track]] tables\n\
-             # for when this Relevo accepts them (it does not yet: they are comments here).\n",
-        );
-        for (instance, names) in &mapper.instance_tracks {
-            let list = toml::Value::Array(names.iter().cloned().map(toml::Value::from).collect());
-            text.push_str(&format!("# instance \"{instance}\": track = {list}\n"));
-        }
+        text.push_str("\n# keepalived's vrrp_script/track_script and track_interface\n");
         let tracks = toml::to_string(&Tracks {
             track: &mapper.tracks,
         })
         .unwrap_or_default();
-        for line in tracks.lines() {
-            text.push_str(if line.is_empty() { "#" } else { "# " });
-            text.push_str(line);
-            text.push('\n');
-        }
+        text.push_str(&tracks);
     }
     text
 }
@@ -731,10 +720,6 @@ fn add_track(
     if !mapper.tracks.iter().any(|known| known.name == track.name) {
         mapper.tracks.push(track);
     }
-    mapper.unconverted(
-        statement,
-        "tracking: this Relevo does not accept [[track]] yet; written as a comment at the end",
-    );
 }
 
 /// A notify command as argv; Relevo runs it without a shell, so the program must be absolute.
@@ -869,11 +854,7 @@ fn finish_instance(
     if instance.out.vips.is_empty() {
         mapper.unconverted(block, "no VIP converted: Relevo needs at least one");
     }
-    if !instance.tracks.is_empty() {
-        mapper
-            .instance_tracks
-            .push((instance.out.name.clone(), instance.tracks.clone()));
-    }
+    instance.out.track = instance.tracks.clone();
     Some(instance.out)
 }
 

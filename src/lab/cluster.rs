@@ -54,6 +54,10 @@ pub struct ClusterSpec {
     pub fences: Vec<(usize, LabFence)>,
     /// Node i's `fence_delay`.
     pub fence_delays: Vec<(usize, Duration)>,
+    /// `track = [...]` of the main group (`[[track]]` names, defined in `extra_toml`).
+    pub group_track: Vec<String>,
+    /// Top-level tables appended after everything else (e.g. `[[track]]`).
+    pub extra_toml: String,
 }
 
 impl Default for ClusterSpec {
@@ -75,6 +79,8 @@ impl Default for ClusterSpec {
             active_active: false,
             fences: Vec::new(),
             fence_delays: Vec::new(),
+            group_track: Vec::new(),
+            extra_toml: String::new(),
         }
     }
 }
@@ -159,6 +165,10 @@ impl ClusterSpec {
             out += &format!("\n[[fence]]\nname = \"n{i}-power\"\n{}", fence.toml());
         }
         out += &self.group(&self.group, &names, &self.vip);
+        if !self.group_track.is_empty() {
+            let quoted: Vec<String> = self.group_track.iter().map(|t| format!("{t:?}")).collect();
+            out += &format!("track = [{}]\n", quoted.join(", "));
+        }
         if let Some(hook) = &self.resource {
             let hook = hook.display();
             out += &format!(
@@ -171,6 +181,7 @@ impl ClusterSpec {
             let reversed: Vec<String> = names.iter().rev().cloned().collect();
             out += &self.group("www", &reversed, CLUSTER_VIP_WWW);
         }
+        out += &self.extra_toml;
         out
     }
 

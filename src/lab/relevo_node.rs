@@ -115,6 +115,8 @@ pub struct VrrpInstance {
     pub virtual_mac: bool,
     /// `quorum_gated = true` (needs a `[cluster]`).
     pub quorum_gated: bool,
+    /// `track = [...]`: `[[track]]` names (the tables go in [`NodeConfig::extra_toml`]).
+    pub track: Vec<String>,
 }
 
 impl VrrpInstance {
@@ -143,6 +145,7 @@ impl VrrpInstance {
             source_address: None,
             virtual_mac: false,
             quorum_gated: false,
+            track: Vec::new(),
         }
     }
 
@@ -189,6 +192,9 @@ impl VrrpInstance {
         }
         if self.quorum_gated {
             line(out, "quorum_gated", "true");
+        }
+        if !self.track.is_empty() {
+            line(out, "track", &string_array(&self.track));
         }
         if let Some(hooks) = self.hooks_table() {
             line(out, "hooks", &hooks);
