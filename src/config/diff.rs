@@ -2,8 +2,9 @@
 //! instance name. Unchanged instances are left alone; an instance whose priority, preemption,
 //! hooks or announcement schedule changed is updated in place; new instances start and
 //! removed ones release gracefully. What cannot change without a restart (`[node]`, the
-//! cluster, its groups and fence devices, and an existing instance's interface, VRID,
-//! version, VIPs, timers or addressing) makes the whole reload refused: nothing is applied.
+//! cluster, its groups and fence devices, the tracks, and an existing instance's interface,
+//! VRID, version, VIPs, timers, addressing or track list) makes the whole reload refused:
+//! nothing is applied.
 use super::types::{Config, VrrpConfig};
 
 /// The difference between two valid configs.
@@ -27,6 +28,10 @@ impl ConfigDiff {
         let mut diff = ConfigDiff::default();
         if old.node != new.node {
             diff.needs_restart.push("[node] changed".to_string());
+        }
+        if old.tracks != new.tracks {
+            diff.needs_restart
+                .push("[[track]] changed: tracks are reloaded by a restart".to_string());
         }
         if old.cluster != new.cluster
             || old.groups != new.groups
@@ -164,6 +169,8 @@ fn first_structural_difference(old: &VrrpConfig, new: &VrrpConfig) -> &'static s
         "quorum_gated"
     } else if old.auth_pass != new.auth_pass {
         "auth_pass"
+    } else if old.track != new.track {
+        "track"
     } else {
         "v3_ipv4_checksum"
     }

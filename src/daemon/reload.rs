@@ -49,7 +49,10 @@ impl Daemon {
             let params = InstanceRt::engine_params(cfg);
             self.instances[i].engine.reconfigure(&params);
             self.instances[i].cfg = cfg.clone();
-            self.reschedule(i);
+            // The tracks' deltas apply to the new configured priority.
+            let effective = self.tracks.effective(i, cfg.priority);
+            self.tracks.applied[i].priority = effective.priority;
+            self.feed(i, Input::SetPriority(effective.priority), now);
         }
         for name in &diff.removed {
             if let Some(i) = self.live_instance(name) {
@@ -64,6 +67,7 @@ impl Daemon {
             };
             let i = self.instances.len();
             self.instances.push(InstanceRt::new(cfg.clone()));
+            self.tracks.add_instance(cfg);
             let lease = Some(cfg.vip_lease).filter(|lease| !lease.is_zero());
             self.vips
                 .register(VipOwner::Instance(i), cfg.vip_interface(), &cfg.vips, lease);
@@ -72,6 +76,7 @@ impl Daemon {
         }
         self.schedule_vips();
         self.config = new;
+        self.apply_tracks(now);
         self.notify.ready();
         Ok(lines)
     }

@@ -42,7 +42,7 @@ pub struct TrackRt {
     /// Per group, the indices of its tracks.
     group_tracks: Vec<Vec<usize>>,
     /// What was last fed to each instance.
-    applied: Vec<Effective>,
+    pub applied: Vec<Effective>,
     /// Per track, the last result in words ("exit 1", "eth1 down", "reads 5").
     detail: Vec<String>,
 }
@@ -73,6 +73,20 @@ impl TrackRt {
             group_tracks,
             applied,
         }
+    }
+
+    /// A reload added instance `cfg` (as the next index): its tracks, nothing applied yet.
+    pub fn add_instance(&mut self, cfg: &crate::config::VrrpConfig) {
+        let tracks = cfg
+            .track
+            .iter()
+            .filter_map(|n| self.engine.find(n))
+            .collect();
+        self.instance_tracks.push(tracks);
+        self.applied.push(Effective {
+            priority: cfg.priority,
+            fault: false,
+        });
     }
 
     /// The effective priority and fault of instance `i` configured with `priority`.
@@ -289,7 +303,7 @@ impl Daemon {
 
     /// Feeds every instance whose effective priority or track fault changed, and re-decides
     /// the groups when one's eligibility changed.
-    fn apply_tracks(&mut self, now: Instant) {
+    pub(super) fn apply_tracks(&mut self, now: Instant) {
         for i in 0..self.instances.len() {
             let effective = self.tracks.effective(i, self.instances[i].cfg.priority);
             let before = self.tracks.applied[i];
