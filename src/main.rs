@@ -145,6 +145,19 @@ mod status {
             "node {}  log_lines_dropped={} control_refused={}",
             status.node, status.log_lines_dropped, status.control_refused
         );
+        let op = &status.operator;
+        if op.maintenance || op.standby || !op.held_out.is_empty() {
+            println!(
+                "operator: maintenance {}, standby {}, held out of: {}",
+                if op.maintenance { "ON" } else { "off" },
+                if op.standby { "ON" } else { "off" },
+                if op.held_out.is_empty() {
+                    "-".to_string()
+                } else {
+                    op.held_out.join(", ")
+                }
+            );
+        }
         println!(
             "{:<16} {:<10} {:>4} {:>3} {:>4}  {:<7} {:<26} VIPS",
             "INSTANCE", "INTERFACE", "VRID", "VER", "PRIO", "STATE", "MASTER"

@@ -76,6 +76,8 @@ fn maintenance_on_a_master_hands_over_without_loss_persists_and_follow_sees_it_i
     assert!(lost <= 1, "maintenance lost {lost} probes: {outage:?}");
     let status = nodes[0].status().unwrap();
     assert!(status.operator.maintenance, "{:?}", status.operator);
+    let table = nodes[0].status_table().unwrap();
+    assert!(table.contains("operator: maintenance ON"), "{table}");
     // It persists: restarted, n1 (priority 150, preempting) stays out.
     nodes[0].restart(&lab).unwrap();
     std::thread::sleep(ms(300));
