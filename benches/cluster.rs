@@ -55,10 +55,7 @@ impl Fault {
 
 fn run() -> Result<()> {
     check_prerequisites()?;
-    let trials: usize = std::env::var("RELEVO_BENCH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let trials = relevo::lab::bench_trials(20);
     let spec = ClusterSpec {
         keepalive: ms(2),
         warntime: ms(6),

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD, BMC_USER};
-use relevo::lab::cluster::{ClusterSpec, LabFence, CLUSTER_VIP};
+use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD};
+use relevo::lab::cluster::{ClusterSpec, CLUSTER_VIP};
 use relevo::lab::relevo_node::RelevoNode;
 use relevo::lab::{
     check_prerequisites, env_duration, monotonic_ns, print_quantiles, Lab, ProbeHandle, Topology,
@@ -65,28 +65,13 @@ fn run() -> Result<()> {
     if !Path::new(IPMI_SIM).exists() {
         bail!("{IPMI_SIM} is missing: apt-get install openipmi");
     }
-    let trials: usize = std::env::var("RELEVO_BENCH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let trials = relevo::lab::bench_trials(20);
     let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
     let lab = Lab::create_with("fnb", 3, Topology::TwoLinks)?;
-    let pid_file = lab.work_dir().join("n1.pid");
+    let bmc = LabBmc::start_for_node(&lab, 1, Chassis::Normal)?;
+    let pid_file = bmc.pid_file(&lab);
     let n1_ns = lab.node_ns(1);
-    let off_hook = format!(
-        "kill -9 \"$(cat {})\"\nip -n {n1_ns} link set eth0 down\nip -n {n1_ns} link set eth1 down",
-        pid_file.display()
-    );
-    let bmc = LabBmc::start(
-        &lab,
-        &lab.client_ns(),
-        "n1",
-        lab.client_ipv4(),
-        Chassis::Normal,
-        &off_hook,
-    )?;
-    let password_file = lab.work_dir().join("n1-bmc.pass");
-    relevo::lab::bmc::write(&password_file, &format!("{BMC_PASSWORD}\n"), 0o600)?;
+    let device = bmc.fence_device(&lab, BMC_PASSWORD, Duration::from_secs(10))?;
     let keepalive = env_duration("RELEVO_BENCH_KEEPALIVE")?.unwrap_or(ms(2));
     let deadtime = env_duration("RELEVO_BENCH_DEADTIME")?.unwrap_or(ms(10));
     let spec = ClusterSpec {
@@ -95,16 +80,7 @@ fn run() -> Result<()> {
         deadtime,
         initdead: Duration::from_secs(1),
         takeover_delay: None,
-        fences: vec![(
-            1,
-            LabFence::Ipmi {
-                host: bmc.addr,
-                port: bmc.port,
-                username: BMC_USER.to_string(),
-                password_file,
-                timeout: Duration::from_secs(10),
-            },
-        )],
+        fences: vec![(1, device)],
         ..ClusterSpec::default()
     };
     let mut nodes = spec.start(&lab, bin)?;

@@ -63,10 +63,7 @@ fn report(name: &str, lost: &[u64]) {
 
 fn run() -> Result<()> {
     check_prerequisites()?;
-    let trials: usize = std::env::var("RELEVO_BENCH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let trials = relevo::lab::bench_trials(20);
     let bin = Path::new(env!("CARGO_BIN_EXE_relevo"));
 
     let lab = Lab::create("opb", 2)?;

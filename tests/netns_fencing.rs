@@ -10,7 +10,7 @@ mod netns_support;
 use std::time::Duration;
 
 use netns_support::*;
-use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD, BMC_USER};
+use relevo::lab::bmc::{Chassis, LabBmc, BMC_PASSWORD};
 use relevo::lab::cluster::{ClusterSpec, LabFence, CLUSTER_VIP};
 use relevo::lab::netns::Lab;
 use relevo::lab::relevo_node::RelevoNode;
@@ -18,6 +18,26 @@ use relevo::lab::Topology;
 
 fn expect_owner(lab: &Lab, node: usize, timeout: Duration, nodes: &[RelevoNode]) {
     expect_sole_holder(lab, ip(CLUSTER_VIP), node, timeout, nodes);
+}
+
+/// The `[cluster]` hooks line running one script for fencing, fenced and fence-failed, which
+/// appends "EVENT NODE peer= device= action= reason=" lines to the returned file.
+fn fence_event_hooks(lab: &TestLab) -> (std::path::PathBuf, String) {
+    let record = lab.work_dir().join("hooks.record");
+    let hook = hook_script(
+        &lab.hook_dir().unwrap(),
+        "fence-event",
+        &format!(
+            "echo \"$RELEVO_EVENT $RELEVO_NODE peer=$RELEVO_PEER device=$RELEVO_FENCE_DEVICE \
+             action=$RELEVO_FENCE_ACTION reason=$RELEVO_REASON\" >> {}\n",
+            record.display()
+        ),
+    );
+    let hook = hook.display();
+    let extra = format!(
+        "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
+    );
+    (record, extra)
 }
 
 /// A lab whose n1 is fenced by an agent that records its stdin, fails while `fail_flag`
@@ -34,7 +54,6 @@ fn fenced_lab(tag: &str, failing: bool) -> Option<FencedLab> {
     let lab = lab_with(tag, 3, Topology::TwoLinks)?;
     let dir = lab.hook_dir().unwrap();
     let record = lab.work_dir().join("agent.record");
-    let hooks_record = lab.work_dir().join("hooks.record");
     let pid_file = lab.work_dir().join("n1.pid");
     let fail_flag = lab.work_dir().join("fence-fails");
     if failing {
@@ -54,22 +73,11 @@ fn fenced_lab(tag: &str, failing: bool) -> Option<FencedLab> {
             pid = pid_file.display()
         ),
     );
-    let hook = hook_script(
-        &dir,
-        "fence-event",
-        &format!(
-            "echo \"$RELEVO_EVENT $RELEVO_NODE peer=$RELEVO_PEER device=$RELEVO_FENCE_DEVICE \
-             action=$RELEVO_FENCE_ACTION reason=$RELEVO_REASON\" >> {}\n",
-            hooks_record.display()
-        ),
-    );
-    let hook = hook.display();
+    let (hooks_record, cluster_extra) = fence_event_hooks(&lab);
     let spec = ClusterSpec {
         takeover_delay: None,
         fences: vec![(1, LabFence::Agent(agent))],
-        cluster_extra: format!(
-            "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
-        ),
+        cluster_extra,
         ..ClusterSpec::default()
     };
     let nodes = spec
@@ -104,8 +112,13 @@ fn an_isolated_owner_is_fenced_before_the_next_node_acquires() {
         wait_for(Duration::from_secs(2), || !f.nodes[0].is_running()),
         "the fence did not power n1 off"
     );
-    // n2's log: fence started, confirmed, then the acquire.
-    let log = log_of(f.nodes[1].log_path());
+    n2_fenced_n1_then_acquired(&f.nodes, &f.hooks_record);
+}
+
+/// n2's log has the fence started, confirmed, then the acquire; n3 did not fence (only the
+/// next owner does); the fence hooks saw the device and its action.
+fn n2_fenced_n1_then_acquired(nodes: &[RelevoNode], hooks_record: &std::path::Path) {
+    let log = log_of(nodes[1].log_path());
     let fencing = logged_at(&log, "fencing n1 with n1-power").expect("fence started");
     let fenced = logged_at(&log, "n1 is fenced").expect("fence confirmed");
     let acquired = logged_at(&log, "released -> acquiring").expect("acquired");
@@ -114,11 +127,9 @@ fn an_isolated_owner_is_fenced_before_the_next_node_acquires() {
         order(fencing, fenced) && order(fenced, acquired),
         "fencing {fencing}, fenced {fenced}, acquired {acquired}\n{log}"
     );
-    // Only n2, the next owner, fenced; n3 waited.
-    assert!(!log_of(f.nodes[2].log_path()).contains("fencing n1"));
-    // The hooks saw it with the device and its action.
+    assert!(!log_of(nodes[2].log_path()).contains("fencing n1"));
     assert!(wait_for(Duration::from_secs(2), || {
-        let hooks = std::fs::read_to_string(&f.hooks_record).unwrap_or_default();
+        let hooks = std::fs::read_to_string(hooks_record).unwrap_or_default();
         hooks.contains("fencing n2 peer=n1 device=n1-power action=off")
             && hooks.contains("fenced n2 peer=n1 device=n1-power action=off")
     }));
@@ -301,55 +312,16 @@ fn ipmi_lab(tag: &str, password: &str, chassis: Chassis, timeout: Duration) -> O
         return None;
     }
     let lab = lab_with(tag, 3, Topology::TwoLinks)?;
-    let dir = lab.hook_dir().unwrap();
-    let pid_file = lab.work_dir().join("n1.pid");
-    let n1 = lab.node_ns(1);
-    let off_hook = format!(
-        "kill -9 \"$(cat {})\"\nip -n {n1} link set eth0 down\nip -n {n1} link set eth1 down",
-        pid_file.display()
-    );
-    let bmc = LabBmc::start(
-        &lab,
-        &lab.client_ns(),
-        "n1",
-        lab.client_ipv4(),
-        chassis,
-        &off_hook,
-    )
-    .unwrap_or_else(|e| panic!("{e:#}"));
-    let password_file = lab.work_dir().join("n1-bmc.pass");
-    std::fs::write(&password_file, format!("{password}\n")).unwrap();
-    std::fs::set_permissions(
-        &password_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let hooks_record = lab.work_dir().join("hooks.record");
-    let hook = hook_script(
-        &dir,
-        "fence-event",
-        &format!(
-            "echo \"$RELEVO_EVENT $RELEVO_NODE peer=$RELEVO_PEER device=$RELEVO_FENCE_DEVICE \
-             action=$RELEVO_FENCE_ACTION reason=$RELEVO_REASON\" >> {}\n",
-            hooks_record.display()
-        ),
-    );
-    let hook = hook.display();
+    let bmc = LabBmc::start_for_node(&lab, 1, chassis).unwrap_or_else(|e| panic!("{e:#}"));
+    let pid_file = bmc.pid_file(&lab);
+    let device = bmc
+        .fence_device(&lab, password, timeout)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (hooks_record, cluster_extra) = fence_event_hooks(&lab);
     let spec = ClusterSpec {
         takeover_delay: None,
-        fences: vec![(
-            1,
-            LabFence::Ipmi {
-                host: bmc.addr,
-                port: bmc.port,
-                username: BMC_USER.to_string(),
-                password_file,
-                timeout,
-            },
-        )],
-        cluster_extra: format!(
-            "hooks = {{ fencing = \"{hook}\", fenced = \"{hook}\", fence-failed = \"{hook}\" }}\n"
-        ),
+        fences: vec![(1, device)],
+        cluster_extra,
         ..ClusterSpec::default()
     };
     let nodes = spec
@@ -389,22 +361,7 @@ fn an_isolated_owner_is_powered_off_through_its_bmc_over_ipmi_before_the_next_no
         wait_for(Duration::from_secs(2), || !f.nodes[0].is_running()),
         "the power-off did not stop n1's daemon"
     );
-    // n2's log: fence started, power off confirmed, then the acquire.
-    let log = log_of(f.nodes[1].log_path());
-    let fencing = logged_at(&log, "fencing n1 with n1-power").expect("fence started");
-    let fenced = logged_at(&log, "n1 is fenced").expect("fence confirmed");
-    let acquired = logged_at(&log, "released -> acquiring").expect("acquired");
-    let order = |a: f64, b: f64| (b - a).rem_euclid(60.0) < 30.0;
-    assert!(
-        order(fencing, fenced) && order(fenced, acquired),
-        "fencing {fencing}, fenced {fenced}, acquired {acquired}\n{log}"
-    );
-    assert!(!log_of(f.nodes[2].log_path()).contains("fencing n1"));
-    assert!(wait_for(Duration::from_secs(2), || {
-        let hooks = std::fs::read_to_string(&f.hooks_record).unwrap_or_default();
-        hooks.contains("fencing n2 peer=n1 device=n1-power action=off")
-            && hooks.contains("fenced n2 peer=n1 device=n1-power action=off")
-    }));
+    n2_fenced_n1_then_acquired(&f.nodes, &f.hooks_record);
 }
 
 /// n1 is cut off and its BMC does not power it off (`why` is in n2's `fence-failed`): nobody

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use super::cluster::LabFence;
 use super::netns::{Lab, LabProcess};
 use super::util::IPMI_SIM;
 
@@ -131,6 +132,8 @@ pub fn wait_bound(pid: u32, addr: Ipv4Addr, port: u16, mut alive: impl FnMut() -
 pub struct LabBmc {
     pub addr: Ipv4Addr,
     pub port: u16,
+    /// The node it powers (0 when started with [`LabBmc::start`] for no node).
+    pub node: usize,
     /// Holds lan.conf, `node/` (power, events, hooks) and `persist/`.
     pub dir: PathBuf,
     process: LabProcess,
@@ -170,8 +173,54 @@ impl LabBmc {
         Ok(LabBmc {
             addr,
             port,
+            node: 0,
             dir,
             process,
+        })
+    }
+
+    /// The BMC of lab node `node`, in the client namespace on the client's address: its
+    /// power-off SIGKILLs the pid written in [`LabBmc::pid_file`] and downs the node's links.
+    pub fn start_for_node(lab: &Lab, node: usize, chassis: Chassis) -> Result<LabBmc> {
+        let ns = lab.node_ns(node);
+        let pid_file = Self::pid_file_of(lab, node);
+        let off_hook = format!(
+            "kill -9 \"$(cat {})\"\nip -n {ns} link set eth0 down\nip -n {ns} link set eth1 down",
+            pid_file.display()
+        );
+        let name = format!("n{node}");
+        let mut bmc = Self::start(
+            lab,
+            &lab.client_ns(),
+            &name,
+            lab.client_ipv4(),
+            chassis,
+            &off_hook,
+        )?;
+        bmc.node = node;
+        Ok(bmc)
+    }
+
+    fn pid_file_of(lab: &Lab, node: usize) -> PathBuf {
+        lab.work_dir().join(format!("n{node}.pid"))
+    }
+
+    /// Where the powered node's daemon pid goes (write it after every start).
+    pub fn pid_file(&self, lab: &Lab) -> PathBuf {
+        Self::pid_file_of(lab, self.node)
+    }
+
+    /// An `ipmi` fence device for this BMC, logging in as [`BMC_USER`] with `password`
+    /// (written to a 0600 file in the lab).
+    pub fn fence_device(&self, lab: &Lab, password: &str, timeout: Duration) -> Result<LabFence> {
+        let password_file = lab.work_dir().join(format!("n{}-bmc.pass", self.node));
+        write(&password_file, &format!("{password}\n"), 0o600)?;
+        Ok(LabFence::Ipmi {
+            host: self.addr,
+            port: self.port,
+            username: BMC_USER.to_string(),
+            password_file,
+            timeout,
         })
     }
 

@@ -21,7 +21,7 @@ pub use netns::{check_prerequisites, group_members, Lab, LabProcess, Topology};
 pub use peer::{PeerImpl, PeerSpec, VrrpPeer};
 pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
-    bench_main, env_duration, install_interrupt_handler, interrupted, monotonic_ns,
+    bench_main, bench_trials, env_duration, install_interrupt_handler, interrupted, monotonic_ns,
     print_quantiles, process_usage, root_test_guard, sleep_checked, test_guard, write_script,
     ProcessUsage, Requirement, FENCE_IPMILAN, IPMI_SIM,
 };

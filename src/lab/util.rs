@@ -50,6 +50,14 @@ pub fn write_script(path: &std::path::Path, body: &str, mode: u32) -> Result<()>
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// `RELEVO_BENCH_TRIALS`, or `default` when unset or not a number.
+pub fn bench_trials(default: usize) -> usize {
+    std::env::var("RELEVO_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The duration in environment variable `name` ("10ms", "1s", ...), if set.
 pub fn env_duration(name: &str) -> Result<Option<Duration>> {
     std::env::var(name)
