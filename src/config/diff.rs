@@ -29,6 +29,9 @@ impl ConfigDiff {
         if old.node != new.node {
             diff.needs_restart.push("[node] changed".to_string());
         }
+        if old.metrics != new.metrics {
+            diff.needs_restart.push("[metrics] changed".to_string());
+        }
         if old.tracks != new.tracks {
             diff.needs_restart
                 .push("[[track]] changed: tracks are reloaded by a restart".to_string());
