@@ -213,6 +213,14 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_change_needs_a_restart() {
+        let old = config(WEB);
+        let new = config(&format!("{WEB}[metrics]\nlisten = \"127.0.0.1:9694\"\n"));
+        let diff = ConfigDiff::between(&old, &new);
+        assert_eq!(diff.needs_restart, ["[metrics] changed"]);
+    }
+
+    #[test]
     fn a_structural_change_needs_a_restart_and_says_which_key() {
         let old = config(WEB);
         let new = config(&WEB.replace("vrid = 51", "vrid = 61"));

@@ -460,4 +460,32 @@ mod tests {
             }
         }
     }
+
+    /// The README's list of metrics is exactly what [`render`] writes.
+    #[test]
+    fn readme_lists_every_family() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let list = readme
+            .split("Metrics (all prefixed `relevo_`")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .and_then(|list| list.split_once("):"))
+            .map(|(_labels, list)| list)
+            .expect("the README's metric list");
+        let listed: std::collections::BTreeSet<String> = list
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| word.starts_with(|c: char| c.is_ascii_lowercase()))
+            .filter(|word| !word.starts_with("relevo_") && !word.starts_with('_'))
+            .map(|word| format!("relevo_{}", word.split('{').next().unwrap_or_default()))
+            .collect();
+        let rendered: std::collections::BTreeSet<String> = render(&snapshot("n1"))
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(listed, rendered);
+    }
 }
