@@ -237,6 +237,26 @@ fn http_is_bounded_and_only_serves_get_of_two_paths() {
     huge.extend(std::iter::repeat_n(b'a', 9000));
     huge.extend(b"\r\n\r\n");
     assert!(http(&lab, 1, &huge).starts_with("HTTP/1.1 431 "));
+    // A client dripping its request a byte every 400 ms is cut off 2 s after it connected.
+    let (dripped, took) = in_netns(&lab.node_ns(1), || {
+        let started = Instant::now();
+        let mut slow = TcpStream::connect(LISTEN)?;
+        for byte in b"GET /metrics HTTP/1.1\r\n\r\n" {
+            if slow.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let mut response = String::new();
+        let _ = slow.read_to_string(&mut response);
+        Ok((response, started.elapsed()))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(dripped, "");
+    assert!(
+        took < Duration::from_secs(4),
+        "cut off after 2 s, not {took:?}"
+    );
     // 16 idle connections fill the server; the 17th is closed without an answer; once the
     // idle ones time out (2 s) it serves again.
     let outcome = in_netns(&lab.node_ns(1), || {

@@ -1,13 +1,13 @@
 //! The `[metrics]` HTTP server: its own thread accepting on a std `TcpListener`, one short-lived
 //! thread per connection (at most [`MAX_CONNECTIONS`]; more are closed at once), a request head
-//! of at most [`MAX_HEAD`] bytes read within [`READ_TIMEOUT`], `GET /` (the status page) and
+//! of at most [`MAX_HEAD`] bytes read within [`READ_TIMEOUT`] in all, `GET /` (the status page) and
 //! `GET /metrics` only, and the connection closed after each response. Blocking is fine here:
 //! this is not the event loop, which it only touches by cloning the published snapshot.
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
@@ -17,8 +17,10 @@ use super::{current, exposition, page, Shared};
 pub const MAX_CONNECTIONS: usize = 16;
 /// Longest request head (request line and headers).
 pub const MAX_HEAD: usize = 8 * 1024;
-/// Time a client has to send its request head (and to take the response).
+/// Time a client has to send its whole request head (and to take each part of the response).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time given to a client to stop sending after the response, before the connection closes.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
 
 /// Binds `listen` and starts the accepting thread.
 pub fn start(listen: SocketAddr, shared: Shared) -> io::Result<()> {
@@ -61,15 +63,27 @@ fn accept_loop(listener: TcpListener, shared: Shared) {
     }
 }
 
-/// Reads the request head: `Ok(None)` when it is over [`MAX_HEAD`].
+/// Reads once within what is left until `deadline` (a slow client cannot stretch it).
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "request too slow"));
+    }
+    stream.set_read_timeout(Some(left))?;
+    stream.read(buf)
+}
+
+/// Reads the request head within [`READ_TIMEOUT`] in all: `Ok(None)` when it is over
+/// [`MAX_HEAD`].
 fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + READ_TIMEOUT;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
         if head.len() >= MAX_HEAD {
             return Ok(None);
         }
-        let n = stream.read(&mut buf)?;
+        let n = read_by(stream, &mut buf, deadline)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -123,7 +137,6 @@ pub fn respond(head: Option<&[u8]>, shared: &Shared) -> (&'static str, &'static 
 }
 
 fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
     stream.set_write_timeout(Some(READ_TIMEOUT))?;
     let head = read_head(&mut stream)?;
     let (status, content_type, body) = respond(head.as_deref(), shared);
@@ -139,9 +152,16 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     );
     stream.write_all(response.as_bytes())?;
     stream.flush()?;
-    // Read what the client still sends (bounded, within the read timeout) before closing:
+    // Read what the client still sends (at most 64 KiB within DRAIN_TIME) before closing:
     // closing with unread input would reset the connection and the response could be lost.
     stream.shutdown(std::net::Shutdown::Write)?;
-    let _ = io::copy(&mut (&stream).take(64 * 1024), &mut io::sink());
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        match read_by(&mut stream, &mut buf, deadline) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
     Ok(())
 }
