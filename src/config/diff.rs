@@ -29,6 +29,9 @@ impl ConfigDiff {
         if old.node != new.node {
             diff.needs_restart.push("[node] changed".to_string());
         }
+        if old.metrics != new.metrics {
+            diff.needs_restart.push("[metrics] changed".to_string());
+        }
         if old.tracks != new.tracks {
             diff.needs_restart
                 .push("[[track]] changed: tracks are reloaded by a restart".to_string());
@@ -207,6 +210,14 @@ mod tests {
         // db2 takes db's VIP while db still releases it: refused.
         assert_eq!(diff.needs_restart.len(), 1, "{diff:?}");
         assert!(diff.needs_restart[0].contains("db2 takes over VIPs of removed instance db"));
+    }
+
+    #[test]
+    fn a_metrics_change_needs_a_restart() {
+        let old = config(WEB);
+        let new = config(&format!("{WEB}[metrics]\nlisten = \"127.0.0.1:9694\"\n"));
+        let diff = ConfigDiff::between(&old, &new);
+        assert_eq!(diff.needs_restart, ["[metrics] changed"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Parsing walks toml's spanned document tree by hand instead of deriving `Deserialize`, so
 //! that it can report every problem in one run, each at the line and column of the offending
 //! key or value. This release knows `[node]`, `[[vrrp]]`, `[cluster]` with `[[cluster.node]]`,
-//! `[[group]]` with `[[group.resource]]`, `[[fence]]` devices and `[[track]]` checks; keys of the design that come
+//! `[[group]]` with `[[group.resource]]`, `[[fence]]` devices, `[[track]]` checks and `[metrics]`; keys of the design that come
 //! later (`accept_mode`) are refused with a "not supported yet" message. Every key is documented in `man/relevo.toml.5`.
 
 mod check;
@@ -14,6 +14,7 @@ mod error;
 mod fence;
 mod group;
 mod hooks;
+mod metrics;
 mod node;
 mod reader;
 mod track;
@@ -33,8 +34,8 @@ pub use node::{DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
 pub use types::{
     AnnounceConfig, AuthKeys, ClusterConfig, ClusterNode, CommandFence, Config, Family,
     FenceAction, FenceDevice, FenceKind, GroupConfig, GroupVip, HookSecurity, Hooks, IpmiFence,
-    IpmiPrivilege, NodeConfig, QuorumPolicyConfig, ResourceConfig, Secret, TrackCheck, TrackConfig,
-    Vip, VrrpConfig,
+    IpmiPrivilege, MetricsConfig, NodeConfig, QuorumPolicyConfig, ResourceConfig, Secret,
+    TrackCheck, TrackConfig, Vip, VrrpConfig,
 };
 
 use reader::{Diags, Table};
@@ -42,7 +43,9 @@ use reader::{Diags, Table};
 /// Where `relevo run` and `relevo check` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "/etc/relevo/relevo.toml";
 
-const TOP_KEYS: &[&str] = &["node", "vrrp", "cluster", "group", "fence", "track"];
+const TOP_KEYS: &[&str] = &[
+    "node", "vrrp", "cluster", "group", "fence", "track", "metrics",
+];
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -93,6 +96,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         diags.error(&value.span(), message);
     }
     let tracks = track::read_tracks(&mut diags, root.get("track"));
+    let metrics = root
+        .get("metrics")
+        .and_then(|value| metrics::read_metrics(&mut diags, value));
     let (cluster, vrrp, groups) = read_members(
         &mut diags,
         &root,
@@ -123,6 +129,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         groups,
         fence_devices: fences.devices,
         tracks: tracks.tracks,
+        metrics,
         warnings,
     })
 }
@@ -183,6 +190,7 @@ mod tests {
         let entry_keys = entry_keys();
         let keys = [
             node::KEYS,
+            metrics::KEYS,
             vrrp::KEYS,
             hooks::KEYS,
             TOP_KEYS,

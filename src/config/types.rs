@@ -27,8 +27,17 @@ pub struct Config {
     pub fence_devices: Vec<FenceDevice>,
     /// `[[track]]` checks, in file order; instances and groups refer to them by name.
     pub tracks: Vec<TrackConfig>,
+    /// `[metrics]`: the Prometheus endpoint and status page; `None` without the table.
+    pub metrics: Option<MetricsConfig>,
     /// What `relevo check` warns about (the config is valid), in file order.
     pub warnings: Vec<super::Diagnostic>,
+}
+
+/// `[metrics]`: where the Prometheus endpoint and status page listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `listen`: address and port (TCP).
+    pub listen: std::net::SocketAddr,
 }
 
 /// `[node]`: this node's identity and control socket.

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod instance;
 pub mod interfaces;
 pub mod loop_stats;
+pub mod metrics;
 mod net_events;
 pub mod netlink;
 pub mod operator;
@@ -138,6 +139,8 @@ pub struct Daemon {
     operator: operator::OperatorState,
     /// systemd notifications (READY, STOPPING, WATCHDOG); inert outside systemd.
     notify: sd_notify::SdNotify,
+    /// `[metrics]`: publishes snapshots to the HTTP server thread.
+    metrics: Option<metrics::Publisher>,
     /// The configuration running (what a reload compares the file with).
     config: Config,
 }
@@ -242,6 +245,7 @@ impl Daemon {
             events_sent: 0,
             operator: operator::OperatorState::load(&config.node.state_dir),
             notify: sd_notify::SdNotify::from_env(),
+            metrics: None,
             config,
         })
     }
@@ -282,6 +286,9 @@ impl Daemon {
                 .context("starting the fence worker thread")?;
             self.fence_worker = Some(worker);
         }
+        if let Some(m) = self.config.metrics {
+            self.metrics = Some(metrics::Publisher::start(m.listen)?);
+        }
         let now = Instant::now();
         self.vips
             .remove_leftovers(&self.interfaces, &mut self.netlink);
@@ -292,6 +299,7 @@ impl Daemon {
         // Sockets open, configuration applied: systemd may start what comes after us.
         self.notify.ready();
         self.schedule_watchdog(now);
+        self.deadlines.schedule(TimerOwner::Metrics, Some(now));
         Ok(())
     }
 
@@ -448,6 +456,7 @@ impl Daemon {
                     self.notify.watchdog();
                     self.schedule_watchdog(now);
                 }
+                TimerOwner::Metrics => self.publish_metrics(now),
                 TimerOwner::Daemon => {}
             }
         }
@@ -709,6 +718,19 @@ impl Daemon {
             self.control_command(token, &line, uid, now);
         }
         self.reschedule_control();
+    }
+
+    /// Publishes a snapshot for `[metrics]` and arms the next one (nothing without it).
+    fn publish_metrics(&mut self, now: Instant) {
+        if self.metrics.is_none() {
+            return;
+        }
+        let status = self.status();
+        if let Some(publisher) = self.metrics.as_mut() {
+            publisher.publish(status, &self.events);
+        }
+        let next = now + metrics::PUBLISH_EVERY;
+        self.deadlines.schedule(TimerOwner::Metrics, Some(next));
     }
 
     /// Arms the next WATCHDOG=1, half of `$WATCHDOG_USEC` from `now`: sent from the loop

@@ -29,6 +29,8 @@ pub enum TimerOwner {
     Tracks,
     /// The next WATCHDOG=1 to systemd (see `sd_notify`).
     Watchdog,
+    /// The next `[metrics]` snapshot (see `metrics`).
+    Metrics,
     /// The daemon itself (e.g. the shutdown deadline).
     Daemon,
 }

@@ -23,5 +23,5 @@ pub use probe::{Outage, ProbeArgs, ProbeHandle};
 pub use util::{
     bench_main, bench_trials, env_duration, install_interrupt_handler, interrupted, monotonic_ns,
     print_quantiles, process_usage, root_test_guard, sleep_checked, test_guard, write_script,
-    ProcessUsage, Requirement, FENCE_IPMILAN, IPMI_SIM,
+    ProcessUsage, Requirement, CHROMIUM, FENCE_IPMILAN, IPMI_SIM,
 };

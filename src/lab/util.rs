@@ -248,6 +248,10 @@ const SKIP_FRR_ENV: &str = "RELEVO_SKIP_FRR_TESTS";
 /// Set to `1` to let the fencing tests pass as "SKIPPED" where OpenIPMI's `ipmi_sim` or the
 /// fence agents are missing.
 const SKIP_FENCE_ENV: &str = "RELEVO_SKIP_FENCE_TESTS";
+/// Set to `1` to let the status page test pass as "SKIPPED" where Chromium is missing.
+const SKIP_CHROMIUM_ENV: &str = "RELEVO_SKIP_CHROMIUM_TESTS";
+/// Where Debian's chromium package installs the browser.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Where Debian's openipmi package installs the BMC simulator.
 pub const IPMI_SIM: &str = "/usr/bin/ipmi_sim";
 /// Where Debian's fence-agents package installs the IPMI fence agent.
@@ -268,6 +272,8 @@ pub enum Requirement {
     IpmiSim,
     /// `fence_ipmilan` from fence-agents (the `command` fencing tests).
     FenceAgents,
+    /// A headless Chromium (the status page test).
+    Chromium,
 }
 
 impl Requirement {
@@ -277,6 +283,7 @@ impl Requirement {
             Requirement::Keepalived => SKIP_KEEPALIVED_ENV,
             Requirement::Frr => SKIP_FRR_ENV,
             Requirement::IpmiSim | Requirement::FenceAgents => SKIP_FENCE_ENV,
+            Requirement::Chromium => SKIP_CHROMIUM_ENV,
         }
     }
 
@@ -287,6 +294,7 @@ impl Requirement {
             Requirement::Frr => "FRR (vrrpd) not installed",
             Requirement::IpmiSim => "ipmi_sim (OpenIPMI) not installed",
             Requirement::FenceAgents => "fence_ipmilan (fence-agents) not installed",
+            Requirement::Chromium => "chromium not installed",
         }
     }
 
@@ -304,6 +312,7 @@ impl Requirement {
             Requirement::FenceAgents => {
                 "install it: apt-get install --no-install-recommends fence-agents ipmitool"
             }
+            Requirement::Chromium => "install it: apt-get install --no-install-recommends chromium",
         }
     }
 }
@@ -352,7 +361,7 @@ fn guard_decision(
 /// Whether a test that needs `requirement` runs here: `Ok(true)` when it is met; `Ok(false)`
 /// after printing "<test>: SKIPPED (...)" on stderr when it is not and its skip variable
 /// (`RELEVO_SKIP_ROOT_TESTS`, `RELEVO_SKIP_KEEPALIVED_TESTS`, `RELEVO_SKIP_FRR_TESTS`,
-/// `RELEVO_SKIP_FENCE_TESTS`) is `1`
+/// `RELEVO_SKIP_FENCE_TESTS`, `RELEVO_SKIP_CHROMIUM_TESTS`) is `1`
 /// outside CI; an error saying how to run
 /// it otherwise. The SKIPPED line bypasses the test harness's output capture, so it shows.
 pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
@@ -362,6 +371,7 @@ pub fn test_guard(test: &str, requirement: Requirement) -> Result<bool> {
         Requirement::Frr => std::path::Path::new(FRR_VRRPD).exists(),
         Requirement::IpmiSim => std::path::Path::new(IPMI_SIM).exists(),
         Requirement::FenceAgents => std::path::Path::new(FENCE_IPMILAN).exists(),
+        Requirement::Chromium => std::path::Path::new(CHROMIUM).exists(),
     };
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
