@@ -1010,54 +1010,24 @@ impl Daemon {
     pub(super) fn perform_fence(&mut self, actions: Vec<FenceAction>, now: Instant) {
         let mut confirmed = false;
         for action in actions {
-            let Some(cluster) = self.cluster.as_ref() else {
-                return;
-            };
             match action {
                 FenceAction::Start { peer, attempt } => {
-                    let name = node_name(&cluster.cfg, peer);
-                    let device = cluster
-                        .fence_device_of(peer)
-                        .unwrap_or_default()
-                        .to_string();
-                    warn!("fencing {name} with {device} (attempt {attempt})");
-                    self.events.record(
-                        events::Event::new(
-                            "fence",
-                            Some(&name),
-                            format!("fencing with {device} (attempt {attempt})"),
-                        )
-                        .code("fencing"),
-                    );
-                    let hook = cluster.fence_hook("fencing", peer, &device, "", &self.node_name);
-                    let job = self.fence_job(peer);
-                    let submitted = match (&self.fence_worker, job) {
+                    self.report_fence(peer, "fencing", "", now, |name, device| {
+                        format!("fencing {name} with {device} (attempt {attempt})")
+                    });
+                    let submitted = match (&self.fence_worker, self.fence_job(peer)) {
                         (Some(worker), Some(job)) => worker.submit(job),
                         (None, _) => Err("no fence worker".to_string()),
-                        (_, None) => Err(format!("node {name} has no fence device")),
+                        (_, None) => Err("the node has no fence device".to_string()),
                     };
-                    self.queue_hook(hook, now);
                     if let Err(e) = submitted {
                         self.fence_result(peer, Err(e), now);
                     }
                 }
                 FenceAction::Fenced { peer } => {
-                    let name = node_name(&cluster.cfg, peer);
-                    let device = cluster
-                        .fence_device_of(peer)
-                        .unwrap_or_default()
-                        .to_string();
-                    info!("{name} is fenced ({device}): its groups may be taken over");
-                    self.events.record(
-                        events::Event::new(
-                            "fence",
-                            Some(&name),
-                            format!("fenced by {device}: its groups may be taken over"),
-                        )
-                        .code("fenced"),
-                    );
-                    let hook = cluster.fence_hook("fenced", peer, &device, "", &self.node_name);
-                    self.queue_hook(hook, now);
+                    self.report_fence(peer, "fenced", "", now, |name, device| {
+                        format!("{name} is fenced ({device}): its groups may be taken over")
+                    });
                     confirmed = true;
                 }
                 FenceAction::Failed {
@@ -1065,30 +1035,18 @@ impl Daemon {
                     attempt,
                     retry_in,
                 } => {
-                    let name = node_name(&cluster.cfg, peer);
-                    let device = cluster
-                        .fence_device_of(peer)
-                        .unwrap_or_default()
-                        .to_string();
-                    let reason = cluster.fence_errors.get(&peer).cloned().unwrap_or_default();
-                    warn!(
-                        "fencing {name} with {device} failed (attempt {attempt}): {reason}; \
-                         its groups stay down, next attempt in {retry_in:?}"
-                    );
-                    self.events.record(
-                        events::Event::new(
-                            "fence",
-                            Some(&name),
-                            format!(
-                                "{device} failed (attempt {attempt}): {reason}; next attempt in {}",
-                                crate::config::format_duration(retry_in)
-                            ),
+                    let reason = self
+                        .cluster
+                        .as_ref()
+                        .and_then(|c| c.fence_errors.get(&peer).cloned())
+                        .unwrap_or_default();
+                    let retry = crate::config::format_duration(retry_in);
+                    self.report_fence(peer, "fence-failed", &reason, now, |name, device| {
+                        format!(
+                            "fencing {name} with {device} failed (attempt {attempt}): {reason}; \
+                             its groups stay down, next attempt in {retry}"
                         )
-                        .code("fence-failed"),
-                    );
-                    let hook =
-                        cluster.fence_hook("fence-failed", peer, &device, &reason, &self.node_name);
-                    self.queue_hook(hook, now);
+                    });
                 }
             }
         }
@@ -1097,6 +1055,36 @@ impl Daemon {
         } else {
             self.schedule_cluster();
         }
+    }
+
+    /// One step of `peer`'s fencing (`event`: fencing, fenced, fence-failed): the log line
+    /// `words(name, device)` says, the same words as a `fence` event, and the cluster hook.
+    fn report_fence(
+        &mut self,
+        peer: u8,
+        event: &str,
+        reason: &str,
+        now: Instant,
+        words: impl FnOnce(&str, &str) -> String,
+    ) {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        let name = node_name(&cluster.cfg, peer);
+        let device = cluster
+            .fence_device_of(peer)
+            .unwrap_or_default()
+            .to_string();
+        let text = words(&name, &device);
+        if event == "fenced" {
+            info!("{text}");
+        } else {
+            warn!("{text}");
+        }
+        let hook = cluster.fence_hook(event, peer, &device, reason, &self.node_name);
+        self.events
+            .record(events::Event::new("fence", Some(&name), text).code(event));
+        self.queue_hook(hook, now);
     }
 
     /// The job that fences `peer` with its device (run on the fence worker, bounded by the
