@@ -87,6 +87,27 @@ fn run_notifies_systemd_ready_watchdog_and_stopping() {
         "a gap of {longest:?} between two WATCHDOG=1 (the watchdog would fire)"
     );
 
+    // SIGHUP reloads: RELOADING=1 (with MONOTONIC_USEC, as systemd requires), then READY=1.
+    daemon.signal(Signal::SIGHUP).unwrap();
+    let mut reload = (0..50).filter_map(|_| {
+        next(&notifications, Duration::from_secs(2))
+            .map(|(_, text)| text)
+            .filter(|text| text != "WATCHDOG=1")
+    });
+    let reloading = reload.next().unwrap_or_default();
+    assert!(
+        reloading.starts_with("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading:?}: {}",
+        log_of(&log)
+    );
+    assert_eq!(
+        reload.next().as_deref(),
+        Some("READY=1"),
+        "{}",
+        log_of(&log)
+    );
+    drop(reload);
+
     daemon.signal(Signal::SIGTERM).unwrap();
     let stopping = (0..50).find_map(|_| {
         next(&notifications, Duration::from_secs(2))
