@@ -184,8 +184,9 @@ fn a_switchover_moves_a_group_takeover_brings_it_back_and_is_refused_without_quo
     assert!(events.contains("quorum lost"), "{events}");
 }
 
-/// n1's config with instances web (VIP .100) and db (VIP .101) at the given priorities, plus
-/// `extra` (VIP .102) when asked.
+/// Node i's config with instances web (VIP .100) and db (VIP .101) at the given priorities,
+/// plus `extra` (VIP .102) when asked; web and extra run the recording hooks of
+/// [`reload_hooks`] for every event.
 fn two_instance_config(
     lab: &relevo::lab::Lab,
     i: usize,
@@ -193,17 +194,35 @@ fn two_instance_config(
     db: u8,
     extra: bool,
 ) -> relevo::lab::relevo_node::NodeConfig {
-    use relevo::lab::relevo_node::{RelevoNode, VrrpInstance};
-    let mut config = RelevoNode::config_for(lab, i, VrrpInstance::new(71, web, ms(10), &[VIP]));
+    use relevo::lab::relevo_node::{Hooks, RelevoNode, VrrpInstance};
+    let (web_hook, extra_hook) = reload_hooks(lab, i);
+    let mut first = VrrpInstance::new(71, web, ms(10), &[VIP]);
+    first.hooks = Hooks::all(&web_hook);
+    let mut config = RelevoNode::config_for(lab, i, first);
     let mut second = VrrpInstance::new(72, db, ms(10), &["192.0.2.101/24"]);
     second.name = "db".to_string();
     config.vrrp.push(second);
     if extra {
         let mut third = VrrpInstance::new(73, 150, ms(10), &["192.0.2.102/24"]);
         third.name = "extra".to_string();
+        third.hooks = Hooks::all(&extra_hook);
         config.vrrp.push(third);
     }
     config
+}
+
+/// Node i's hooks for web and extra, appending to `n<i>-web.record` / `n<i>-extra.record`.
+fn reload_hooks(lab: &relevo::lab::Lab, i: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let hook = |name: &str| {
+        let out = lab.work_dir().join(format!("n{i}-{name}.record"));
+        recording_hook(lab, &format!("n{i}-{name}"), &out, "")
+    };
+    (hook("web"), hook("extra"))
+}
+
+/// What node i's hooks of instance `name` recorded, one line per run.
+fn hook_runs(lab: &relevo::lab::Lab, i: usize, name: &str) -> String {
+    std::fs::read_to_string(lab.work_dir().join(format!("n{i}-{name}.record"))).unwrap_or_default()
 }
 
 #[test]
@@ -227,6 +246,11 @@ fn a_reload_applies_a_diff_without_touching_the_rest_and_a_bad_one_is_refused_at
     let probe = ProbeHandle::spawn(&lab, &relevo_bin(), web, ms(1)).unwrap();
     probe.wait_ready(Duration::from_secs(5)).unwrap();
     let seq_before = last_seq(n1);
+    assert!(wait_for(Duration::from_secs(2), || hook_runs(
+        &lab, 1, "web"
+    )
+    .contains("master MASTER")));
+    let web_runs = hook_runs(&lab, 1, "web");
 
     // db's priority drops below n2's: --check says so and applies nothing; the reload moves
     // db to n2 (which preempts) and leaves web alone: no probe lost, no event for web.
@@ -252,6 +276,8 @@ fn a_reload_applies_a_diff_without_touching_the_rest_and_a_bad_one_is_refused_at
             || e.name.as_deref().is_some_and(|n| n.starts_with("web/"))),
         "web was touched: {since:#?}"
     );
+    std::thread::sleep(ms(200));
+    assert_eq!(hook_runs(&lab, 1, "web"), web_runs, "a hook of web ran");
 
     // A broken file: refused with its line and column, the running config kept.
     std::fs::write(
@@ -278,12 +304,25 @@ fn a_reload_applies_a_diff_without_touching_the_rest_and_a_bad_one_is_refused_at
     write(&two_instance_config(&lab, 1, 150, 90, true));
     n1.cli(&["reload"]).unwrap();
     expect_sole_holder(&lab, extra, 1, Duration::from_secs(3), &nodes);
+    assert!(wait_for(Duration::from_secs(2), || hook_runs(
+        &lab, 1, "extra"
+    )
+    .contains("master MASTER")));
     write(&two_instance_config(&lab, 1, 150, 90, false));
     n1.cli(&["reload"]).unwrap();
     assert!(
         wait_for(Duration::from_secs(3), || lab.holders(extra).is_empty()),
         "{}",
         logs(&nodes)
+    );
+    // Removed, it released gracefully: its stop hook ran.
+    assert!(
+        wait_for(Duration::from_secs(2), || hook_runs(&lab, 1, "extra")
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("stop "))),
+        "{}",
+        hook_runs(&lab, 1, "extra")
     );
     let names: Vec<String> = n1
         .status()
