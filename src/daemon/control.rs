@@ -979,6 +979,64 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_gets_each_broadcast_and_one_that_does_not_read_is_dropped_at_the_limit() {
+        use std::io::{BufRead, BufReader};
+        let dir = std::env::temp_dir().join(format!("relevo-follow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("relevo.sock");
+        let poll = mio::Poll::new().unwrap();
+        let server = {
+            let _umask = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+            ControlServer::bind(&path, None, 100)
+        };
+        let mut server = server.unwrap();
+        let registry = poll.registry();
+        let follow = |server: &mut ControlServer, id: usize| {
+            let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+            client
+                .write_all(b"{\"command\":\"events\",\"follow\":true}\n")
+                .unwrap();
+            server.accept(registry, Instant::now());
+            let token = Token(100 + id);
+            let line = (0..100)
+                .find_map(|_| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    server.serve(registry, token, Instant::now())
+                })
+                .expect("the request line");
+            assert!(line.0.contains("follow"));
+            server.follow(registry, token, "{\"seq\":1}\n".to_string());
+            client
+        };
+        // A reader gets the history, then each broadcast, in order.
+        let reader = follow(&mut server, 0);
+        assert_eq!(server.broadcast(registry, "{\"seq\":2}\n{\"seq\":3}\n"), 0);
+        let lines: Vec<String> = BufReader::new(reader)
+            .lines()
+            .take(3)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines, [r#"{"seq":1}"#, r#"{"seq":2}"#, r#"{"seq":3}"#]);
+        server.close(registry, 0);
+        // One that never reads: the socket buffer fills, then the outbox, then it is closed.
+        let _stalled = follow(&mut server, 1);
+        let chunk = format!("{}\n", "x".repeat(64 * 1024));
+        let mut sent = 0;
+        let dropped = loop {
+            let dropped = server.broadcast(registry, &chunk);
+            if dropped > 0 || sent > 4 * MAX_REPLY {
+                break dropped;
+            }
+            sent += chunk.len();
+        };
+        assert_eq!(dropped, 1, "still following after {sent} bytes");
+        assert!(sent >= MAX_REPLY, "dropped after only {sent} bytes");
+        assert!(!server.has_followers());
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn error_replies_round_trip() {
         let line = error_reply("permission denied: uid 1000 is not root or in group \"x\"");
         assert_eq!(
