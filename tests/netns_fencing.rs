@@ -20,6 +20,21 @@ fn expect_owner(lab: &Lab, node: usize, timeout: Duration, nodes: &[RelevoNode])
     expect_sole_holder(lab, ip(CLUSTER_VIP), node, timeout, nodes);
 }
 
+/// Starts `spec` on every node, writes n1's daemon pid where its power switch (agent or BMC)
+/// reads it, and waits until n1 alone holds the group.
+fn start_with_n1_owning(
+    lab: &TestLab,
+    spec: &ClusterSpec,
+    pid_file: &std::path::Path,
+) -> Vec<RelevoNode> {
+    let nodes = spec
+        .start(lab, &relevo_bin())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    std::fs::write(pid_file, nodes[0].pid().unwrap().to_string()).unwrap();
+    expect_owner(lab, 1, Duration::from_secs(5), &nodes);
+    nodes
+}
+
 /// The `[cluster]` hooks line running one script for fencing, fenced and fence-failed, which
 /// appends "EVENT NODE peer= device= action= reason=" lines to the returned file.
 fn fence_event_hooks(lab: &TestLab) -> (std::path::PathBuf, String) {
@@ -80,11 +95,7 @@ fn fenced_lab(tag: &str, failing: bool) -> Option<FencedLab> {
         cluster_extra,
         ..ClusterSpec::default()
     };
-    let nodes = spec
-        .start(&lab, &relevo_bin())
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    std::fs::write(&pid_file, nodes[0].pid().unwrap().to_string()).unwrap();
-    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    let nodes = start_with_n1_owning(&lab, &spec, &pid_file);
     Some(FencedLab {
         lab,
         nodes,
@@ -324,11 +335,7 @@ fn ipmi_lab(tag: &str, password: &str, chassis: Chassis, timeout: Duration) -> O
         cluster_extra,
         ..ClusterSpec::default()
     };
-    let nodes = spec
-        .start(&lab, &relevo_bin())
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    std::fs::write(&pid_file, nodes[0].pid().unwrap().to_string()).unwrap();
-    expect_owner(&lab, 1, Duration::from_secs(5), &nodes);
+    let nodes = start_with_n1_owning(&lab, &spec, &pid_file);
     Some(IpmiLab {
         lab,
         nodes,
